@@ -1,0 +1,239 @@
+/**
+ * Loads and validates `deploy-keys.yaml`. Every problem is reported as one
+ * line naming the file, the line and the key, and how to fix it.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type YAMLMap } from 'yaml';
+import { ConfigError } from '../errors.js';
+import { repoNameProblem } from '../names.js';
+import { parseRepoUrl } from './repo-url.js';
+import type { Config, ForgeConfig, RepoConfig } from './types.js';
+
+export const DEFAULT_CONFIG_NAME = 'deploy-keys.yaml';
+
+/** `--config FILE`, else `DEPLOY_KEYS_CONFIG`, else ./deploy-keys.yaml. */
+export function resolveConfigPath(flag: string | undefined, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string {
+  return path.resolve(cwd, flag ?? env.DEPLOY_KEYS_CONFIG ?? DEFAULT_CONFIG_NAME);
+}
+
+export function loadConfig(file: string): Config {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ConfigError(`${file}: ${code === 'ENOENT' ? 'not found' : `cannot read (${code})`}`, {
+      hint: 'run from the directory holding deploy-keys.yaml, or pass --config FILE / set DEPLOY_KEYS_CONFIG',
+    });
+  }
+  return parseConfig(text, file);
+}
+
+type Path = (string | number)[];
+
+class Reader {
+  readonly lines = new LineCounter();
+  readonly doc: Document;
+  constructor(readonly text: string, readonly file: string) {
+    this.doc = parseDocument(text, { lineCounter: this.lines, prettyErrors: false, uniqueKeys: true });
+    const err = this.doc.errors[0];
+    if (err) {
+      const pos = this.lines.linePos(err.pos[0]);
+      throw new ConfigError(`${file}:${pos.line}: invalid YAML: ${err.message.split('\n')[0]}`, {
+        hint: 'fix the YAML syntax',
+      });
+    }
+  }
+  fail(at: Path, problem: string, hint?: string): never {
+    const node = at.length ? this.doc.getIn(at, true) : this.doc.contents;
+    const offset = (node as { range?: [number, number] } | null)?.range?.[0];
+    const line = offset === undefined ? '' : `:${this.lines.linePos(offset).line}`;
+    const where = at.length ? `${at.join('.')}: ` : '';
+    throw new ConfigError(`${this.file}${line}: ${where}${problem}`, hint ? { hint } : {});
+  }
+  map(at: Path, optional = false): YAMLMap | undefined {
+    const node = at.length ? this.doc.getIn(at, true) : this.doc.contents;
+    if (node == null || (isScalar(node) && node.value == null)) {
+      if (optional) return undefined;
+      this.fail(at, 'is missing');
+    }
+    if (!isMap(node)) this.fail(at, 'must be a mapping');
+    return node;
+  }
+  keys(at: Path, allowed: readonly string[]): string[] {
+    const node = this.map(at, true);
+    if (!node) return [];
+    const keys: string[] = [];
+    for (const pair of node.items) {
+      const k = isScalar(pair.key) ? pair.key.value : pair.key;
+      if (typeof k !== 'string') this.fail(at, 'has a non-string key');
+      if (allowed.length && !allowed.includes(k)) {
+        this.fail([...at, k], 'unknown key', `allowed here: ${allowed.join(', ')}`);
+      }
+      keys.push(k);
+    }
+    return keys;
+  }
+  raw(at: Path): unknown {
+    const v = this.doc.getIn(at);
+    return v === null ? undefined : v;
+  }
+  string(at: Path, def?: string): string {
+    const v = this.raw(at);
+    if (v === undefined) {
+      if (def !== undefined) return def;
+      this.fail(at, 'is missing');
+    }
+    if (typeof v !== 'string' || v.length === 0) this.fail(at, 'must be a non-empty string');
+    return v;
+  }
+  int(at: Path, def: number, min: number, max: number): number {
+    const v = this.raw(at);
+    if (v === undefined) return def;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+      this.fail(at, `must be a whole number from ${min} to ${max}`);
+    }
+    return v;
+  }
+}
+
+const TOP_KEYS = ['secrets_dir', 'forge', 'known_hosts', 'repos', 'rotation', 'audit'] as const;
+const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export function parseConfig(text: string, file: string): Config {
+  const r: Reader = new Reader(text, file);
+  const root = path.dirname(file);
+  r.keys([], TOP_KEYS);
+
+  const secretsRel = r.string(['secrets_dir'], 'sops');
+  const secretsDir = path.resolve(root, secretsRel);
+  const rel = path.relative(root, secretsDir);
+  if (rel.startsWith('..') || path.isAbsolute(rel)) {
+    r.fail(['secrets_dir'], `${JSON.stringify(secretsRel)} is outside the config directory`, 'use a path inside the repository, e.g. sops');
+  }
+
+  const forge = parseForge(r);
+
+  const knownHosts: string[] = [];
+  const kh = r.doc.get('known_hosts', true);
+  if (kh != null && !(isScalar(kh) && kh.value == null)) {
+    if (!isSeq(kh)) r.fail(['known_hosts'], 'must be a list of known_hosts lines');
+    kh.items.forEach((_, i) => {
+      const line = r.string(['known_hosts', i]).trim();
+      if (!/^\S+ (ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/]+=*$/.test(line)) {
+        r.fail(['known_hosts', i], 'is not a known_hosts line "HOST TYPE BASE64"', 'copy it from ssh-keyscan output you verified out of band');
+      }
+      knownHosts.push(line);
+    });
+  }
+
+  const repos: RepoConfig[] = [];
+  for (const name of r.keys(['repos'], [])) {
+    const problem = repoNameProblem(name);
+    if (problem) r.fail(['repos', name], `repo name ${problem}`, 'use a name like nix-config');
+    r.keys(['repos', name], ['url', 'clone_to']);
+    const rawUrl = r.string(['repos', name, 'url']);
+    const url = parseRepoUrl(rawUrl);
+    if (typeof url === 'string') r.fail(['repos', name, 'url'], `${JSON.stringify(rawUrl)} ${url}`, 'use git@github.com:owner/repo.git or ssh://git@host:port/path.git');
+    const cloneTo = r.string(['repos', name, 'clone_to'], `/root/${name}`);
+    if (!path.isAbsolute(cloneTo) || !/^\/[A-Za-z0-9._/@+-]*$/.test(cloneTo) || cloneTo.split('/').includes('..')) {
+      r.fail(['repos', name, 'clone_to'], `${JSON.stringify(cloneTo)} must be an absolute path of letters, digits and . _ - @ + /`);
+    }
+    repos.push({ name, url, cloneTo: cloneTo.replace(/\/+$/, '') || '/' });
+  }
+  if (repos.length === 0) r.fail(['repos'], 'must name at least one repository');
+
+  r.keys(['rotation'], ['max_age_days', 'grace_days']);
+  r.keys(['audit'], ['unused_days']);
+  return {
+    file,
+    root,
+    secretsDir,
+    forge,
+    knownHosts,
+    repos,
+    rotation: {
+      maxAgeDays: r.int(['rotation', 'max_age_days'], 90, 1, 3650),
+      graceDays: r.int(['rotation', 'grace_days'], 7, 0, 365),
+    },
+    audit: { unusedDays: r.int(['audit', 'unused_days'], 30, 1, 3650) },
+  };
+}
+
+function parseForge(r: Reader): ForgeConfig {
+  if (!r.map(['forge'], true)) return defaultGithub();
+  const type = r.string(['forge', 'type'], 'github');
+  const tokenEnv = (def: string) => {
+    const v = r.string(['forge', 'token_env'], def);
+    if (!ENV_NAME_RE.test(v)) r.fail(['forge', 'token_env'], 'must be an environment variable name');
+    return v;
+  };
+  const apiUrl = (def?: string) => {
+    const v = r.string(['forge', 'api_url'], def);
+    let u: URL;
+    try {
+      u = new URL(v);
+    } catch {
+      r.fail(['forge', 'api_url'], `${JSON.stringify(v)} is not a URL`);
+    }
+    if (u.protocol !== 'https:' && !(u.protocol === 'http:' && isLoopback(u.hostname))) {
+      r.fail(['forge', 'api_url'], `${JSON.stringify(v)} must use https (http only on loopback)`);
+    }
+    if (u.username || u.password) r.fail(['forge', 'api_url'], 'must not contain credentials', 'put the token in the variable named by token_env');
+    return v.replace(/\/+$/, '');
+  };
+  switch (type) {
+    case 'github':
+      r.keys(['forge'], ['type', 'api_url', 'token_env', 'writes_per_minute', 'writes_per_hour']);
+      return {
+        type,
+        apiUrl: apiUrl('https://api.github.com'),
+        tokenEnv: tokenEnv('GITHUB_TOKEN'),
+        writesPerMinute: r.int(['forge', 'writes_per_minute'], 80, 0, 100_000),
+        writesPerHour: r.int(['forge', 'writes_per_hour'], 500, 0, 1_000_000),
+      };
+    case 'gitea':
+      r.keys(['forge'], ['type', 'api_url', 'token_env']);
+      return { type, apiUrl: apiUrl(), tokenEnv: tokenEnv('GITEA_TOKEN') };
+    case 'ssh': {
+      r.keys(['forge'], ['type', 'authorized_keys', 'target', 'port']);
+      const authorizedKeys = path.resolve(r.string(['forge', 'authorized_keys']));
+      const target = r.raw(['forge', 'target']) === undefined ? undefined : r.string(['forge', 'target']);
+      if (target !== undefined && !/^[a-z_][a-z0-9_.-]*@[A-Za-z0-9.:-]+$/i.test(target)) {
+        r.fail(['forge', 'target'], `${JSON.stringify(target)} must be user@host`);
+      }
+      const port = r.raw(['forge', 'port']) === undefined ? undefined : r.int(['forge', 'port'], 22, 1, 65535);
+      return { type, authorizedKeys, ...(target ? { target } : {}), ...(port ? { port } : {}) };
+    }
+    case 'manual':
+      r.keys(['forge'], ['type']);
+      return { type };
+    default:
+      r.fail(['forge', 'type'], `unknown forge type ${JSON.stringify(type)}`, 'use github, gitea, ssh or manual');
+  }
+}
+
+function defaultGithub(): ForgeConfig {
+  return { type: 'github', apiUrl: 'https://api.github.com', tokenEnv: 'GITHUB_TOKEN', writesPerMinute: 80, writesPerHour: 500 };
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** Looks a repo up by name; the error lists the configured ones. */
+export function repoByName(config: Config, name: string): RepoConfig {
+  const repo = config.repos.find((r) => r.name === name);
+  if (!repo) {
+    throw new ConfigError(`repo ${JSON.stringify(name)} is not in ${config.file}`, {
+      hint: `configured repos: ${config.repos.map((r) => r.name).join(', ')}`,
+    });
+  }
+  return repo;
+}
+
+/** `<secrets_dir>/<host>.yaml`. The host name must already be validated. */
+export function hostFilePath(config: Config, host: string): string {
+  return path.join(config.secretsDir, `${host}.yaml`);
+}

@@ -1,0 +1,64 @@
+/**
+ * Git SSH URLs as the config accepts them: scp-like `git@host:owner/repo.git`
+ * or `ssh://git@host[:port]/path/repo.git`. The parts reach ssh configs, shell
+ * scripts and API paths, so each is checked against a conservative alphabet.
+ */
+export interface RepoUrl {
+  /** The URL exactly as configured. */
+  raw: string;
+  user: string;
+  /** DNS name or IP address (IPv6 without brackets). */
+  host: string;
+  port: number;
+  /** Path on the server as ssh sees it: `acme/nix-config.git` or `/srv/git/x.git`. */
+  path: string;
+  /** The last two path segments, `.git` stripped: what forge APIs call owner and repo. */
+  owner: string;
+  repo: string;
+}
+
+const USER_RE = /^[a-z_][a-z0-9_.-]{0,31}$/i;
+const HOST_RE = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+const IPV6_RE = /^[0-9a-f:.]+$/i;
+const PATH_RE = /^\/?[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*\/?$/;
+
+/** Parses a repo URL; returns a problem description instead of throwing. */
+export function parseRepoUrl(raw: string): RepoUrl | string {
+  let user: string, host: string, port = 22, path: string;
+  if (raw.startsWith('ssh://')) {
+    const m = /^ssh:\/\/([^@/]+)@(\[[^\]]+\]|[^:/]+)(?::(\d+))?(\/.*)$/.exec(raw);
+    if (!m) return 'is not ssh://user@host[:port]/path';
+    user = m[1]!;
+    host = m[2]!.replace(/^\[|\]$/g, '');
+    if (m[3] !== undefined) {
+      port = Number(m[3]);
+      if (!Number.isInteger(port) || port < 1 || port > 65535) return `has an invalid port ${m[3]}`;
+    }
+    path = m[4]!;
+    // ssh://host/~user/x and ssh://host/abs both keep their leading slash for git.
+  } else {
+    const m = /^([^@:/]+)@([^:/]+):(.+)$/.exec(raw);
+    if (!m) return 'is neither scp-like user@host:owner/repo.git nor ssh://user@host[:port]/path';
+    user = m[1]!;
+    host = m[2]!;
+    path = m[3]!;
+  }
+  if (!USER_RE.test(user)) return `has an invalid user ${JSON.stringify(user)}`;
+  if (!HOST_RE.test(host) && !(host.includes(':') && IPV6_RE.test(host))) {
+    return `has an invalid host ${JSON.stringify(host)}`;
+  }
+  if (!PATH_RE.test(path) || path.split('/').some((s) => s === '..' || s === '.')) {
+    return `has an invalid path ${JSON.stringify(path)} (letters, digits, . _ ~ - and / only, no ..)`;
+  }
+  const segments = path.replace(/\/$/, '').split('/').filter(Boolean);
+  if (segments.length < 2) return 'path must name owner/repo';
+  const repo = segments[segments.length - 1]!.replace(/\.git$/, '');
+  const owner = segments[segments.length - 2]!;
+  if (!repo) return 'path has an empty repository name';
+  return { raw, user, host, port, path, owner, repo };
+}
+
+/** `[host]:port` as known_hosts and ssh want it when the port is not 22. */
+export function knownHostsName(host: string, port: number): string {
+  return port === 22 ? host : `[${host}]:${port}`;
+}

@@ -1,0 +1,60 @@
+/** The validated configuration (`deploy-keys.yaml`), with absolute paths. */
+import type { RepoUrl } from './repo-url.js';
+
+export type ForgeType = 'github' | 'gitea' | 'ssh' | 'manual';
+
+export interface GithubForgeConfig {
+  type: 'github';
+  /** API base, e.g. https://api.github.com or https://ghe.example.com/api/v3. */
+  apiUrl: string;
+  /** Name of the environment variable that holds the token. */
+  tokenEnv: string;
+  /** Content-creating requests allowed per minute / hour (GitHub's secondary limits). 0 = unlimited. */
+  writesPerMinute: number;
+  writesPerHour: number;
+}
+
+export interface GiteaForgeConfig {
+  type: 'gitea';
+  apiUrl: string;
+  tokenEnv: string;
+}
+
+export interface SshForgeConfig {
+  type: 'ssh';
+  /** authorized_keys file of the git server's account: a local path, or remote through `target`. */
+  authorizedKeys: string;
+  /** `user@host` to reach the git server over ssh when the file is remote; absent = local file. */
+  target?: string;
+  port?: number;
+}
+
+export interface ManualForgeConfig {
+  type: 'manual';
+}
+
+export type ForgeConfig = GithubForgeConfig | GiteaForgeConfig | SshForgeConfig | ManualForgeConfig;
+
+export interface RepoConfig {
+  /** The config key, validated: `[a-z0-9][a-z0-9._-]*`. */
+  name: string;
+  url: RepoUrl;
+  /** Absolute path on the host where the repo is cloned. */
+  cloneTo: string;
+}
+
+export interface Config {
+  /** Absolute path of the config file. */
+  file: string;
+  /** Directory of the config file; relative paths are resolved against it. */
+  root: string;
+  /** Absolute directory of the host files `<host>.yaml`. */
+  secretsDir: string;
+  forge: ForgeConfig;
+  /** Extra pinned host keys, known_hosts lines. github.com's keys are built in. */
+  knownHosts: string[];
+  /** In config order. */
+  repos: RepoConfig[];
+  rotation: { maxAgeDays: number; graceDays: number };
+  audit: { unusedDays: number };
+}

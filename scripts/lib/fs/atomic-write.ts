@@ -1,0 +1,77 @@
+/**
+ * Atomic file replacement: write a temp file beside the target, fsync it,
+ * rename it over the target, fsync the directory. A reader sees the old file
+ * or the new one, never a torn one, and a crash leaves at most a stray temp.
+ */
+import { randomBytes } from 'node:crypto';
+import { constants, promises as fs } from 'node:fs';
+import path from 'node:path';
+import { DeployKeysError } from '../errors.js';
+
+export interface AtomicWriteOptions {
+  /**
+   * Mode of the file. Default: keep the mode of the file being replaced, or
+   * 0600 for a new file (safe default: anything we write may be secret).
+   */
+  mode?: number;
+}
+
+export async function writeFileAtomic(
+  target: string,
+  data: string | Uint8Array,
+  options: AtomicWriteOptions = {},
+): Promise<void> {
+  const dir = path.dirname(target);
+  let mode = options.mode;
+  if (mode === undefined) {
+    try {
+      mode = (await fs.stat(target)).mode & 0o7777;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw writeError(target, e);
+      mode = 0o600;
+    }
+  }
+  const tmp = path.join(dir, `.${path.basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
+  let handle: fs.FileHandle | undefined;
+  try {
+    // O_EXCL: never follow or reuse something an attacker placed at the temp name.
+    handle = await fs.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    await handle.writeFile(data);
+    await handle.chmod(mode);
+    await handle.sync();
+    await handle.close();
+    handle = undefined;
+    await fs.rename(tmp, target);
+  } catch (e) {
+    await handle?.close().catch(() => {});
+    await fs.rm(tmp, { force: true }).catch(() => {});
+    throw writeError(target, e);
+  }
+  await syncDir(dir);
+}
+
+async function syncDir(dir: string): Promise<void> {
+  let h: fs.FileHandle | undefined;
+  try {
+    h = await fs.open(dir, constants.O_RDONLY);
+    await h.sync();
+  } catch {
+    // Some filesystems refuse fsync on directories; the rename is still atomic.
+  } finally {
+    await h?.close().catch(() => {});
+  }
+}
+
+function writeError(target: string, e: unknown): DeployKeysError {
+  const code = (e as NodeJS.ErrnoException).code;
+  const why =
+    code === 'EACCES' || code === 'EPERM' ? 'permission denied'
+    : code === 'ENOENT' ? 'its directory does not exist'
+    : code === 'EROFS' ? 'read-only file system'
+    : code === 'ENOSPC' ? 'no space left on device'
+    : code ?? (e instanceof Error ? e.message : String(e));
+  return new DeployKeysError(`cannot write ${target}: ${why}`, {
+    hint: 'check that the directory exists and is writable',
+    cause: e,
+  });
+}
