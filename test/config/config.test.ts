@@ -1,0 +1,92 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../scripts/lib/config/load.js';
+import { parseRepoUrl } from '../../scripts/lib/config/repo-url.js';
+import { ConfigError } from '../../scripts/lib/errors.js';
+
+const FILE = '/work/fleet/deploy-keys.yaml';
+const BASE = `secrets_dir: sops
+forge:
+  type: github
+  token_env: GITHUB_TOKEN
+known_hosts: []
+repos:
+  nix-config:
+    url: git@github.com:acme/nix-config.git
+    clone_to: /root/nix-config
+  nix-secrets:
+    url: git@github.com:acme/nix-secrets.git
+    clone_to: /root/nix-secrets
+rotation:
+  max_age_days: 90
+`;
+
+function failure(text: string): ConfigError {
+  try {
+    parseConfig(text, FILE);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return e as ConfigError;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('config', () => {
+  it('parses the documented example', () => {
+    const c = parseConfig(BASE, FILE);
+    expect(c.secretsDir).toBe('/work/fleet/sops');
+    expect(c.forge).toEqual({ type: 'github', apiUrl: 'https://api.github.com', tokenEnv: 'GITHUB_TOKEN', writesPerMinute: 80, writesPerHour: 500 });
+    expect(c.repos.map((r) => [r.name, r.url.owner, r.url.repo, r.url.host, r.url.port, r.cloneTo])).toEqual([
+      ['nix-config', 'acme', 'nix-config', 'github.com', 22, '/root/nix-config'],
+      ['nix-secrets', 'acme', 'nix-secrets', 'github.com', 22, '/root/nix-secrets'],
+    ]);
+    expect(c.rotation).toEqual({ maxAgeDays: 90, graceDays: 7 });
+    expect(c.audit).toEqual({ unusedDays: 30 });
+  });
+
+  it('names file, line and key for an unknown key', () => {
+    const e = failure(BASE.replace('rotation:', 'rotaton:'));
+    expect(e.oneLine()).toMatch(/^\/work\/fleet\/deploy-keys\.yaml:14: rotaton: unknown key \(allowed here: /);
+  });
+
+  it('rejects bad repo names, URLs, paths and forge settings', () => {
+    expect(failure(BASE.replace('  nix-config:\n', '  Nix_Config:\n')).oneLine()).toMatch(/repos\.Nix_Config: repo name must match/);
+    expect(failure(BASE.replace('git@github.com:acme/nix-config.git', 'https://github.com/acme/x')).oneLine()).toMatch(/:8: repos\.nix-config\.url: .*neither scp-like/);
+    expect(failure(BASE.replace('acme/nix-config.git', "acme/$(reboot).git")).oneLine()).toMatch(/invalid path/);
+    expect(failure(BASE.replace('/root/nix-config', 'root/nix-config')).oneLine()).toMatch(/clone_to: .*absolute path/);
+    expect(failure(BASE.replace('/root/nix-config', '/root/../etc')).oneLine()).toMatch(/clone_to/);
+    expect(failure(BASE.replace('secrets_dir: sops', 'secrets_dir: ../elsewhere')).oneLine()).toMatch(/outside the config directory/);
+    expect(failure(BASE.replace('type: github', 'type: gitlab')).oneLine()).toMatch(/unknown forge type "gitlab" \(use github, gitea, ssh or manual\)/);
+    expect(failure(BASE.replace('token_env: GITHUB_TOKEN', 'token_env: "GITHUB TOKEN"')).oneLine()).toMatch(/environment variable name/);
+    expect(failure(BASE.replace('known_hosts: []', 'known_hosts: ["not a key"]')).oneLine()).toMatch(/known_hosts\.0: is not a known_hosts line/);
+    expect(failure(BASE.replace('  max_age_days: 90', '  max_age_days: -1')).oneLine()).toMatch(/whole number/);
+  });
+
+  it('refuses plain http except on loopback, and credentials in the URL', () => {
+    const withUrl = (u: string) => BASE.replace('  token_env: GITHUB_TOKEN', `  token_env: GITHUB_TOKEN\n  api_url: ${u}`);
+    expect(parseConfig(withUrl('http://127.0.0.1:8080/'), FILE).forge).toMatchObject({ apiUrl: 'http://127.0.0.1:8080' });
+    expect(failure(withUrl('http://ghe.example.com/api/v3')).oneLine()).toMatch(/must use https/);
+    expect(failure(withUrl('https://user:pw@ghe.example.com/api/v3')).oneLine()).toMatch(/credentials/);
+  });
+
+  it('reports YAML syntax errors with a line', () => {
+    expect(failure('repos:\n  a: [\n').oneLine()).toMatch(/deploy-keys\.yaml:\d+: invalid YAML/);
+  });
+
+  it('accepts an ssh forge with a local authorized_keys file', () => {
+    const c = parseConfig(BASE.replace(/forge:\n  type: github\n  token_env: GITHUB_TOKEN\n/, 'forge:\n  type: ssh\n  authorized_keys: /srv/git/.ssh/authorized_keys\n'), FILE);
+    expect(c.forge).toEqual({ type: 'ssh', authorizedKeys: '/srv/git/.ssh/authorized_keys' });
+  });
+});
+
+describe('repo URLs', () => {
+  it('parses scp-like and ssh:// forms', () => {
+    expect(parseRepoUrl('git@github.com:acme/nix-config.git')).toMatchObject({ user: 'git', host: 'github.com', port: 22, path: 'acme/nix-config.git', owner: 'acme', repo: 'nix-config' });
+    expect(parseRepoUrl('ssh://git@127.0.0.1:2222/srv/git/acme/nix-secrets.git')).toMatchObject({ host: '127.0.0.1', port: 2222, path: '/srv/git/acme/nix-secrets.git', owner: 'acme', repo: 'nix-secrets' });
+    expect(parseRepoUrl('ssh://git@[::1]:2222/srv/a/b.git')).toMatchObject({ host: '::1', port: 2222 });
+  });
+  it('rejects anything that could escape into a shell or an ssh config', () => {
+    for (const bad of ['git@github.com:acme/x y.git', "git@github.com:acme/x';rm.git", 'git@git hub.com:a/b', 'ssh://git@h:99999/a/b', 'git@github.com:only', '-oProxyCommand=x@h:a/b', 'git@-h:a/b']) {
+      expect(typeof parseRepoUrl(bad), bad).toBe('string');
+    }
+  });
+});
