@@ -28,7 +28,7 @@ if [ "$node_major" -lt 20 ]; then
 fi
 
 # `npm install`, not `npm ci`: the registry lacks rust-just's other platform
-# packages, which `npm ci` insists on (see docs/DEVELOPING.md).
+# packages, which `npm ci` insists on (see README, Development).
 npm install --no-audit --no-fund --loglevel=error
 
 if [ "${1:-}" != "--no-demo" ]; then

@@ -1,0 +1,49 @@
+# nix-deploy-keys recipes. `just --list` shows them; each is also a `deploy-keys` command.
+set shell := ["bash", "-euo", "pipefail", "-c"]
+set positional-arguments
+
+cli := "node " + quote(justfile_directory() / "dist/scripts/cli/bin.js")
+
+# List the recipes
+default:
+    @just --list --unsorted
+
+# Build the CLI into dist/ (npm install does this too)
+build:
+    @npm run --silent build
+
+# Self-contained demo: own age key, local sshd + git repos, vm-fresh, activate, status
+demo: build
+    node dist/scripts/demo/main.js
+
+# New host (or complete an existing one): keys, host file, forge registration, activation script
+vm-fresh host *args: build
+    {{cli}} vm-fresh "$@"
+
+# Rotate keys without downtime; `just rotate-keys --finish` removes the old ones
+rotate-keys *args: build
+    {{cli}} rotate "$@"
+
+# Cut off a compromised host
+revoke host *args: build
+    {{cli}} revoke "$@"
+
+# Per host and repo: fingerprint, age, registration, last use
+status *args: build
+    {{cli}} status "$@"
+
+# Exit 1 on drift, unknown, stale, unused or write-enabled keys
+audit *args: build
+    {{cli}} audit "$@"
+
+# Print a host's activation script
+activation host *args: build
+    {{cli}} activation "$@"
+
+# All tests (real age, ssh-keygen, sshd, git, shellcheck, nix-instantiate)
+test:
+    npm test
+
+# Benchmarks; figures go to BENCHMARKS.md
+bench: build
+    node bench/run.mjs
