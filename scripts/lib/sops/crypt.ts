@@ -1,0 +1,144 @@
+/**
+ * Tree <-> cipher: decrypt or encrypt every selected value of the documents in
+ * place, computing the MAC on the way (spec §10). The stores never see keys and
+ * this module never sees files.
+ */
+import { isScalar, Scalar } from 'yaml';
+import { SopsDecryptError, SopsFormatError } from './errors.js';
+import type { SopsType } from './go-format.js';
+import { MacHasher } from './mac.js';
+import type { RuleMatcher } from './rules.js';
+import { aadOf, leafBytes, scalarValueFrom, walkTree } from './tree.js';
+import type { CommentSlot, SopsDoc } from './tree.js';
+import { decryptValue, encryptValue, formatEncValue, isEncValue, IvStash, parseEncValue } from './value-cipher.js';
+
+/** The sops type and value a scalar had when decrypted, so an unchanged value re-encrypts identically. */
+const ORIGIN = Symbol('sops-origin');
+type WithOrigin = Scalar & { [ORIGIN]?: { type: SopsType; value: unknown } };
+
+export interface CryptContext {
+  key: Uint8Array;
+  rules: RuleMatcher;
+  stash: IvStash;
+  /** File name, for error messages. */
+  file: string;
+}
+
+/** Decrypt all values in place; returns the MAC computed over the plaintext. */
+export function decryptDocs(docs: readonly SopsDoc[], ctx: CryptContext): string {
+  const mac = new MacHasher(ctx.rules.macOnlyEncrypted);
+  walkTree(
+    docs,
+    {
+      leaf(node, path, comments) {
+        const encrypted = ctx.rules.shouldEncrypt(path, comments);
+        const aad = aadOf(path);
+        if (!encrypted || typeof node.value !== 'string' || node.value === '') {
+          if (encrypted && node.value !== null && typeof node.value !== 'string') {
+            throw new SopsFormatError(`${ctx.file}: the value at ${aad} should be encrypted but is not`, { hint: 'the file was edited by hand; re-create the value with the tool' });
+          }
+          const plain = leafBytes(node, `${ctx.file}: ${aad}`);
+          if (plain && (encrypted || !ctx.rules.macOnlyEncrypted)) mac.add(plain.bytes);
+          return;
+        }
+        const enc = parseEncValue(node.value);
+        if (!enc) {
+          throw new SopsFormatError(`${ctx.file}: the value at ${aad} is not a valid ENC[AES256_GCM,…] string`, { hint: 'the file was edited by hand or truncated; restore it from version control' });
+        }
+        let bytes: Buffer;
+        try {
+          bytes = decryptValue(ctx.key, enc, aad);
+        } catch (e) {
+          throw new SopsDecryptError(`${ctx.file}: cannot decrypt the value at ${aad}: authentication failed (tampered, or moved from another key)`, {
+            hint: 'restore the file from version control; never edit ENC[…] strings by hand',
+            cause: e,
+          });
+        }
+        const value = scalarValueFrom(enc.type, bytes);
+        if (value === undefined || enc.type === 'comment') {
+          throw new SopsFormatError(`${ctx.file}: the value at ${aad} has an invalid or unknown type "${enc.type}"`, { hint: 'the file may come from a newer sops' });
+        }
+        ctx.stash.remember(aad, bytes, enc.iv);
+        node.value = value;
+        node.type = typeof value === 'string' && value.includes('\n') ? Scalar.BLOCK_LITERAL : Scalar.PLAIN;
+        (node as WithOrigin)[ORIGIN] = { type: enc.type as SopsType, value };
+        mac.add(bytes);
+      },
+      comment(slot) {
+        return mapCommentLines(slot, (line) => (isEncValue(line) ? decryptComment(line, slot.path, ctx) : line));
+      },
+    },
+    ctx.file,
+  );
+  return mac.hex();
+}
+
+/**
+ * A comment's AAD depends on which container the writer's YAML parser attached it
+ * to; try the attributed container, then each enclosing one. A comment that opens
+ * with none is kept as written, as sops does.
+ */
+function decryptComment(line: string, path: readonly string[], ctx: CryptContext): string {
+  const enc = parseEncValue(line);
+  if (!enc || enc.type !== 'comment') return line;
+  for (let n = path.length; n >= 0; n--) {
+    const aad = aadOf(path.slice(0, n));
+    try {
+      const bytes = decryptValue(ctx.key, enc, aad);
+      ctx.stash.remember(aad, bytes, enc.iv);
+      return bytes.toString('utf8');
+    } catch {
+      // try the enclosing container
+    }
+  }
+  return line;
+}
+
+/** Encrypt all selected values in place; returns the MAC computed over the plaintext. */
+export function encryptDocs(docs: readonly SopsDoc[], ctx: CryptContext): string {
+  const mac = new MacHasher(ctx.rules.macOnlyEncrypted);
+  walkTree(
+    docs,
+    {
+      leaf(node, path, comments) {
+        const aad = aadOf(path);
+        const plain = leafBytes(node, `${ctx.file}: ${aad}`);
+        if (!plain) return;
+        const encrypted = ctx.rules.shouldEncrypt(path, comments);
+        if (encrypted || !ctx.rules.macOnlyEncrypted) mac.add(plain.bytes);
+        if (!encrypted || plain.bytes.length === 0) return;
+        const origin = (node as WithOrigin)[ORIGIN];
+        const type = origin && origin.value === node.value ? origin.type : plain.type;
+        node.value = formatEncValue(encryptValue(ctx.key, plain.bytes, aad, type, ctx.stash.ivFor(aad, plain.bytes)));
+        node.type = Scalar.PLAIN;
+        delete (node as WithOrigin)[ORIGIN];
+      },
+      comment(slot, comments) {
+        const plainLines: string[] = [];
+        mapCommentLines(slot, (line) => {
+          plainLines.push(line);
+          if (isEncValue(line) || ctx.rules.isMarkerComment(line) || !ctx.rules.shouldEncrypt(slot.path, [...comments, ...plainLines.slice(0, -1)])) return line;
+          const aad = aadOf(slot.path);
+          const bytes = Buffer.from(line, 'utf8');
+          return formatEncValue(encryptValue(ctx.key, bytes, aad, 'comment', ctx.stash.ivFor(aad, bytes)));
+        });
+        return plainLines;
+      },
+    },
+    ctx.file,
+  );
+  return mac.hex();
+}
+
+/** Apply `f` to each non-empty line of a comment slot (sops encrypts comments line by line). */
+function mapCommentLines(slot: CommentSlot, f: (line: string) => string): string[] {
+  const text = slot.holder[slot.prop];
+  if (!text) return [];
+  const lines = text.split('\n').map((line) => (line === '' ? line : f(line)));
+  slot.holder[slot.prop] = lines.join('\n');
+  return lines.filter((l) => l !== '');
+}
+
+export function isEncryptedScalar(node: unknown): boolean {
+  return isScalar(node) && typeof node.value === 'string' && isEncValue(node.value);
+}

@@ -1,0 +1,124 @@
+/**
+ * Editing a decrypted file: get/set/delete on the plaintext documents, then
+ * re-encrypt with the same data key and the IV stash, so untouched values keep
+ * their exact ciphertext and comments, order and styles are kept (spec §6.3 edit/set).
+ */
+import { isMap, isScalar, isSeq, Pair, Scalar, YAMLMap } from 'yaml';
+import { writeFileAtomic } from '../fs/atomic-write.js';
+import { UsageError } from '../errors.js';
+import { encryptDocs } from './crypt.js';
+import { formatRfc3339Seconds } from './go-format.js';
+import { RuleMatcher } from './rules.js';
+import { attachSops, stampMac } from './sops-file.js';
+import type { LoadedFile } from './sops-file.js';
+import { formatTreePath, getNode } from './sops-path.js';
+import type { TreePath } from './sops-path.js';
+import { emitEncrypted } from './stores/index.js';
+import { fromPlain, toPlain } from './tree.js';
+import type { PlainValue, SopsDoc } from './tree.js';
+import type { IvStash } from './value-cipher.js';
+
+export interface EditorState {
+  loaded: LoadedFile;
+  key: Uint8Array;
+  stash: IvStash;
+  indent: { yaml: number; json: number | undefined };
+  now: () => Date;
+}
+
+export class SopsEditor {
+  readonly #s: EditorState;
+
+  constructor(state: EditorState) {
+    this.#s = state;
+  }
+
+  get file(): string {
+    return this.#s.loaded.file;
+  }
+
+  /** The plain value at `path` in the first document (undefined when absent). */
+  get(path: TreePath): PlainValue | undefined {
+    const node = getNode(this.#root(), path);
+    return node === undefined ? undefined : toPlain(node);
+  }
+
+  has(path: TreePath): boolean {
+    return getNode(this.#root(), path) !== undefined;
+  }
+
+  /** Set a value, creating intermediate mappings; a replaced scalar keeps its comments. */
+  set(path: TreePath, value: PlainValue | Record<string, unknown>): void {
+    if (path.length === 0) throw new UsageError('cannot replace the whole document', 'set a key path like ["a"]["b"]');
+    if (path[0] === 'sops') throw new UsageError('the "sops" key is reserved for the metadata', 'use another key');
+    let cur: unknown = this.#root();
+    for (let i = 0; i < path.length; i++) {
+      const step = path[i]!;
+      const last = i === path.length - 1;
+      if (isMap(cur)) {
+        let pair = cur.items.find((p) => isScalar(p.key) && p.key.value === String(step));
+        if (!pair) {
+          pair = new Pair(new Scalar(String(step)), last ? null : new YAMLMap());
+          cur.items.push(pair);
+        }
+        if (last) pair.value = withComments(pair.value, fromPlain(value));
+        else if (pair.value === null || isScalar(pair.value)) pair.value = new YAMLMap();
+        cur = pair.value;
+      } else if (isSeq(cur) && typeof step === 'number' && step <= cur.items.length) {
+        if (last) cur.items[step] = withComments(cur.items[step], fromPlain(value));
+        else if (step === cur.items.length) cur.items.push(new YAMLMap());
+        cur = cur.items[step];
+      } else {
+        throw new UsageError(`cannot set ${formatTreePath(path)} in ${this.file}: ${formatTreePath(path.slice(0, i))} is not a mapping`, 'check the path');
+      }
+    }
+  }
+
+  /** Remove the value at `path`; false when there was none. */
+  delete(path: TreePath): boolean {
+    const parent = getNode(this.#root(), path.slice(0, -1));
+    const step = path[path.length - 1];
+    if (step === undefined) return false;
+    if (isMap(parent)) return parent.delete(String(step));
+    if (isSeq(parent) && typeof step === 'number' && step < parent.items.length) {
+      parent.items.splice(step, 1);
+      return true;
+    }
+    return false;
+  }
+
+  /** The whole decrypted tree (first document). */
+  tree(): PlainValue {
+    return toPlain(this.#root());
+  }
+
+  /** The file re-encrypted with the same data key, a new lastmodified and MAC. */
+  async toString(): Promise<string> {
+    const { loaded, key, stash, indent, now } = this.#s;
+    const docs = loaded.docs.map((d) => d.clone() as SopsDoc);
+    const mac = encryptDocs(docs, { key, rules: new RuleMatcher(loaded.meta.rules), stash, file: loaded.file });
+    const pairs = loaded.sopsPairs.map(({ pair, index }) => ({ pair: pair.clone() as Pair, index }));
+    const lastModified = formatRfc3339Seconds(now());
+    for (const { pair } of pairs) if (isMap(pair.value)) stampMac(pair.value, key, mac, lastModified);
+    attachSops(docs, pairs);
+    return emitEncrypted(docs, loaded.format, indent);
+  }
+
+  /** Write the file atomically, keeping its mode. */
+  async save(): Promise<void> {
+    await writeFileAtomic(this.file, await this.toString());
+  }
+
+  #root(): unknown {
+    return this.#s.loaded.docs[0]?.contents;
+  }
+}
+
+function withComments(old: unknown, next: ReturnType<typeof fromPlain>): ReturnType<typeof fromPlain> {
+  if (isScalar(old) && isScalar(next)) {
+    next.commentBefore = old.commentBefore;
+    next.comment = old.comment;
+    next.spaceBefore = old.spaceBefore;
+  }
+  return next;
+}

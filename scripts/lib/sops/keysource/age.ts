@@ -1,0 +1,99 @@
+/**
+ * The age key source (spec §6): the data key is wrapped once per recipient as an
+ * armored single-recipient age file, and unwrapped by trying every identity on
+ * every entry (no matching of recipient strings, so SSH and plugin keys work).
+ */
+import { armor, Decrypter, Encrypter } from 'age-encryption';
+import type { Identity, Recipient } from 'age-encryption';
+import { SopsFormatError, SopsUnsupportedError } from '../errors.js';
+import type { AgeEntry } from '../metadata.js';
+import type { IdentitySpec } from './identities.js';
+
+/** An identity: `AGE-SECRET-KEY-…` text, OpenSSH private key text, or an age-encryption Identity. */
+export type AgeIdentityInput = string | Identity | IdentitySpec;
+
+interface SshModule {
+  SshEd25519Recipient: new (line: string) => Recipient;
+  SshEd25519Identity: new (privateKey: string) => Identity;
+}
+
+/** The ssh-ed25519 stanza code lives in scripts/lib/age (another module); loaded only when needed. */
+async function sshModule(): Promise<SshModule> {
+  const specifier = '../../age/ssh-ed25519.js';
+  try {
+    return (await import(specifier)) as SshModule;
+  } catch (e) {
+    throw new SopsUnsupportedError('ssh-ed25519 recipients are not supported yet', {
+      hint: 'use an age1… recipient (for a host, convert its SSH host key with ssh-to-age)',
+      cause: e,
+    });
+  }
+}
+
+export async function toRecipient(recipient: string): Promise<Recipient | string> {
+  const r = recipient.trim();
+  if (r.startsWith('ssh-ed25519 ')) return new (await sshModule()).SshEd25519Recipient(r);
+  if (r.startsWith('ssh-')) {
+    throw new SopsUnsupportedError(`unsupported recipient type ${r.split(' ')[0]}`, { hint: 'use an age1… or ssh-ed25519 recipient' });
+  }
+  if (!/^age1[0-9a-z]+$/.test(r)) {
+    throw new SopsUnsupportedError(`"${r.slice(0, 80)}" is not an age recipient`, { hint: 'recipients look like age1… or ssh-ed25519 AAAA…' });
+  }
+  return r;
+}
+
+async function toIdentity(input: AgeIdentityInput): Promise<string | Identity> {
+  if (typeof input === 'object' && 'kind' in input) {
+    return input.kind === 'age' ? input.key : new (await sshModule()).SshEd25519Identity(input.privateKey);
+  }
+  if (typeof input === 'string' && input.includes('PRIVATE KEY-----')) return new (await sshModule()).SshEd25519Identity(input);
+  return input;
+}
+
+/** Wrap the data key (or a Shamir share) for one recipient; returns the armored age file. */
+export async function wrapKey(key: Uint8Array, recipient: string): Promise<string> {
+  const e = new Encrypter();
+  try {
+    e.addRecipient(await toRecipient(recipient));
+  } catch (err) {
+    if (err instanceof SopsUnsupportedError) throw err;
+    throw new SopsUnsupportedError(`invalid age recipient "${recipient.slice(0, 80)}"`, { hint: 'check the recipient in .sops.yaml', cause: err });
+  }
+  return armor.encode(await e.encrypt(key));
+}
+
+/**
+ * Try every identity on each entry in order; returns the first payload, or undefined
+ * when no identity matches any entry. `file` names the file in errors.
+ */
+export async function unwrapKey(entries: readonly AgeEntry[], inputs: readonly AgeIdentityInput[], file: string): Promise<Uint8Array | undefined> {
+  if (inputs.length === 0) return undefined;
+  const d = new Decrypter();
+  for (const input of inputs) {
+    const id = await toIdentity(input);
+    try {
+      d.addIdentity(id);
+    } catch (e) {
+      const where = typeof input === 'object' && 'source' in input ? ` from ${input.source}` : '';
+      throw new SopsFormatError(`an age identity${where} is malformed`, { hint: 'identities look like AGE-SECRET-KEY-1…', cause: e });
+    }
+  }
+  for (const entry of entries) {
+    let raw: Uint8Array;
+    try {
+      raw = armor.decode(entry.enc);
+    } catch (e) {
+      throw new SopsFormatError(`${file}: the age key entry for ${entry.recipient} is not a valid armored age file`, { hint: 'the file is damaged; restore it from version control', cause: e });
+    }
+    try {
+      return await d.decrypt(raw);
+    } catch (e) {
+      if (e instanceof Error && e.message.includes('no identity matched')) continue;
+      throw new SopsFormatError(`${file}: the age key entry for ${entry.recipient} cannot be decrypted (${e instanceof Error ? e.message : 'error'})`, {
+        hint: 'the file is damaged; restore it from version control',
+        cause: e,
+      });
+    }
+  }
+  return undefined;
+}

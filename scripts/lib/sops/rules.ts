@@ -1,0 +1,111 @@
+/**
+ * Which leaves get encrypted (spec §4): exactly one of the suffix/regex rules,
+ * tested against every mapping key on the path (list indices never count), so a
+ * match anywhere on the path applies to the whole subtree.
+ */
+import { SopsFormatError } from './errors.js';
+
+export const RULE_KEYS = [
+  'unencrypted_suffix',
+  'encrypted_suffix',
+  'unencrypted_regex',
+  'encrypted_regex',
+  'unencrypted_comment_regex',
+  'encrypted_comment_regex',
+] as const;
+export type RuleKey = (typeof RULE_KEYS)[number];
+
+export interface EncryptionRules {
+  rule: RuleKey;
+  value: string;
+  macOnlyEncrypted: boolean;
+}
+
+export const DEFAULT_RULES: EncryptionRules = { rule: 'unencrypted_suffix', value: '_unencrypted', macOnlyEncrypted: false };
+
+/** Build rules from metadata or a creation rule; `where` names the file for errors. */
+export function rulesFrom(fields: Partial<Record<RuleKey, unknown>> & { mac_only_encrypted?: unknown }, where: string): EncryptionRules {
+  const set = RULE_KEYS.filter((k) => fields[k] !== undefined && fields[k] !== null && fields[k] !== '');
+  if (set.length > 1) {
+    throw new SopsFormatError(`${where}: more than one encryption rule is set (${set.join(', ')})`, {
+      hint: 'keep only one of unencrypted_suffix, encrypted_suffix, unencrypted_regex, encrypted_regex and the comment regexes',
+    });
+  }
+  const macOnlyEncrypted = fields.mac_only_encrypted === true || fields.mac_only_encrypted === 'true';
+  const rule = set[0];
+  if (rule === undefined) return { ...DEFAULT_RULES, macOnlyEncrypted };
+  const value = String(fields[rule]);
+  if (rule.endsWith('regex')) compileRe2(value, where);
+  return { rule, value, macOnlyEncrypted };
+}
+
+/**
+ * Go RE2, unanchored search. JS RegExp agrees on the common subset; a leading `(?i)`
+ * (or other leading flags JS has an equivalent for) is translated, other inline
+ * flags are rejected rather than silently matching differently.
+ */
+export function compileRe2(source: string, where: string): RegExp {
+  let flags = '';
+  let body = source;
+  const lead = /^\(\?([imsU]+)\)/.exec(body);
+  if (lead) {
+    if (lead[1]!.includes('U')) throw unsupportedRegex(source, where);
+    flags += lead[1]!;
+    body = body.slice(lead[0].length);
+  }
+  if (/\(\?[a-zA-Z-]+[):]/.test(body.replace(/\\./g, ''))) throw unsupportedRegex(source, where);
+  try {
+    return new RegExp(body, flags);
+  } catch {
+    throw new SopsFormatError(`${where}: invalid regular expression ${JSON.stringify(source)}`, { hint: 'use Go RE2 syntax' });
+  }
+}
+
+function unsupportedRegex(source: string, where: string): SopsFormatError {
+  return new SopsFormatError(`${where}: regular expression ${JSON.stringify(source)} uses inline flags this tool cannot translate`, {
+    hint: 'only a leading (?i), (?m) or (?s) is supported',
+  });
+}
+
+/**
+ * Decides encryption for leaves (by key path) and comments (by the comment lines
+ * preceding the item, for the comment-regex rules).
+ */
+export class RuleMatcher {
+  readonly #rules: EncryptionRules;
+  readonly #re: RegExp | undefined;
+
+  constructor(rules: EncryptionRules) {
+    this.#rules = rules;
+    this.#re = rules.rule.endsWith('regex') ? compileRe2(rules.value, 'encryption rule') : undefined;
+  }
+
+  get macOnlyEncrypted(): boolean {
+    return this.#rules.macOnlyEncrypted;
+  }
+
+  /** `comments` are the comment lines (plaintext) directly preceding the item and its ancestors. */
+  shouldEncrypt(path: readonly string[], comments: readonly string[]): boolean {
+    const { rule, value } = this.#rules;
+    const re = this.#re;
+    switch (rule) {
+      case 'unencrypted_suffix':
+        return !path.some((k) => k.endsWith(value));
+      case 'encrypted_suffix':
+        return path.some((k) => k.endsWith(value));
+      case 'unencrypted_regex':
+        return !path.some((k) => re!.test(k));
+      case 'encrypted_regex':
+        return path.some((k) => re!.test(k));
+      case 'unencrypted_comment_regex':
+        return !comments.some((c) => re!.test(c));
+      case 'encrypted_comment_regex':
+        return comments.some((c) => re!.test(c));
+    }
+  }
+
+  /** A comment line matching a comment regex is the marker itself and stays readable. */
+  isMarkerComment(line: string): boolean {
+    return (this.#rules.rule === 'encrypted_comment_regex' || this.#rules.rule === 'unencrypted_comment_regex') && this.#re!.test(line);
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * Shamir secret sharing over GF(2^8) with the AES polynomial 0x11B, as used by sops
+ * key groups (spec §5.4). A share is the y-bytes followed by one x-coordinate byte.
+ */
+
+function mul(a: number, b: number): number {
+  let r = 0;
+  for (; b > 0; b >>= 1) {
+    if (b & 1) r ^= a;
+    a <<= 1;
+    if (a & 0x100) a ^= 0x11b;
+  }
+  return r;
+}
+
+/** a^254 = a^-1 in GF(2^8). */
+function inv(a: number): number {
+  let r = 1;
+  for (let e = 254, base = a; e > 0; e >>= 1, base = mul(base, base)) if (e & 1) r = mul(r, base);
+  return r;
+}
+
+/** Lagrange interpolation at x = 0 of each byte; throws on malformed or duplicate shares. */
+export function combineShares(shares: readonly Uint8Array[]): Uint8Array {
+  const first = shares[0];
+  if (!first || first.length < 2) throw new Error('need at least one share of two bytes or more');
+  const len = first.length - 1;
+  const xs = shares.map((s) => {
+    if (s.length !== len + 1) throw new Error('shares have different lengths');
+    return s[len]!;
+  });
+  if (new Set(xs).size !== xs.length) throw new Error('duplicate share x-coordinates');
+  const out = new Uint8Array(len);
+  for (let j = 0; j < shares.length; j++) {
+    // basis_j(0) = prod_{m != j} x_m / (x_m - x_j); subtraction is XOR
+    let basis = 1;
+    for (let m = 0; m < shares.length; m++) if (m !== j) basis = mul(basis, mul(xs[m]!, inv(xs[m]! ^ xs[j]!)));
+    const y = shares[j]!;
+    for (let i = 0; i < len; i++) out[i]! ^= mul(y[i]!, basis);
+  }
+  return out;
+}

@@ -1,0 +1,195 @@
+/**
+ * The tree: every store (YAML, JSON, binary) is held as `yaml` Documents, so one
+ * walker serves all of them and YAML edits keep comments, order and styles.
+ * Ints are bigint (parsed with `intAsBigInt`), floats are number: that is how the
+ * `int`/`float` distinction of sops survives a JS round trip.
+ */
+import { Document, isAlias, isCollection, isMap, isPair, isScalar, isSeq, Pair, Scalar, YAMLMap, YAMLSeq } from 'yaml';
+import type { Node, ParsedNode } from 'yaml';
+import { SopsFormatError } from './errors.js';
+import { fitsInt64, formatGoFloat, parseGoBool, parseGoFloat, parseGoInt } from './go-format.js';
+import type { SopsType } from './go-format.js';
+
+export type SopsDoc = Document<Node | ParsedNode, true>;
+
+/** A plain decrypted value. Maps are `Map`s so key order (integer-like keys too) is kept. */
+export type PlainValue = string | number | bigint | boolean | null | Uint8Array | PlainMap | PlainValue[];
+export type PlainMap = Map<string, PlainValue>;
+
+export interface LeafBytes {
+  type: SopsType;
+  bytes: Buffer;
+}
+
+/** Typed plaintext bytes of a scalar (spec §1.2), or null for a null (never encrypted or hashed). */
+export function leafBytes(node: Scalar, where: string): LeafBytes | null {
+  const v: unknown = node.value;
+  if (v === null || v === undefined) return null;
+  if (typeof v === 'string') return { type: 'str', bytes: Buffer.from(v, 'utf8') };
+  if (typeof v === 'boolean') return { type: 'bool', bytes: Buffer.from(v ? 'True' : 'False') };
+  if (typeof v === 'bigint') {
+    if (!fitsInt64(v)) throw new SopsFormatError(`${where}: integer does not fit in 64 bits`, { hint: 'quote it to store it as a string' });
+    return { type: 'int', bytes: Buffer.from(v.toString()) };
+  }
+  if (typeof v === 'number') return { type: 'float', bytes: Buffer.from(formatGoFloat(v)) };
+  if (v instanceof Uint8Array) return { type: 'bytes', bytes: Buffer.from(v) };
+  throw new SopsFormatError(`${where}: unsupported value type`, { hint: 'use strings, numbers, booleans or null' });
+}
+
+/** Decode decrypted bytes by their sops type. `time` stays a string (its RFC 3339 text). */
+export function scalarValueFrom(type: string, bytes: Buffer): string | bigint | number | boolean | Uint8Array | undefined {
+  const text = bytes.toString('utf8');
+  switch (type) {
+    case 'str':
+    case 'time':
+    case 'comment':
+      return text;
+    case 'int':
+      return parseGoInt(text);
+    case 'float':
+      return parseGoFloat(text);
+    case 'bool':
+      return parseGoBool(text);
+    case 'bytes':
+      return new Uint8Array(bytes);
+    default:
+      return undefined;
+  }
+}
+
+/** The AAD for a path: components joined by `:` plus a trailing `:` (spec §2). */
+export function aadOf(path: readonly string[]): string {
+  return `${path.join(':')}:`;
+}
+
+/** Where a comment lives: the object holding it and which of its two comment properties. */
+export interface CommentSlot {
+  holder: { commentBefore?: string | null; comment?: string | null };
+  prop: 'commentBefore' | 'comment';
+  /** Path of the container the comment belongs to (its AAD, spec §2). */
+  path: readonly string[];
+}
+
+export interface TreeVisitor {
+  leaf(node: Scalar, path: readonly string[], comments: readonly string[]): void;
+  /** Handle one comment slot; returns its plaintext lines. */
+  comment(slot: CommentSlot, comments: readonly string[]): string[];
+}
+
+/**
+ * Walk all documents depth first in file order (the MAC order). Comments are
+ * reported with their container path; `comments` is the stack of plaintext comment
+ * lines heading the current item and its ancestors (for the comment-regex rules).
+ */
+export function walkTree(docs: readonly SopsDoc[], visitor: TreeVisitor, file: string): void {
+  for (const doc of docs) {
+    const root = doc.contents;
+    slot(doc, 'commentBefore', [], []);
+    if (root !== null && root !== undefined) {
+      if (!isMap(root)) throw new SopsFormatError(`${file}: the top level must be a mapping`, { hint: 'sops supports only mappings at the top level of a document' });
+      walkNode(root, [], [], true);
+    }
+    slot(doc, 'comment', [], []);
+  }
+
+  function slot(holder: CommentSlot['holder'], prop: CommentSlot['prop'], path: readonly string[], stack: readonly string[]): string[] {
+    return holder[prop] ? visitor.comment({ holder, prop, path }, stack) : [];
+  }
+
+  function walkNode(node: unknown, path: readonly string[], stack: readonly string[], own: boolean): void {
+    if (isScalar(node)) {
+      visitor.leaf(node, path, stack);
+    } else if (isMap(node)) {
+      if (own) slot(node, 'commentBefore', path, stack);
+      for (const pair of node.items) {
+        const key = pair.key;
+        if (!isScalar(key) || typeof key.value !== 'string') {
+          throw new SopsFormatError(`${file}: non-string key under ${aadOf(path)}`, { hint: 'quote mapping keys; sops only supports string keys' });
+        }
+        const head = [...stack, ...slot(key, 'commentBefore', path, stack)];
+        const childPath = [...path, key.value];
+        const value = pair.value;
+        if (isCollection(value)) {
+          slot(value, 'commentBefore', childPath, head);
+          walkNode(value, childPath, head, false);
+          slot(key, 'comment', path, head);
+          slot(value, 'comment', path, head);
+        } else {
+          if (isScalar(value)) slot(value, 'commentBefore', path, head);
+          walkNode(value, childPath, head, false);
+          slot(key, 'comment', path, head);
+          if (isScalar(value)) slot(value, 'comment', path, head);
+        }
+      }
+      if (own) slot(node, 'comment', path, stack);
+    } else if (isSeq(node)) {
+      if (own) slot(node, 'commentBefore', path, stack);
+      for (const item of node.items) {
+        const head = isScalar(item) || isCollection(item) ? [...stack, ...slot(item, 'commentBefore', path, stack)] : stack;
+        walkNode(item, path, head, false);
+        if (isScalar(item) || isCollection(item)) slot(item, 'comment', path, head);
+      }
+      if (own) slot(node, 'comment', path, stack);
+    } else if (isAlias(node)) {
+      throw new SopsFormatError(`${file}: unresolved YAML alias under ${aadOf(path)}`, { hint: 'aliases are expanded before encryption; this is a bug' });
+    }
+    // null pair values (`key:`) are nothing to walk
+  }
+}
+
+/** Replace every alias by a copy of its target and drop anchors, as sops does. */
+export function expandAliases(doc: SopsDoc): void {
+  const expand = (node: unknown): unknown => {
+    if (isAlias(node)) {
+      const target = node.resolve(doc);
+      if (!target) throw new SopsFormatError('unresolvable YAML alias', { hint: 'define the anchor before using it' });
+      return expand(target.clone());
+    }
+    if (isScalar(node) || isCollection(node)) delete (node as { anchor?: string }).anchor;
+    if (isMap(node)) for (const p of node.items) p.value = expand(p.value) as typeof p.value;
+    if (isSeq(node)) node.items = node.items.map(expand);
+    return node;
+  };
+  doc.contents = expand(doc.contents) as typeof doc.contents;
+}
+
+/** Convert a (decrypted) node to a plain value with ordered maps. */
+export function toPlain(node: unknown): PlainValue {
+  if (node === null || node === undefined) return null;
+  if (isScalar(node)) {
+    const v: unknown = node.value;
+    if (typeof v === 'bigint') return Number.isSafeInteger(Number(v)) ? Number(v) : v;
+    if (v === undefined) return null;
+    return v as PlainValue;
+  }
+  if (isMap(node)) {
+    const m: PlainMap = new Map();
+    for (const p of node.items) m.set(String(isScalar(p.key) ? p.key.value : p.key), toPlain(p.value));
+    return m;
+  }
+  if (isSeq(node)) return node.items.map(toPlain);
+  if (isPair(node)) return toPlain(node.value);
+  return null;
+}
+
+/** A plain value as a yaml node: integers become bigint so they encrypt as `int`. */
+export function fromPlain(value: PlainValue | Record<string, unknown> | unknown): Node {
+  if (isScalar(value) || isCollection(value)) return value;
+  if (value instanceof Map) {
+    const m = new YAMLMap();
+    for (const [k, v] of value) m.items.push(new Pair(new Scalar(String(k)), fromPlain(v)));
+    return m;
+  }
+  if (Array.isArray(value)) {
+    const s = new YAMLSeq();
+    s.items = value.map(fromPlain);
+    return s;
+  }
+  if (value !== null && typeof value === 'object' && !(value instanceof Uint8Array)) {
+    return fromPlain(new Map(Object.entries(value)));
+  }
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return new Scalar(BigInt(value));
+  const s = new Scalar(value);
+  if (typeof value === 'string' && value.includes('\n')) s.type = Scalar.BLOCK_LITERAL;
+  return s;
+}
