@@ -135,13 +135,14 @@ function decodeContainer(bytes: Uint8Array, fail: (problem: string, hint?: strin
   }
   const priv = r.string();
   r.end();
+  let secret: Uint8Array | undefined;
   try {
     if (priv.length % BLOCK !== 0) return fail('is corrupt (private section not padded)');
     const p = new WireReader(priv);
     if (p.uint32() !== p.uint32()) return fail('is corrupt (check numbers differ)');
     if (p.ascii() !== 'ssh-ed25519') return fail('is corrupt (private section is not ssh-ed25519)');
     const pk = p.string();
-    const secret = p.string();
+    secret = p.string();
     const commentBytes = p.string();
     const padding = p.rest();
     if (pk.length !== 32 || secret.length !== 64) return fail('is corrupt (wrong ed25519 key sizes)');
@@ -158,11 +159,10 @@ function decodeContainer(bytes: Uint8Array, fail: (problem: string, hint?: strin
       return fail('is corrupt (its public key does not match its secret key)');
     }
     const comment = decodeComment(commentBytes, fail);
-    const key = new Ed25519PrivateKey(seed, comment);
-    secret.fill(0);
-    return key;
+    return new Ed25519PrivateKey(seed, comment);
   } finally {
     priv.fill(0);
+    secret?.fill(0);
   }
 }
 
