@@ -5,6 +5,8 @@
  */
 import { armor, Decrypter, Encrypter } from 'age-encryption';
 import type { Identity, Recipient } from 'age-encryption';
+import { DeployKeysError } from '../../errors.js';
+import { SshEd25519Identity, SshEd25519Recipient } from '../../age/ssh-ed25519.js';
 import { SopsFormatError, SopsUnsupportedError } from '../errors.js';
 import type { AgeEntry } from '../metadata.js';
 import type { IdentitySpec } from './identities.js';
@@ -12,27 +14,9 @@ import type { IdentitySpec } from './identities.js';
 /** An identity: `AGE-SECRET-KEY-…` text, OpenSSH private key text, or an age-encryption Identity. */
 export type AgeIdentityInput = string | Identity | IdentitySpec;
 
-interface SshModule {
-  SshEd25519Recipient: new (line: string) => Recipient;
-  SshEd25519Identity: new (privateKey: string) => Identity;
-}
-
-/** The ssh-ed25519 stanza code lives in scripts/lib/age (another module); loaded only when needed. */
-async function sshModule(): Promise<SshModule> {
-  const specifier = '../../age/ssh-ed25519.js';
-  try {
-    return (await import(specifier)) as SshModule;
-  } catch (e) {
-    throw new SopsUnsupportedError('ssh-ed25519 recipients are not supported yet', {
-      hint: 'use an age1… recipient (for a host, convert its SSH host key with ssh-to-age)',
-      cause: e,
-    });
-  }
-}
-
-export async function toRecipient(recipient: string): Promise<Recipient | string> {
+export function toRecipient(recipient: string): Recipient | string {
   const r = recipient.trim();
-  if (r.startsWith('ssh-ed25519 ')) return new (await sshModule()).SshEd25519Recipient(r);
+  if (r.startsWith('ssh-ed25519 ')) return new SshEd25519Recipient(r);
   if (r.startsWith('ssh-')) {
     throw new SopsUnsupportedError(`unsupported recipient type ${r.split(' ')[0]}`, { hint: 'use an age1… or ssh-ed25519 recipient' });
   }
@@ -42,11 +26,18 @@ export async function toRecipient(recipient: string): Promise<Recipient | string
   return r;
 }
 
-async function toIdentity(input: AgeIdentityInput): Promise<string | Identity> {
+/** Undefined for an optional source that is not usable (e.g. a default ~/.ssh/id_ed25519 that is RSA or has a passphrase). */
+function toIdentity(input: AgeIdentityInput): string | Identity | undefined {
   if (typeof input === 'object' && 'kind' in input) {
-    return input.kind === 'age' ? input.key : new (await sshModule()).SshEd25519Identity(input.privateKey);
+    if (input.kind === 'age') return input.key;
+    try {
+      return new SshEd25519Identity(input.privateKey, input.source);
+    } catch (e) {
+      if (input.optional) return undefined;
+      throw e;
+    }
   }
-  if (typeof input === 'string' && input.includes('PRIVATE KEY-----')) return new (await sshModule()).SshEd25519Identity(input);
+  if (typeof input === 'string' && input.includes('PRIVATE KEY-----')) return new SshEd25519Identity(input);
   return input;
 }
 
@@ -54,9 +45,9 @@ async function toIdentity(input: AgeIdentityInput): Promise<string | Identity> {
 export async function wrapKey(key: Uint8Array, recipient: string): Promise<string> {
   const e = new Encrypter();
   try {
-    e.addRecipient(await toRecipient(recipient));
+    e.addRecipient(toRecipient(recipient));
   } catch (err) {
-    if (err instanceof SopsUnsupportedError) throw err;
+    if (err instanceof DeployKeysError) throw err;
     throw new SopsUnsupportedError(`invalid age recipient "${recipient.slice(0, 80)}"`, { hint: 'check the recipient in .sops.yaml', cause: err });
   }
   return armor.encode(await e.encrypt(key));
@@ -70,7 +61,8 @@ export async function unwrapKey(entries: readonly AgeEntry[], inputs: readonly A
   if (inputs.length === 0) return undefined;
   const d = new Decrypter();
   for (const input of inputs) {
-    const id = await toIdentity(input);
+    const id = toIdentity(input);
+    if (id === undefined) continue;
     try {
       d.addIdentity(id);
     } catch (e) {

@@ -11,7 +11,7 @@ import { SopsConfigError } from '../errors.js';
 
 export type IdentitySpec =
   | { kind: 'age'; key: string; source: string }
-  | { kind: 'ssh'; privateKey: string; source: string };
+  | { kind: 'ssh'; privateKey: string; source: string; optional?: boolean };
 
 /** Identities in a keys file: one per line (or several per line, 3.13+), `#` comments ignored. */
 export function parseKeysFile(text: string, source: string): IdentitySpec[] {
@@ -45,7 +45,7 @@ export function collectIdentities({ env, home = env.HOME ?? os.homedir() }: Iden
     const def = path.join(home, '.ssh', 'id_ed25519');
     if (existsSync(def)) {
       try {
-        out.push({ kind: 'ssh', privateKey: readFileSync(def, 'utf8'), source: def });
+        out.push({ kind: 'ssh', privateKey: readFileSync(def, 'utf8'), source: def, optional: true });
       } catch {
         // an unreadable default SSH key is not an error, as in sops
       }
