@@ -33,30 +33,31 @@ export function decryptDocs(docs: readonly SopsDoc[], ctx: CryptContext): string
       leaf(node, path, comments) {
         const encrypted = ctx.rules.shouldEncrypt(path, comments);
         const aad = aadOf(path);
+        const at = path.join(':') || '(top level)';
         if (!encrypted || typeof node.value !== 'string' || node.value === '') {
           if (encrypted && node.value !== null && typeof node.value !== 'string') {
-            throw new SopsFormatError(`${ctx.file}: the value at ${aad} should be encrypted but is not`, { hint: 'the file was edited by hand; re-create the value with the tool' });
+            throw new SopsFormatError(`${ctx.file}: the value at ${at} should be encrypted but is not`, { hint: 'the file was edited by hand; re-create the value with the tool' });
           }
-          const plain = leafBytes(node, `${ctx.file}: ${aad}`);
+          const plain = leafBytes(node, `${ctx.file}: ${at}`);
           if (plain && (encrypted || !ctx.rules.macOnlyEncrypted)) mac.add(plain.bytes);
           return;
         }
         const enc = parseEncValue(node.value);
         if (!enc) {
-          throw new SopsFormatError(`${ctx.file}: the value at ${aad} is not a valid ENC[AES256_GCM,…] string`, { hint: 'the file was edited by hand or truncated; restore it from version control' });
+          throw new SopsFormatError(`${ctx.file}: the value at ${at} is not a valid ENC[AES256_GCM,…] string`, { hint: 'the file was edited by hand or truncated; restore it from version control' });
         }
         let bytes: Buffer;
         try {
           bytes = decryptValue(ctx.key, enc, aad);
         } catch (e) {
-          throw new SopsDecryptError(`${ctx.file}: cannot decrypt the value at ${aad}: authentication failed (tampered, or moved from another key)`, {
+          throw new SopsDecryptError(`${ctx.file}: cannot decrypt the value at ${at} (authentication failed: tampered, or moved from another key)`, {
             hint: 'restore the file from version control; never edit ENC[…] strings by hand',
             cause: e,
           });
         }
         const value = scalarValueFrom(enc.type, bytes);
         if (value === undefined || enc.type === 'comment') {
-          throw new SopsFormatError(`${ctx.file}: the value at ${aad} has an invalid or unknown type "${enc.type}"`, { hint: 'the file may come from a newer sops' });
+          throw new SopsFormatError(`${ctx.file}: the value at ${at} has an invalid or unknown type "${enc.type}"`, { hint: 'the file may come from a newer sops' });
         }
         ctx.stash.remember(aad, bytes, enc.iv);
         node.value = value;
@@ -102,7 +103,7 @@ export function encryptDocs(docs: readonly SopsDoc[], ctx: CryptContext): string
     {
       leaf(node, path, comments) {
         const aad = aadOf(path);
-        const plain = leafBytes(node, `${ctx.file}: ${aad}`);
+        const plain = leafBytes(node, `${ctx.file}: ${path.join(":") || "(top level)"}`);
         if (!plain) return;
         const encrypted = ctx.rules.shouldEncrypt(path, comments);
         if (encrypted || !ctx.rules.macOnlyEncrypted) mac.add(plain.bytes);
