@@ -1,0 +1,130 @@
+/**
+ * One interface over the places a deploy key can be registered: GitHub,
+ * Gitea/Forgejo, a plain-SSH git server's authorized_keys, or a human
+ * (manual checklist).
+ *
+ * A registration is identified by (repo, SHA256 fingerprint), never by title:
+ * the title (`<host>-<repo>-deploy`) is for people. Fingerprints are always
+ * computed locally from the public key, never taken from the forge.
+ */
+import type { RepoConfig } from '../config/types.js';
+import type { ForgeError } from './errors.js';
+
+export type ForgeKind = 'github' | 'gitea' | 'ssh' | 'manual';
+
+/** A key registered on the forge. */
+export interface DeployKey {
+  status: 'registered';
+  /** Forge id; numeric ids are stringified. Stable across list() calls. */
+  id: string;
+  /** Config name of the repo (RepoConfig.name). */
+  repo: string;
+  title: string;
+  /** `type base64` without comment, as the forge returned it. */
+  publicKey: string;
+  /** `SHA256:…`, computed locally from `publicKey`. */
+  fingerprint: string;
+  readOnly: boolean;
+  /** false when an org/enterprise policy disabled deploy keys (GitHub). */
+  enabled?: boolean;
+  createdAt?: string;
+  /** ISO time of last use; null = never used; undefined = forge does not tell. */
+  lastUsed?: string | null;
+  /** Login of whoever added it (GitHub). */
+  addedBy?: string | null;
+  verified?: boolean;
+}
+
+/** A key a human still has to register (manual provider, non-interactive). */
+export interface PendingKey {
+  status: 'pending';
+  repo: string;
+  title: string;
+  publicKey: string;
+  fingerprint: string;
+  /** Where to add it, e.g. https://github.com/acme/app/settings/keys/new */
+  settingsUrl: string;
+}
+
+export interface AddKeyRequest {
+  /** For people: `<host>-<repo>-deploy`. Single line. */
+  title: string;
+  /** OpenSSH public key line; a trailing comment is dropped before sending. */
+  publicKey: string;
+  /** Always true: nix-deploy-keys never registers a key with write access. */
+  readOnly: true;
+  /** Host the key belongs to, for messages only. */
+  host?: string;
+}
+
+/** Context for messages of remove(). */
+export interface KeyContext {
+  host?: string;
+  fingerprint?: string;
+}
+
+export interface RepoPreflight {
+  repo: string;
+  ok: boolean;
+  /** Number of deploy keys currently registered (when listing worked). */
+  keyCount?: number;
+  /** Keys the forge reports as disabled by policy. */
+  disabledKeys?: number;
+  error?: ForgeError;
+}
+
+export interface PreflightReport {
+  kind: ForgeKind;
+  ok: boolean;
+  /** Token or account problems that stop everything (e.g. 401). */
+  error?: ForgeError;
+  /** Things the operator should know but that do not stop the run. */
+  warnings: string[];
+  repos: RepoPreflight[];
+  /** What was verified. */
+  checked: string[];
+  /** What cannot be verified without creating a key. */
+  notChecked: string[];
+  /** Primary rate-limit budget, when the forge tells. */
+  rateLimit?: { limit: number; remaining: number; resetAt: string };
+}
+
+export interface ForgeProvider {
+  readonly kind: ForgeKind;
+  /** Checks the credential and every repo before any key is generated. Never throws for repo problems: see the report. */
+  preflight(repos: RepoConfig[]): Promise<PreflightReport>;
+  /** All keys of the repo (every page). */
+  list(repo: RepoConfig): Promise<DeployKey[]>;
+  /**
+   * Registers a read-only key. Idempotent by fingerprint: when the repo
+   * already holds this key (e.g. a reply was lost), that registration is
+   * returned. Throws a ForgeError subclass.
+   */
+  add(repo: RepoConfig, req: AddKeyRequest): Promise<DeployKey | PendingKey>;
+  /** Removes a registration; an id that is already gone succeeds. */
+  remove(repo: RepoConfig, id: string, ctx?: KeyContext): Promise<void>;
+  findByFingerprint(repo: RepoConfig, fingerprint: string): Promise<DeployKey | undefined>;
+}
+
+/** Time, injectable so tests and benchmarks can shorten it. */
+export interface Clock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms) => new Promise((r) => setTimeout(r, Math.max(0, ms))),
+};
+
+/** Streams for the manual provider and warnings. */
+export interface ForgeIO {
+  stdin: NodeJS.ReadableStream;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  isTTY: boolean;
+}
+
+export function isPending(k: DeployKey | PendingKey): k is PendingKey {
+  return k.status === 'pending';
+}
