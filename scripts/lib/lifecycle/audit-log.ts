@@ -1,0 +1,56 @@
+/**
+ * `<secrets_dir>/deploy-keys.log.jsonl`: one JSON line per change (time,
+ * action, host, repo, forge key id, fingerprint, actor). Appended with O_APPEND
+ * in a single write, so concurrent commands on different hosts interleave whole
+ * lines. Never contains private keys.
+ */
+import { execFileSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { AuditEntry, AuditLog, Clock } from './types.js';
+
+export const LOG_NAME = 'deploy-keys.log.jsonl';
+
+/** `$USER`, plus `git config user.email` when git answers within a moment. */
+export function detectActor(env: NodeJS.ProcessEnv): string {
+  const user = env.USER ?? env.LOGNAME ?? 'unknown';
+  if (env.DEPLOY_KEYS_ACTOR) return env.DEPLOY_KEYS_ACTOR;
+  try {
+    const email = execFileSync('git', ['config', 'user.email'], { encoding: 'utf8', timeout: 1000, stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    if (email) return `${user} <${email}>`;
+  } catch {
+    // no git or no email: $USER alone
+  }
+  return user;
+}
+
+export class FileAuditLog implements AuditLog {
+  readonly file: string;
+  constructor(secretsDir: string, readonly actor: string, readonly clock: Clock) {
+    this.file = path.join(secretsDir, LOG_NAME);
+  }
+  async append(entry: Omit<AuditEntry, 'time' | 'actor'>): Promise<void> {
+    const line: AuditEntry = { time: this.clock.now().toISOString(), ...entry, actor: this.actor };
+    const h = await fs.open(this.file, 'a', 0o600);
+    try {
+      await h.write(`${JSON.stringify(line)}\n`);
+      await h.sync();
+    } finally {
+      await h.close();
+    }
+  }
+}
+
+export async function readAuditLog(secretsDir: string): Promise<AuditEntry[]> {
+  let text: string;
+  try {
+    text = await fs.readFile(path.join(secretsDir, LOG_NAME), 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  return text
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as AuditEntry);
+}

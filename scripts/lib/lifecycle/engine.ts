@@ -1,0 +1,515 @@
+/**
+ * Runs plans. Order is what makes it crash-safe:
+ *
+ *  1. a new private key is written (encrypted, atomically) into the host file
+ *     before the forge ever sees its public half;
+ *  2. the forge id is recorded in the public sidecar after the forge answers;
+ *  3. an old key leaves the forge before its private half leaves the host file.
+ *
+ * So at every instant each registered key has its private half stored, and a
+ * re-run re-plans from what is actually stored and registered and converges.
+ * The sidecar's `operation` field is the journal: set before the first change,
+ * updated after each step, cleared at the end; a re-run reports it.
+ */
+import { DeployKeysError } from '../errors.js';
+import { deployKeyTitle } from '../names.js';
+import { acquireLock, type Lock } from './lock.js';
+import {
+  describeStep,
+  findByFingerprint,
+  hasChanges,
+  planFinish,
+  planRevoke,
+  planRotate,
+  planVmFresh,
+  type Plan,
+  type PlanInput,
+  type Step,
+} from './plan.js';
+import { deriveRepos, newState } from './state.js';
+import {
+  emptyHostKeys,
+  type AuditLog,
+  type Clock,
+  type FaultHook,
+  type ForgeKey,
+  type ForgePort,
+  type HostKeys,
+  type HostKeysView,
+  type HostSecretsStore,
+  type HostState,
+  type KeyFactory,
+  type PublicKeyInfo,
+  type SopsConfigPort,
+  type StateStore,
+} from './types.js';
+
+/** The host's activation script (no secrets). */
+export interface ActivationPort {
+  path(host: string): string;
+  /** Whether the file is missing or differs from what would be written now. */
+  stale(host: string): Promise<boolean>;
+  write(host: string): Promise<void>;
+}
+
+export interface LifecycleDeps {
+  /** Managed repos, config order. */
+  repos: readonly string[];
+  forge: ForgePort;
+  secrets: HostSecretsStore;
+  sops?: SopsConfigPort;
+  keys: KeyFactory;
+  clock: Clock;
+  log: AuditLog;
+  states: StateStore;
+  /** Directory for lock files; absent = no locking (unit tests). */
+  lockDir?: string;
+  fault?: FaultHook;
+  activation?: ActivationPort;
+  /** Asked before executing a plan with changes; false aborts. Absent = proceed. */
+  confirm?: (plan: Plan) => Promise<boolean>;
+}
+
+/** Lists each repo once per run and keeps the cached listing in step with adds and removes. */
+export class ForgeCache {
+  readonly #lists = new Map<string, Promise<ForgeKey[]>>();
+  constructor(readonly forge: ForgePort) {}
+
+  list(repo: string): Promise<ForgeKey[]> {
+    let p = this.#lists.get(repo);
+    if (!p) {
+      p = this.forge.list(repo);
+      this.#lists.set(repo, p);
+      p.catch(() => this.#lists.delete(repo));
+    }
+    return p;
+  }
+
+  invalidate(repo: string): void {
+    this.#lists.delete(repo);
+  }
+
+  async listAll(repos: readonly string[]): Promise<Map<string, ForgeKey[]>> {
+    const out = new Map<string, ForgeKey[]>();
+    const lists = await Promise.all(repos.map((r) => this.list(r)));
+    repos.forEach((r, i) => out.set(r, lists[i]!));
+    return out;
+  }
+
+  async add(repo: string, key: { title: string; publicKey: string; readOnly: true }, fingerprint: string): Promise<ForgeKey | undefined> {
+    let res;
+    try {
+      res = await this.forge.add(repo, key);
+    } catch (e) {
+      // e.g. "key already in use" after an interrupted run: the key may be there already.
+      this.invalidate(repo);
+      const found = findByFingerprint(await this.list(repo), fingerprint);
+      if (found) return found;
+      throw e;
+    }
+    if (res.pending) return undefined;
+    (await this.list(repo)).push(res.key);
+    return res.key;
+  }
+
+  async remove(repo: string, id: string): Promise<void> {
+    await this.forge.remove(repo, id);
+    const list = await this.list(repo);
+    const i = list.findIndex((k) => k.id === id);
+    if (i >= 0) list.splice(i, 1);
+  }
+}
+
+/** Public view of decrypted keys (fingerprints cached per key text). */
+export class KeyViewer {
+  readonly #cache = new Map<string, PublicKeyInfo>();
+  constructor(readonly factory: KeyFactory) {}
+  view(keys: HostKeys, file: string): HostKeysView {
+    const out: HostKeysView = { current: {}, next: {}, previous: {} };
+    for (const slot of ['current', 'next', 'previous'] as const) {
+      for (const [repo, text] of Object.entries(keys[slot])) {
+        let info = this.#cache.get(text);
+        if (!info) {
+          info = this.factory.inspect(text, `${file}: ${slot === 'current' ? 'deploy-keys' : `deploy-keys-${slot}`}.${repo}`);
+          this.#cache.set(text, info);
+        }
+        out[slot][repo] = info;
+      }
+    }
+    return out;
+  }
+}
+
+export interface KeySummary {
+  repo: string;
+  slot: 'current' | 'next' | 'previous';
+  fingerprint: string;
+  publicKey: string;
+  forgeId?: string;
+  status: 'registered' | 'pending' | 'stored';
+}
+
+export interface HostResult {
+  host: string;
+  plan: Plan;
+  /** Step lines as executed (empty for --dry-run or when nothing was to do). */
+  done: string[];
+  dryRun: boolean;
+  /** Resumed an interrupted command (journal found). */
+  resumed?: { command: string; startedAt: string; step?: string };
+  keys: KeySummary[];
+  activationFile?: string;
+}
+
+interface Session {
+  deps: LifecycleDeps;
+  cache: ForgeCache;
+  viewer: KeyViewer;
+  host: string;
+  file: string;
+  keys: HostKeys;
+  state: HostState;
+  listings: Map<string, ForgeKey[]>;
+  done: string[];
+  counters: Map<string, number>;
+}
+
+async function fault(s: Session, name: string): Promise<void> {
+  await s.deps.fault?.(name);
+}
+
+function summarize(s: Session): KeySummary[] {
+  const out: KeySummary[] = [];
+  for (const [repo, rs] of Object.entries(s.state.repos)) {
+    for (const slot of ['current', 'next', 'previous'] as const) {
+      const r = rs[slot];
+      if (!r) continue;
+      out.push({
+        repo,
+        slot,
+        fingerprint: r.fingerprint,
+        publicKey: r.publicKey,
+        ...(r.forgeId ? { forgeId: r.forgeId } : {}),
+        status: r.forgeId ? 'registered' : r.pending ? 'pending' : 'stored',
+      });
+    }
+  }
+  return out;
+}
+
+function refreshState(s: Session): void {
+  const now = s.deps.clock.now();
+  const view = s.viewer.view(s.keys, s.file);
+  s.state.repos = deriveRepos(view, s.state, s.listings, now, (repo) => deployKeyTitle(s.host, repo));
+}
+
+async function saveState(s: Session): Promise<void> {
+  s.state.updatedAt = s.deps.clock.now().toISOString();
+  await s.deps.states.save(s.state);
+}
+
+function stepName(s: Session, step: Step): string {
+  const base =
+    step.op === 'forge-add' ? `forge-add:${step.repo}:${step.slot}`
+    : step.op === 'forge-remove' ? `forge-remove:${step.repo}:${step.id}`
+    : step.op === 'record' ? `record:${step.repo}:${step.slot}`
+    : step.op;
+  const n = (s.counters.get(base) ?? 0) + 1;
+  s.counters.set(base, n);
+  return step.op === 'write-host-file' || step.op === 'updatekeys' ? `${base}:${n}` : base;
+}
+
+async function runStep(s: Session, step: Step): Promise<void> {
+  const { deps, host } = s;
+  const now = () => deps.clock.now();
+  const name = stepName(s, step);
+  switch (step.op) {
+    case 'add-recipient': {
+      await deps.sops!.addHostRecipient(host, step.recipient);
+      s.state.ageRecipient = step.recipient;
+      await saveState(s);
+      await deps.log.append({ action: 'add-recipient', host, detail: step.recipient });
+      break;
+    }
+    case 'remove-recipient': {
+      const removed = await deps.sops!.removeHostRecipient(host, step.recipient);
+      delete s.state.ageRecipient;
+      await saveState(s);
+      await deps.log.append({ action: 'remove-recipient', host, detail: removed.join(',') || (step.recipient ?? '') });
+      break;
+    }
+    case 'updatekeys': {
+      await deps.sops!.updateKeys(step.file);
+      await deps.log.append({ action: 'updatekeys', host, detail: step.file });
+      break;
+    }
+    case 'write-host-file': {
+      const generated: { repo: string; fingerprint: string }[] = [];
+      for (const e of step.edits) {
+        if (e.type === 'generate') {
+          const k = deps.keys.generate(e.title);
+          s.keys[e.slot][e.repo] = k.privateKey;
+          generated.push({ repo: e.repo, fingerprint: k.fingerprint });
+        } else if (e.type === 'promote') {
+          const next = s.keys.next[e.repo];
+          if (next === undefined) throw new DeployKeysError(`${s.file}: deploy-keys-next.${e.repo} vanished during the run`);
+          const cur = s.keys.current[e.repo];
+          if (cur !== undefined) s.keys.previous[e.repo] = cur;
+          s.keys.current[e.repo] = next;
+          delete s.keys.next[e.repo];
+        } else {
+          delete s.keys[e.slot][e.repo];
+        }
+      }
+      await deps.secrets.save(host, s.keys);
+      refreshState(s);
+      await saveState(s);
+      for (const e of step.edits) {
+        const rs = s.state.repos[e.repo];
+        if (e.type === 'generate') {
+          const fp = generated.find((g) => g.repo === e.repo)!.fingerprint;
+          await deps.log.append({ action: 'store-key', host, repo: e.repo, fingerprint: fp, detail: e.slot });
+        } else if (e.type === 'promote') {
+          await deps.log.append({ action: 'promote', host, repo: e.repo, fingerprint: rs?.current?.fingerprint ?? '', ...(rs?.current?.forgeId ? { keyId: rs.current.forgeId } : {}) });
+        } else {
+          await deps.log.append({ action: 'drop-key', host, repo: e.repo, detail: e.slot });
+        }
+      }
+      break;
+    }
+    case 'forge-add': {
+      const text = s.keys[step.slot][step.repo];
+      if (text === undefined) throw new DeployKeysError(`${s.file}: the key for ${step.repo} is missing; re-run the command`);
+      const info = s.viewer.view({ ...emptyHostKeys(), current: { [step.repo]: text } }, s.file).current[step.repo]!;
+      if (step.fingerprint && step.fingerprint !== info.fingerprint) {
+        throw new DeployKeysError(`${s.file}: the key for ${step.repo} changed during the run; re-run the command`);
+      }
+      const key = await s.cache.add(step.repo, { title: step.title, publicKey: info.publicKey, readOnly: true }, info.fingerprint);
+      await fault(s, `${name}:call`);
+      const rec = s.state.repos[step.repo]?.[step.slot];
+      if (rec && rec.fingerprint === info.fingerprint) {
+        if (key) {
+          rec.forgeId = key.id;
+          rec.registeredAt = key.createdAt ?? now().toISOString();
+          delete rec.pending;
+        } else rec.pending = true;
+      }
+      await saveState(s);
+      await deps.log.append({
+        action: key ? 'register' : 'register-pending',
+        host,
+        repo: step.repo,
+        fingerprint: info.fingerprint,
+        ...(key ? { keyId: key.id } : {}),
+      });
+      break;
+    }
+    case 'record': {
+      const rec = s.state.repos[step.repo]?.[step.slot];
+      if (rec && rec.fingerprint === step.fingerprint) {
+        rec.forgeId = step.forgeId;
+        delete rec.pending;
+      }
+      await saveState(s);
+      await deps.log.append({ action: 'record', host, repo: step.repo, keyId: step.forgeId, fingerprint: step.fingerprint });
+      break;
+    }
+    case 'forge-remove': {
+      try {
+        await s.cache.remove(step.repo, step.id);
+      } catch (e) {
+        const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
+        throw new DeployKeysError(`cannot delete deploy key ${step.id} (${step.fingerprint}) from ${step.repo}: ${why}`, {
+          hint: 'nothing after this step was done; fix the cause and re-run the same command',
+          cause: e,
+        });
+      }
+      for (const rs of Object.values(s.state.repos)) {
+        for (const r of [rs.current, rs.next, rs.previous]) if (r?.fingerprint === step.fingerprint) delete r.forgeId;
+      }
+      await saveState(s);
+      await deps.log.append({ action: 'forge-remove', host, repo: step.repo, keyId: step.id, fingerprint: step.fingerprint, detail: step.reason });
+      break;
+    }
+    case 'purge-host-file': {
+      await deps.secrets.purge(host);
+      s.keys = emptyHostKeys();
+      refreshState(s);
+      await saveState(s);
+      await deps.log.append({ action: 'purge-host-file', host, detail: step.file });
+      break;
+    }
+    case 'write-activation': {
+      await deps.activation!.write(host);
+      await deps.log.append({ action: 'write-activation', host, detail: step.file });
+      break;
+    }
+    case 'mark-revoked': {
+      s.state.revoked = { at: now().toISOString(), purged: step.purged };
+      await saveState(s);
+      await deps.log.append({ action: 'revoke', host, detail: step.purged ? 'purged' : 'keys removed' });
+      break;
+    }
+  }
+  if (s.state.operation) {
+    s.state.operation.step = name;
+    await saveState(s);
+  }
+  await fault(s, name);
+}
+
+/** Executes `plan` for the session; steps run strictly in order and stop at the first error. */
+async function execute(s: Session, plan: Plan): Promise<void> {
+  if (!hasChanges(plan) && plan.steps.length === 0) return;
+  const mutating = hasChanges(plan);
+  if (mutating) {
+    s.state.operation = { command: plan.command, startedAt: s.deps.clock.now().toISOString(), pid: process.pid };
+    await saveState(s);
+  }
+  for (const step of plan.steps) {
+    s.done.push(describeStep(step, s.host));
+    await runStep(s, step);
+  }
+  delete s.state.operation;
+  await saveState(s);
+}
+
+async function withLock<T>(deps: LifecycleDeps, host: string, command: string, dryRun: boolean, fn: () => Promise<T>): Promise<T> {
+  if (dryRun || !deps.lockDir) return fn();
+  const lock: Lock = await acquireLock(deps.lockDir, host, command, deps.clock.now());
+  try {
+    return await fn();
+  } finally {
+    await lock.release();
+  }
+}
+
+interface Loaded {
+  session: Session;
+  input: PlanInput;
+  resumed?: HostResult['resumed'];
+}
+
+async function load(deps: LifecycleDeps, cache: ForgeCache, viewer: KeyViewer, host: string, opts: { allowUndecryptable?: boolean } = {}): Promise<Loaded> {
+  const file = deps.secrets.path(host);
+  let keys: HostKeys | undefined;
+  try {
+    keys = await deps.secrets.load(host);
+  } catch (e) {
+    if (!opts.allowUndecryptable) throw e;
+    keys = undefined;
+  }
+  const prior = await deps.states.load(host);
+  const state: HostState = prior ? structuredClone(prior) : newState(host, deps.clock.now());
+  const listings = await cache.listAll(deps.repos);
+  const view = keys ? viewer.view(keys, file) : undefined;
+  const session: Session = { deps, cache, viewer, host, file, keys: keys ?? emptyHostKeys(), state, listings, done: [], counters: new Map() };
+  const input: PlanInput = { host, repos: deps.repos, file, keys: view, state: prior, listings, now: deps.clock.now() };
+  const resumed = prior?.operation ? { command: prior.operation.command, startedAt: prior.operation.startedAt, ...(prior.operation.step ? { step: prior.operation.step } : {}) } : undefined;
+  return { session, input, ...(resumed ? { resumed } : {}) };
+}
+
+async function finishRun(loaded: Loaded, plan: Plan, dryRun: boolean): Promise<HostResult> {
+  const s = loaded.session;
+  if (!dryRun) {
+    if (hasChanges(plan) && s.deps.confirm && !(await s.deps.confirm(plan))) {
+      throw new DeployKeysError(`${plan.command} ${s.host}: aborted, nothing changed`);
+    }
+    await execute(s, plan);
+    if (plan.steps.length === 0 && (s.state.operation || !(await s.deps.states.load(s.host)))) {
+      // Nothing to do, but a stale journal or a missing sidecar: write the reconciled state.
+      refreshState(s);
+      delete s.state.operation;
+      await saveState(s);
+    }
+  }
+  return {
+    host: s.host,
+    plan,
+    done: dryRun ? [] : s.done,
+    dryRun,
+    ...(loaded.resumed ? { resumed: loaded.resumed } : {}),
+    keys: summarize(s),
+  };
+}
+
+export interface VmFreshRunOptions {
+  dryRun: boolean;
+  /** Age recipient converted from --host-key. */
+  hostRecipient?: string;
+}
+
+export class Lifecycle {
+  readonly cache: ForgeCache;
+  readonly viewer: KeyViewer;
+  constructor(readonly deps: LifecycleDeps) {
+    this.cache = new ForgeCache(deps.forge);
+    this.viewer = new KeyViewer(deps.keys);
+  }
+
+  async vmFresh(host: string, opts: VmFreshRunOptions): Promise<HostResult> {
+    const deps = this.deps;
+    return withLock(deps, host, 'vm-fresh', opts.dryRun, async () => {
+      const loaded = await load(deps, this.cache, this.viewer, host);
+      let hostKey;
+      if (opts.hostRecipient) {
+        if (!deps.sops) throw new DeployKeysError('--host-key needs the SOPS configuration support');
+        const expected = await deps.sops.expectedRecipients(loaded.session.file);
+        const inFile = (await deps.secrets.recipients(host))?.includes(opts.hostRecipient) ?? false;
+        hostKey = { recipient: opts.hostRecipient, inSopsConfig: expected?.includes(opts.hostRecipient) ?? false, inFile };
+      }
+      const plan = planVmFresh(loaded.input, {
+        ...(hostKey ? { hostKey } : {}),
+        ...(deps.activation && (await deps.activation.stale(host)) ? { activationFile: deps.activation.path(host) } : {}),
+      });
+      if (loaded.input.state?.revoked && hasChanges(plan) && !opts.dryRun) {
+        // Provisioning the name again: keep the old fingerprints for audit, clear the flag.
+        delete loaded.session.state.revoked;
+      }
+      const res = await finishRun(loaded, plan, opts.dryRun);
+      return { ...res, ...(deps.activation ? { activationFile: deps.activation.path(host) } : {}) };
+    });
+  }
+
+  async rotate(host: string, opts: { dryRun: boolean; olderThanDays: number; force?: boolean }): Promise<HostResult> {
+    return withLock(this.deps, host, 'rotate', opts.dryRun, async () => {
+      const loaded = await load(this.deps, this.cache, this.viewer, host);
+      const plan = planRotate(loaded.input, { olderThanDays: opts.olderThanDays, force: opts.force ?? false });
+      return finishRun(loaded, plan, opts.dryRun);
+    });
+  }
+
+  async finish(host: string, opts: { dryRun: boolean; graceDays: number; force: boolean }): Promise<HostResult> {
+    return withLock(this.deps, host, 'rotate --finish', opts.dryRun, async () => {
+      const loaded = await load(this.deps, this.cache, this.viewer, host);
+      const plan = planFinish(loaded.input, { graceDays: opts.graceDays, force: opts.force });
+      return finishRun(loaded, plan, opts.dryRun);
+    });
+  }
+
+  async revoke(host: string, opts: { dryRun: boolean; purge: boolean }): Promise<HostResult> {
+    const deps = this.deps;
+    return withLock(deps, host, 'revoke', opts.dryRun, async () => {
+      // Without --purge the keys must be removed from the host file, so it must decrypt.
+      const loaded = await load(deps, this.cache, this.viewer, host, { allowUndecryptable: opts.purge });
+      const prior = loaded.input.state;
+      let readable: { file: string; keys: string[] }[] = [];
+      let inSopsConfig = false;
+      if (deps.sops) {
+        const recipient = prior?.ageRecipient;
+        if (recipient) readable = await deps.sops.filesReadableBy(recipient);
+        inSopsConfig = Boolean(recipient) || (await deps.sops.expectedRecipients(loaded.session.file)) !== undefined;
+      }
+      const plan = planRevoke(loaded.input, { purge: opts.purge, readable, inSopsConfig });
+      // Remember every fingerprint the host had, so audit can flag them later.
+      const fps = new Set(prior?.revokedFingerprints ?? []);
+      for (const st of plan.steps) if (st.op === 'forge-remove') fps.add(st.fingerprint);
+      for (const rs of Object.values(prior?.repos ?? {})) for (const r of [rs.current, rs.next, rs.previous]) if (r) fps.add(r.fingerprint);
+      if (loaded.input.keys) for (const slot of ['current', 'next', 'previous'] as const) for (const i of Object.values(loaded.input.keys[slot])) fps.add(i.fingerprint);
+      loaded.session.state.revokedFingerprints = [...fps].sort();
+      return finishRun(loaded, plan, opts.dryRun);
+    });
+  }
+}
+
+export { describeStep };

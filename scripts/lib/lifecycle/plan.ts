@@ -1,0 +1,362 @@
+/**
+ * Planners: pure functions of (config repos, host file view, public state,
+ * forge listings, clock) → the exact list of changes. `--dry-run` prints the
+ * plan; the executor runs it step by step. Every planner is also the recovery
+ * procedure: re-planning after an interruption finishes what was started,
+ * because it looks at what is actually stored and registered.
+ */
+import { deployKeyTitle } from '../names.js';
+import type { ForgeKey, HostKeysView, HostState, PublicKeyInfo, Slot } from './types.js';
+
+export type Edit =
+  /** Generate a new key and store it in `slot`. */
+  | { type: 'generate'; slot: 'current' | 'next'; repo: string; title: string }
+  /** next → current, current → previous (one atomic write with the other edits). */
+  | { type: 'promote'; repo: string }
+  | { type: 'delete'; slot: Slot; repo: string };
+
+export type Step =
+  | { op: 'add-recipient'; recipient: string }
+  | { op: 'remove-recipient'; recipient?: string }
+  | { op: 'updatekeys'; file: string }
+  | { op: 'write-host-file'; file: string; create: boolean; edits: Edit[] }
+  /** `fingerprint` is absent for a key this plan generates. */
+  | { op: 'forge-add'; repo: string; slot: 'current' | 'next'; title: string; fingerprint?: string }
+  /** The key is on the forge but the public state lacks its id (e.g. interrupted right after registering). */
+  | { op: 'record'; repo: string; slot: Slot; forgeId: string; fingerprint: string }
+  | { op: 'forge-remove'; repo: string; id: string; fingerprint: string; title: string; reason: string }
+  | { op: 'purge-host-file'; file: string }
+  | { op: 'write-activation'; file: string }
+  | { op: 'mark-revoked'; purged: boolean };
+
+export interface Plan {
+  command: 'vm-fresh' | 'rotate' | 'finish' | 'revoke';
+  host: string;
+  steps: Step[];
+  /** Things deliberately not done (waiting for finish, no key yet, …). */
+  notes: string[];
+  /** Things an operator should look at. */
+  warnings: string[];
+}
+
+export interface PlanInput {
+  host: string;
+  /** Managed repos in config order. */
+  repos: readonly string[];
+  /** Host file path (for the plan text). */
+  file: string;
+  /** Public view of the decrypted host file; `undefined` = no file. */
+  keys: HostKeysView | undefined;
+  state: HostState | undefined;
+  /** Each managed repo's forge keys. */
+  listings: ReadonlyMap<string, readonly ForgeKey[]>;
+  now: Date;
+}
+
+const DAY = 86_400_000;
+
+export function findByFingerprint(listing: readonly ForgeKey[] | undefined, fingerprint: string): ForgeKey | undefined {
+  return listing?.find((k) => k.fingerprint === fingerprint);
+}
+
+/** Steps that change nothing outside the public sidecar. */
+export function isMutating(step: Step): boolean {
+  return step.op !== 'record';
+}
+
+export function hasChanges(plan: Plan): boolean {
+  return plan.steps.some(isMutating);
+}
+
+function emptyView(): HostKeysView {
+  return { current: {}, next: {}, previous: {} };
+}
+
+/** Registration of keys already stored: add the unregistered, record ids the sidecar lacks. */
+function registrationSteps(input: PlanInput, view: HostKeysView, slots: readonly Slot[], out: Step[]): void {
+  for (const repo of input.repos) {
+    for (const slot of slots) {
+      const info = view[slot][repo];
+      if (!info) continue;
+      const onForge = findByFingerprint(input.listings.get(repo), info.fingerprint);
+      if (onForge) {
+        if (input.state?.repos[repo]?.[slot]?.forgeId !== onForge.id || input.state?.repos[repo]?.[slot]?.pending) {
+          out.push({ op: 'record', repo, slot, forgeId: onForge.id, fingerprint: info.fingerprint });
+        }
+      } else if (slot !== 'previous') {
+        out.push({ op: 'forge-add', repo, slot, title: deployKeyTitle(input.host, repo), fingerprint: info.fingerprint });
+      }
+    }
+  }
+}
+
+function knownFingerprints(view: HostKeysView | undefined): Set<string> {
+  const fps = new Set<string>();
+  if (view) for (const slot of ['current', 'next', 'previous'] as const) for (const i of Object.values(view[slot])) fps.add(i.fingerprint);
+  return fps;
+}
+
+/** Forge keys titled like this host's keys that the host file does not hold. */
+function orphanWarnings(input: PlanInput, view: HostKeysView | undefined, out: string[]): void {
+  const fps = knownFingerprints(view);
+  for (const repo of input.repos) {
+    const title = deployKeyTitle(input.host, repo);
+    for (const k of input.listings.get(repo) ?? []) {
+      if (k.title === title && !fps.has(k.fingerprint)) {
+        out.push(`${repo}: forge key ${k.id} (${k.fingerprint}) is titled ${title} but its private half is not in the host file; "deploy-keys audit" reports it, "deploy-keys revoke" removes it`);
+      }
+    }
+  }
+}
+
+export interface VmFreshOptions {
+  /** --host-key: the host's age recipient and whether .sops.yaml / the host file already have it. */
+  hostKey?: { recipient: string; inSopsConfig: boolean; inFile: boolean };
+  /** Path of the activation script to (re)write; absent = don't write one. */
+  activationFile?: string;
+}
+
+export function planVmFresh(input: PlanInput, opts: VmFreshOptions = {}): Plan {
+  const steps: Step[] = [];
+  const notes: string[] = [];
+  const warnings: string[] = [];
+  const exists = input.keys !== undefined;
+  const view = input.keys ?? emptyView();
+
+  if (opts.hostKey) {
+    if (!opts.hostKey.inSopsConfig) steps.push({ op: 'add-recipient', recipient: opts.hostKey.recipient });
+    if (exists && !opts.hostKey.inFile) steps.push({ op: 'updatekeys', file: input.file });
+  }
+
+  const edits: Edit[] = [];
+  for (const repo of input.repos) {
+    if (view.current[repo]) continue;
+    if (view.next[repo]) edits.push({ type: 'promote', repo });
+    else edits.push({ type: 'generate', slot: 'current', repo, title: deployKeyTitle(input.host, repo) });
+  }
+  if (edits.length > 0 || !exists) steps.push({ op: 'write-host-file', file: input.file, create: !exists, edits });
+
+  // The view after the write: promoted keys are current, generated ones have no fingerprint yet.
+  const after: HostKeysView = { current: { ...view.current }, next: { ...view.next }, previous: { ...view.previous } };
+  for (const e of edits) {
+    if (e.type === 'promote') {
+      after.current[e.repo] = view.next[e.repo]!;
+      delete after.next[e.repo];
+    }
+  }
+  registrationSteps(input, after, ['current', 'next', 'previous'], steps);
+  for (const e of edits) {
+    if (e.type === 'generate') steps.push({ op: 'forge-add', repo: e.repo, slot: 'current', title: e.title });
+  }
+  orphanWarnings(input, input.keys, warnings);
+  for (const repo of input.repos) if (view.previous[repo]) notes.push(`${repo}: rotation awaiting "deploy-keys rotate --finish ${input.host}"`);
+  if (opts.activationFile) steps.push({ op: 'write-activation', file: opts.activationFile });
+  return { command: 'vm-fresh', host: input.host, steps, notes, warnings };
+}
+
+/** When a key was created: public state, else the forge's created_at; undefined if unknown. */
+export function keyCreatedAt(input: PlanInput, repo: string, slot: Slot, info: PublicKeyInfo): Date | undefined {
+  const rec = input.state?.repos[repo]?.[slot];
+  if (rec && rec.fingerprint === info.fingerprint) return new Date(rec.createdAt);
+  const onForge = findByFingerprint(input.listings.get(repo), info.fingerprint);
+  return onForge?.createdAt ? new Date(onForge.createdAt) : undefined;
+}
+
+export interface RotateOptions {
+  /** Rotate keys at least this old (days); 0 = all. */
+  olderThanDays: number;
+  /** Rotate even if younger (explicit --force). */
+  force?: boolean;
+}
+
+export function planRotate(input: PlanInput, opts: RotateOptions): Plan {
+  const steps: Step[] = [];
+  const notes: string[] = [];
+  const warnings: string[] = [];
+  const view = input.keys;
+  if (!view) {
+    notes.push(`no host file ${input.file}; run "deploy-keys vm-fresh ${input.host}" first`);
+    return { command: 'rotate', host: input.host, steps, notes, warnings };
+  }
+  const generate: Edit[] = [];
+  const promote: Edit[] = [];
+  const register: Step[] = [];
+  for (const repo of input.repos) {
+    const cur = view.current[repo];
+    const nxt = view.next[repo];
+    const prev = view.previous[repo];
+    const title = deployKeyTitle(input.host, repo);
+    if (nxt) {
+      // An interrupted rotation: the new key is stored; make sure it is registered, then promote.
+      if (prev) {
+        warnings.push(`${repo}: a rotation is awaiting --finish and another new key is stored; finish the first rotation before rotating again`);
+        continue;
+      }
+      const onForge = findByFingerprint(input.listings.get(repo), nxt.fingerprint);
+      if (onForge) register.push({ op: 'record', repo, slot: 'next', forgeId: onForge.id, fingerprint: nxt.fingerprint });
+      else register.push({ op: 'forge-add', repo, slot: 'next', title, fingerprint: nxt.fingerprint });
+      promote.push({ type: 'promote', repo });
+      notes.push(`${repo}: resuming an interrupted rotation`);
+      continue;
+    }
+    if (prev) {
+      notes.push(`${repo}: previous rotation awaiting "deploy-keys rotate --finish ${input.host}"`);
+      continue;
+    }
+    if (!cur) {
+      notes.push(`${repo}: no key yet; run "deploy-keys vm-fresh ${input.host}"`);
+      continue;
+    }
+    if (!findByFingerprint(input.listings.get(repo), cur.fingerprint)) {
+      warnings.push(`${repo}: the current key is not registered on the forge; run "deploy-keys vm-fresh ${input.host}" to register it`);
+    }
+    const created = keyCreatedAt(input, repo, 'current', cur);
+    const ageDays = created ? (input.now.getTime() - created.getTime()) / DAY : Infinity;
+    if (!opts.force && ageDays < opts.olderThanDays) {
+      notes.push(`${repo}: key is ${Math.floor(ageDays)} days old (< ${opts.olderThanDays}); not rotated`);
+      continue;
+    }
+    generate.push({ type: 'generate', slot: 'next', repo, title });
+    register.push({ op: 'forge-add', repo, slot: 'next', title });
+    promote.push({ type: 'promote', repo });
+  }
+  if (generate.length) steps.push({ op: 'write-host-file', file: input.file, create: false, edits: generate });
+  steps.push(...register);
+  if (promote.length) steps.push({ op: 'write-host-file', file: input.file, create: false, edits: promote });
+  return { command: 'rotate', host: input.host, steps, notes, warnings };
+}
+
+export interface FinishOptions {
+  graceDays: number;
+  force: boolean;
+}
+
+export function planFinish(input: PlanInput, opts: FinishOptions): Plan {
+  const steps: Step[] = [];
+  const notes: string[] = [];
+  const warnings: string[] = [];
+  const view = input.keys;
+  if (!view) {
+    notes.push(`no host file ${input.file}`);
+    return { command: 'finish', host: input.host, steps, notes, warnings };
+  }
+  const drops: Edit[] = [];
+  for (const repo of input.repos) {
+    const prev = view.previous[repo];
+    if (!prev) continue;
+    const cur = view.current[repo];
+    if (view.next[repo]) {
+      warnings.push(`${repo}: a rotation is half done (new key not promoted); run "deploy-keys rotate ${input.host}" first`);
+      continue;
+    }
+    const listing = input.listings.get(repo);
+    const curOnForge = cur ? findByFingerprint(listing, cur.fingerprint) : undefined;
+    if (!cur || !curOnForge) {
+      // Never leave the host without a registered key, not even with --force.
+      warnings.push(`${repo}: the new key is not registered on the forge; keeping the old key (run "deploy-keys vm-fresh ${input.host}")`);
+      continue;
+    }
+    const retired = input.state?.repos[repo]?.previous?.retiredAt;
+    const since = retired ? new Date(retired) : undefined;
+    const graceOver = since !== undefined && input.now.getTime() - since.getTime() >= opts.graceDays * DAY;
+    const used = Boolean(curOnForge.lastUsed);
+    if (!(opts.force || used || graceOver)) {
+      const until = since ? new Date(since.getTime() + opts.graceDays * DAY).toISOString().slice(0, 10) : 'unknown';
+      notes.push(`${repo}: new key not used yet; old key kept until it is, or the grace period ends (${until}), or --force`);
+      continue;
+    }
+    const prevOnForge = findByFingerprint(listing, prev.fingerprint);
+    if (prevOnForge) {
+      steps.push({
+        op: 'forge-remove',
+        repo,
+        id: prevOnForge.id,
+        fingerprint: prev.fingerprint,
+        title: prevOnForge.title,
+        reason: opts.force && !used && !graceOver ? 'rotation finished (--force)' : used ? 'rotation finished (new key used)' : 'rotation finished (grace period over)',
+      });
+    }
+    drops.push({ type: 'delete', slot: 'previous', repo });
+  }
+  if (drops.length) steps.push({ op: 'write-host-file', file: input.file, create: false, edits: drops });
+  return { command: 'finish', host: input.host, steps, notes, warnings };
+}
+
+export interface RevokeOptions {
+  purge: boolean;
+  /** Files the host could read (from their public metadata), with their top-level keys. */
+  readable: readonly { file: string; keys: string[] }[];
+  /** Whether `.sops.yaml` names the host (its recipient or a rule for its file). */
+  inSopsConfig: boolean;
+}
+
+export function planRevoke(input: PlanInput, opts: RevokeOptions): Plan {
+  const steps: Step[] = [];
+  const notes: string[] = [];
+  const warnings: string[] = [];
+  const fps = knownFingerprints(input.keys);
+  for (const rs of Object.values(input.state?.repos ?? {})) {
+    for (const r of [rs.current, rs.next, rs.previous]) if (r) fps.add(r.fingerprint);
+  }
+  for (const fp of input.state?.revokedFingerprints ?? []) fps.add(fp);
+  for (const repo of input.repos) {
+    const title = deployKeyTitle(input.host, repo);
+    for (const k of input.listings.get(repo) ?? []) {
+      const byFp = fps.has(k.fingerprint);
+      if (byFp || k.title === title) {
+        steps.push({ op: 'forge-remove', repo, id: k.id, fingerprint: k.fingerprint, title: k.title, reason: byFp ? 'host revoked (fingerprint)' : 'host revoked (title)' });
+      }
+    }
+  }
+  if (opts.inSopsConfig) steps.push({ op: 'remove-recipient', ...(input.state?.ageRecipient ? { recipient: input.state.ageRecipient } : {}) });
+  for (const r of opts.readable) {
+    if (opts.purge && r.file === input.file) continue;
+    steps.push({ op: 'updatekeys', file: r.file });
+  }
+  if (opts.purge) {
+    if (input.keys !== undefined || opts.readable.some((r) => r.file === input.file)) steps.push({ op: 'purge-host-file', file: input.file });
+  } else if (input.keys) {
+    const edits: Edit[] = [];
+    for (const slot of ['current', 'next', 'previous'] as const) for (const repo of Object.keys(input.keys[slot])) edits.push({ type: 'delete', slot, repo });
+    if (edits.length) steps.push({ op: 'write-host-file', file: input.file, create: false, edits });
+  }
+  if (!input.state?.revoked || steps.length > 0) steps.push({ op: 'mark-revoked', purged: opts.purge });
+  if (opts.readable.length) {
+    notes.push(
+      `the host could read these secrets; rotate them: ${opts.readable.map((r) => `${r.file} [${r.keys.join(', ') || '-'}]`).join('; ')}`,
+    );
+  }
+  return { command: 'revoke', host: input.host, steps, notes, warnings };
+}
+
+/** One line per step, for --dry-run and prompts: names exactly what is created or deleted. */
+export function describeStep(step: Step, host: string): string {
+  switch (step.op) {
+    case 'add-recipient':
+      return `add age recipient ${step.recipient} for ${host} to .sops.yaml`;
+    case 'remove-recipient':
+      return `remove ${host}'s age recipient${step.recipient ? ` ${step.recipient}` : ''} from .sops.yaml`;
+    case 'updatekeys':
+      return `re-encrypt the data key of ${step.file} (updatekeys)`;
+    case 'write-host-file': {
+      const parts = step.edits.map((e) =>
+        e.type === 'generate' ? `generate ${e.title} into ${e.slot === 'current' ? 'deploy-keys' : 'deploy-keys-next'}.${e.repo}`
+        : e.type === 'promote' ? `promote deploy-keys-next.${e.repo} to deploy-keys.${e.repo} (old key kept as deploy-keys-previous.${e.repo})`
+        : `delete ${e.slot === 'current' ? 'deploy-keys' : `deploy-keys-${e.slot}`}.${e.repo}`,
+      );
+      return `${step.create ? 'create' : 'write'} ${step.file}${parts.length ? `: ${parts.join('; ')}` : ''}`;
+    }
+    case 'forge-add':
+      return `register read-only deploy key ${step.title} on ${step.repo}${step.fingerprint ? ` (${step.fingerprint})` : ''}`;
+    case 'record':
+      return `record forge id ${step.forgeId} of ${step.fingerprint} (${step.repo})`;
+    case 'forge-remove':
+      return `delete deploy key ${step.id} "${step.title}" (${step.fingerprint}) from ${step.repo}: ${step.reason}`;
+    case 'purge-host-file':
+      return `delete ${step.file}`;
+    case 'write-activation':
+      return `write activation script ${step.file}`;
+    case 'mark-revoked':
+      return `mark ${host} revoked in its public state`;
+  }
+}

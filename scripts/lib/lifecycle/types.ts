@@ -1,0 +1,169 @@
+/**
+ * The life cycle core (vm-fresh, rotate, revoke, status, audit) talks to the
+ * outside world only through the small ports below. The real adapters live in
+ * `adapters/`, the tests use in-memory fakes.
+ */
+
+/** Where a private key sits in the host file. */
+export type Slot = 'current' | 'next' | 'previous';
+export const SLOTS: readonly Slot[] = ['current', 'next', 'previous'];
+
+/** Top-level key of the host file for each slot. */
+export const SLOT_KEY: Record<Slot, string> = {
+  current: 'deploy-keys',
+  next: 'deploy-keys-next',
+  previous: 'deploy-keys-previous',
+};
+
+/** The deploy-key part of a decrypted host file: slot → repo → OpenSSH private key text. */
+export type HostKeys = Record<Slot, Record<string, string>>;
+
+export function emptyHostKeys(): HostKeys {
+  return { current: {}, next: {}, previous: {} };
+}
+
+/** Public half of a stored key (what the planner needs; never the private key). */
+export interface PublicKeyInfo {
+  fingerprint: string;
+  publicKey: string;
+}
+
+/** Public view of a host file's deploy keys. */
+export type HostKeysView = Record<Slot, Record<string, PublicKeyInfo>>;
+
+/** A deploy key as the forge lists it (= scripts/lib/forge DeployKey). */
+export interface ForgeKey {
+  id: string;
+  title: string;
+  publicKey: string;
+  fingerprint: string;
+  readOnly: boolean;
+  enabled?: boolean | undefined;
+  createdAt?: string | undefined;
+  lastUsed?: string | null | undefined;
+  addedBy?: string | undefined;
+}
+
+/** Result of adding a key: the forge's record, or "pending" (manual provider, nobody confirmed). */
+export type AddResult = { pending: false; key: ForgeKey } | { pending: true };
+
+/** The forge, by repo name (the adapter maps names to RepoConfig). */
+export interface ForgePort {
+  readonly kind: string;
+  /** Token, admin rights, deploy-key policy; throws a clear error before anything is generated. */
+  preflight(repos: readonly string[]): Promise<void>;
+  /** All keys of the repo (all pages). */
+  list(repo: string): Promise<ForgeKey[]>;
+  add(repo: string, key: { title: string; publicKey: string; readOnly: true }): Promise<AddResult>;
+  /** 404 counts as success. */
+  remove(repo: string, id: string): Promise<void>;
+}
+
+/** The encrypted host files `sops/<host>.yaml`. */
+export interface HostSecretsStore {
+  /** Path of the host file (for messages and plans). */
+  path(host: string): string;
+  exists(host: string): Promise<boolean>;
+  /** Decrypts; `undefined` when there is no file. Throws a clear error when the operator cannot decrypt it. */
+  load(host: string): Promise<HostKeys | undefined>;
+  /**
+   * Writes the deploy-key slots into the host file in one atomic write, keeping
+   * every other top-level key. A new file is encrypted for the `.sops.yaml` rule
+   * matching its path.
+   */
+  save(host: string, keys: HostKeys): Promise<void>;
+  /** Deletes the host file (revoke --purge). */
+  purge(host: string): Promise<void>;
+  /** The file's age recipients from its public metadata, without decrypting; undefined if no file. */
+  recipients(host: string): Promise<string[] | undefined>;
+}
+
+/** `.sops.yaml` and files encrypted through it. */
+export interface SopsConfigPort {
+  /** Adds (or replaces) the host's recipient in a creation rule for its file; returns false if already there. */
+  addHostRecipient(host: string, recipient: string): Promise<boolean>;
+  /** Removes the host's recipient everywhere in `.sops.yaml`; returns the removed recipients. */
+  removeHostRecipient(host: string, recipient: string | undefined): Promise<string[]>;
+  /** Re-encrypts the data key of `file` for the recipients `.sops.yaml` now names for it. */
+  updateKeys(file: string): Promise<void>;
+  /** Files (absolute paths) whose metadata lists `recipient`, with their top-level keys. */
+  filesReadableBy(recipient: string): Promise<{ file: string; keys: string[] }[]>;
+  /** Recipients the current `.sops.yaml` would encrypt `file` for; undefined when no rule matches. */
+  expectedRecipients(file: string): Promise<string[] | undefined>;
+}
+
+export interface KeyFactory {
+  generate(comment: string): { privateKey: string; publicKey: string; fingerprint: string };
+  /** Public half of a stored private key. */
+  inspect(privateKey: string, where: string): PublicKeyInfo;
+}
+
+export interface Clock {
+  now(): Date;
+}
+
+export interface AuditEntry {
+  time: string;
+  action: string;
+  host: string;
+  repo?: string;
+  keyId?: string;
+  fingerprint?: string;
+  actor: string;
+  detail?: string;
+}
+
+export interface AuditLog {
+  append(entry: Omit<AuditEntry, 'time' | 'actor'>): Promise<void>;
+}
+
+/** Public per-key record in the sidecar. */
+export interface KeyRecord {
+  fingerprint: string;
+  publicKey: string;
+  title: string;
+  createdAt: string;
+  /** Forge id once registered. */
+  forgeId?: string;
+  registeredAt?: string;
+  /** Added through the manual provider and not confirmed yet. */
+  pending?: boolean;
+  /** previous slot: when the key was replaced by the current one. */
+  retiredAt?: string;
+}
+
+export interface RepoState {
+  current?: KeyRecord;
+  next?: KeyRecord;
+  previous?: KeyRecord;
+}
+
+/**
+ * The public sidecar `<secrets_dir>/deploy-keys-state/<host>.json`: everything
+ * status and audit need, readable without the age identity.
+ */
+export interface HostState {
+  version: 1;
+  host: string;
+  /** The host's age recipient, if vm-fresh was given --host-key. */
+  ageRecipient?: string;
+  repos: Record<string, RepoState>;
+  /** Journal: the command in progress. Set before the first change, cleared when it completes. */
+  operation?: { command: string; startedAt: string; pid: number; step?: string };
+  /** Set by revoke; cleared when the name is provisioned again by vm-fresh. */
+  revoked?: { at: string; purged: boolean };
+  /** Every fingerprint this host ever had revoked; audit flags them wherever they show up. */
+  revokedFingerprints?: string[];
+  updatedAt: string;
+}
+
+/** Public sidecar storage. */
+export interface StateStore {
+  load(host: string): Promise<HostState | undefined>;
+  save(state: HostState): Promise<void>;
+  /** Hosts with a sidecar. */
+  hosts(): Promise<string[]>;
+}
+
+/** Named points where `DEPLOY_KEYS_FAULT=after:<step>` stops the process abruptly. */
+export type FaultHook = (step: string) => void | Promise<void>;

@@ -1,0 +1,143 @@
+/** In-memory fakes of the life-cycle ports. */
+import { realKeys } from '../../scripts/lib/lifecycle/adapters/keys.js';
+import type { LifecycleDeps } from '../../scripts/lib/lifecycle/engine.js';
+import {
+  emptyHostKeys,
+  type AddResult,
+  type AuditEntry,
+  type AuditLog,
+  type Clock,
+  type ForgeKey,
+  type ForgePort,
+  type HostKeys,
+  type HostSecretsStore,
+  type HostState,
+  type StateStore,
+} from '../../scripts/lib/lifecycle/types.js';
+
+export class FakeClock implements Clock {
+  constructor(public t = new Date('2025-01-01T00:00:00Z')) {}
+  now() {
+    return new Date(this.t);
+  }
+  advanceDays(d: number) {
+    this.t = new Date(this.t.getTime() + d * 86_400_000);
+  }
+}
+
+export class FakeForge implements ForgePort {
+  readonly kind = 'fake';
+  readonly keys = new Map<string, ForgeKey[]>();
+  readonly writes: string[] = [];
+  #id = 100;
+  failRemove = false;
+  pending = false;
+  constructor(readonly clock: Clock) {}
+  async preflight() {}
+  async list(repo: string) {
+    return (this.keys.get(repo) ?? []).map((k) => ({ ...k }));
+  }
+  async add(repo: string, k: { title: string; publicKey: string; readOnly: true }): Promise<AddResult> {
+    this.writes.push(`add ${repo} ${k.title}`);
+    if (this.pending) return { pending: true };
+    const { fingerprintOf } = await import('../../scripts/lib/keys/index.js');
+    const fp = fingerprintOf(k.publicKey);
+    const list = this.keys.get(repo) ?? [];
+    if (list.some((x) => x.fingerprint === fp)) throw new Error('key is already in use');
+    const key: ForgeKey = { id: String(this.#id++), title: k.title, publicKey: k.publicKey, fingerprint: fp, readOnly: true, enabled: true, createdAt: this.clock.now().toISOString(), lastUsed: null };
+    list.push(key);
+    this.keys.set(repo, list);
+    return { pending: false, key: { ...key } };
+  }
+  async remove(repo: string, id: string) {
+    this.writes.push(`remove ${repo} ${id}`);
+    if (this.failRemove) throw new Error('HTTP 500');
+    const list = this.keys.get(repo) ?? [];
+    this.keys.set(repo, list.filter((k) => k.id !== id));
+  }
+  all(): (ForgeKey & { repo: string })[] {
+    return [...this.keys].flatMap(([repo, l]) => l.map((k) => ({ ...k, repo })));
+  }
+  use(fingerprint: string) {
+    for (const k of this.all()) if (k.fingerprint === fingerprint) this.keys.get(k.repo)!.find((x) => x.id === k.id)!.lastUsed = this.clock.now().toISOString();
+  }
+}
+
+export class FakeSecrets implements HostSecretsStore {
+  readonly files = new Map<string, { keys: HostKeys; other: Record<string, unknown>; recipients: string[] }>();
+  readonly undecryptable = new Set<string>();
+  saves = 0;
+  path(host: string) {
+    return `/secrets/${host}.yaml`;
+  }
+  async exists(host: string) {
+    return this.files.has(host);
+  }
+  async load(host: string) {
+    const f = this.files.get(host);
+    if (!f) return undefined;
+    if (this.undecryptable.has(host)) throw new Error(`cannot decrypt ${this.path(host)}`);
+    return structuredClone(f.keys);
+  }
+  async save(host: string, keys: HostKeys) {
+    this.saves++;
+    const f = this.files.get(host) ?? { keys: emptyHostKeys(), other: {}, recipients: ['age1operator'] };
+    f.keys = structuredClone(keys);
+    this.files.set(host, f);
+  }
+  async purge(host: string) {
+    this.files.delete(host);
+  }
+  async recipients(host: string) {
+    return this.files.get(host)?.recipients;
+  }
+}
+
+export class FakeStates implements StateStore {
+  readonly m = new Map<string, HostState>();
+  async load(host: string) {
+    const s = this.m.get(host);
+    return s ? structuredClone(s) : undefined;
+  }
+  async save(s: HostState) {
+    this.m.set(s.host, structuredClone(s));
+  }
+  async hosts() {
+    return [...this.m.keys()].sort();
+  }
+}
+
+export class FakeLog implements AuditLog {
+  readonly entries: Omit<AuditEntry, 'time' | 'actor'>[] = [];
+  async append(e: Omit<AuditEntry, 'time' | 'actor'>) {
+    this.entries.push(e);
+  }
+}
+
+export class Crash extends Error {}
+
+export function fakeWorld(repos = ['nix-config', 'dotfiles']) {
+  const clock = new FakeClock();
+  const forge = new FakeForge(clock);
+  const secrets = new FakeSecrets();
+  const states = new FakeStates();
+  const log = new FakeLog();
+  const deps = (extra: Partial<LifecycleDeps> = {}): LifecycleDeps => ({ repos, forge, secrets, keys: realKeys, clock, log, states, ...extra });
+  return { clock, forge, secrets, states, log, deps, repos };
+}
+
+/** Throws Crash after the n-th step whose name starts with `prefix` (simulates an abrupt stop). */
+export function crashAfter(prefix: string, nth = 1) {
+  let seen = 0;
+  const names: string[] = [];
+  return {
+    names,
+    hook: (name: string) => {
+      names.push(name);
+      if (name === prefix || name.startsWith(`${prefix}:`)) {
+        seen++;
+        if (seen === nth) throw new Crash(`crash after ${name}`);
+      }
+    },
+  };
+}
