@@ -46,7 +46,7 @@ export type { AgeIdentityInput } from './keysource/age.js';
 export type { EncryptionRules } from './rules.js';
 export { findConfigFile, loadConfig, matchRule, parseConfig, ruleForFile } from './sops-config.js';
 export type { CreationRule, SopsConfig } from './sops-config.js';
-// export { addHostRecipient, removeHostRecipient, addHostRecipientToFile, removeHostRecipientFromFile } from './sops-config-edit.js';
+export { addHostRecipient, removeHostRecipient, addHostRecipientToFile, removeHostRecipientFromFile } from './sops-config-edit.js';
 export { SOPS_VERSION };
 
 export interface DecryptOptions {

@@ -1,0 +1,179 @@
+/**
+ * Programmatic `.sops.yaml` edits that keep comments, anchors and the rest of the
+ * file: each host gets an anchored key `&host_<host>` under `keys:` and its own
+ * creation rule, placed before the rule that matched its file until now (first
+ * match wins), listing that rule's recipients (so the operator keeps access) plus
+ * the host. Rules are written as `key_groups` lists, which every sops >= 3.7 reads.
+ */
+import { readFile } from 'node:fs/promises';
+import { Alias, isAlias, isMap, isScalar, isSeq, parseDocument, Scalar, visit, YAMLMap, YAMLSeq } from 'yaml';
+import type { Document, Node } from 'yaml';
+import { writeFileAtomic } from '../fs/atomic-write.js';
+import { SopsConfigError, SopsUnsupportedError } from './errors.js';
+import { compileRe2 } from './rules.js';
+import { detectYamlIndent } from './stores/yaml.js';
+
+export interface HostRecipientOptions {
+  host: string;
+  /** `age1…` (or `ssh-ed25519 …`) recipient of the host. */
+  recipient: string;
+  /** The host rule's path_regex; default `^sops/<host>\.yaml$`. */
+  pathRegex?: string;
+  /** The host's secrets file relative to the config's folder (to find the rule matching it now); default `sops/<host>.yaml`. */
+  filePath?: string;
+}
+
+const anchorOf = (host: string): string => `host_${host}`;
+const escapeRegex = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+export const defaultHostPathRegex = (host: string): string => `^sops/${escapeRegex(host)}\\.yaml$`;
+
+function parse(text: string, where: string): Document.Parsed {
+  const doc = parseDocument(text);
+  const err = doc.errors[0];
+  if (err) {
+    const pos = err.linePos?.[0];
+    throw new SopsConfigError(`${where}${pos ? `:${pos.line}:${pos.col}` : ''}: invalid YAML (${err.code})`, { hint: 'fix the YAML syntax' });
+  }
+  if (doc.contents === null) doc.contents = new YAMLMap() as unknown as typeof doc.contents;
+  if (!isMap(doc.contents)) throw new SopsConfigError(`${where}: the top level is not a mapping`, { hint: 'a .sops.yaml is a mapping with creation_rules' });
+  return doc;
+}
+
+function topSeq(doc: Document.Parsed, key: string, where: string, atStart: boolean): YAMLSeq {
+  const root = doc.contents as YAMLMap;
+  const existing = root.get(key, true);
+  if (isSeq(existing)) return existing;
+  if (existing !== undefined && !(isScalar(existing) && existing.value === null)) {
+    throw new SopsConfigError(`${where}: "${key}" is not a list`, { hint: `make ${key} a YAML list` });
+  }
+  const seq = new YAMLSeq();
+  if (existing !== undefined || !atStart) root.set(key, seq);
+  else root.items.unshift(doc.createPair(key, seq) as (typeof root.items)[number]);
+  return seq;
+}
+
+/** The recipients of a rule as nodes to copy: aliases stay aliases, strings are split on commas. */
+function ruleRecipients(rule: YAMLMap, doc: Document.Parsed, where: string): Node[] {
+  const groups = rule.get('key_groups', true);
+  let source: unknown = rule.get('age', true);
+  if (isSeq(groups) && groups.items.length > 0) {
+    if (groups.items.length > 1) throw new SopsUnsupportedError(`${where}: the rule matching this host's file has several key groups`, { hint: 'add the host rule by hand' });
+    const g = groups.items[0];
+    source = isMap(g) ? g.get('age', true) : undefined;
+  }
+  const items = isSeq(source) ? source.items : source === undefined ? [] : [source];
+  return items.flatMap((item): Node[] => {
+    if (isAlias(item)) return [new Alias(item.source)];
+    const v = isScalar(item) ? item.value : undefined;
+    if (typeof v !== 'string') return [];
+    return v.split(',').map((s) => s.trim()).filter((s) => s !== '').map((s) => doc.createNode(s) as Node);
+  });
+}
+
+function pathRegexOf(rule: unknown): string | undefined {
+  if (!isMap(rule)) return undefined;
+  const v: unknown = rule.get('path_regex');
+  return v === undefined || v === null ? undefined : String(v);
+}
+
+function emit(doc: Document.Parsed, original: string): string {
+  return doc.toString({ indent: detectYamlIndent(original, 2), lineWidth: 0, flowCollectionPadding: false });
+}
+
+/** Add (or update) a host's anchored recipient and its creation rule. Pure text → text. */
+export function addHostRecipient(configText: string, opts: HostRecipientOptions, where = '.sops.yaml'): string {
+  const { host, recipient } = opts;
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(host)) throw new SopsConfigError(`invalid host name ${JSON.stringify(host)}`, { hint: 'use letters, digits, ".", "_" and "-"' });
+  if (!/^(age1[0-9a-z]+|ssh-ed25519 [A-Za-z0-9+/=]+( [^,\n]*)?)$/.test(recipient)) {
+    throw new SopsConfigError(`invalid recipient for host ${host}`, { hint: 'use an age1… or ssh-ed25519 public key' });
+  }
+  const pathRegex = opts.pathRegex ?? defaultHostPathRegex(host);
+  const filePath = opts.filePath ?? `sops/${host}.yaml`;
+  const doc = parse(configText, where);
+  const anchor = anchorOf(host);
+
+  const keys = topSeq(doc, 'keys', where, true);
+  const existing = keys.items.find((n) => (isScalar(n) || isMap(n) || isSeq(n)) && n.anchor === anchor);
+  if (isScalar(existing)) {
+    existing.value = recipient;
+  } else {
+    const node = doc.createNode(recipient) as Scalar;
+    node.anchor = anchor;
+    keys.items.push(node);
+  }
+
+  const rules = topSeq(doc, 'creation_rules', where, false);
+  if (rules.items.some((r) => pathRegexOf(r) === pathRegex)) return emit(doc, configText);
+
+  const matchIndex = rules.items.findIndex((r) => {
+    if (!isMap(r)) return false;
+    const re = pathRegexOf(r);
+    return re === undefined || compileRe2(re, where).test(filePath);
+  });
+  const matched = rules.items[matchIndex];
+  const recipients = isMap(matched) ? ruleRecipients(matched, doc, where) : [];
+  const withoutHost = recipients.filter((n) => !(isAlias(n) && n.source === anchor));
+  const age = new YAMLSeq();
+  age.items.push(...withoutHost, new Alias(anchor));
+  const group = new YAMLMap();
+  group.items.push(doc.createPair('age', age));
+  const groups = new YAMLSeq();
+  groups.items.push(group);
+  const rule = new YAMLMap();
+  rule.items.push(doc.createPair('path_regex', pathRegex), doc.createPair('key_groups', groups));
+  // A comment heading the list describes the rule it sits on: keep it on that rule.
+  if (matchIndex === 0 && isMap(matched) && rules.commentBefore) {
+    matched.commentBefore = [rules.commentBefore, matched.commentBefore].filter(Boolean).join('\n');
+    rules.commentBefore = null;
+  }
+  rules.items.splice(matchIndex < 0 ? rules.items.length : matchIndex, 0, rule);
+  return emit(doc, configText);
+}
+
+/** Remove a host's anchor, every alias to it, and its own rule. Pure text → text. */
+export function removeHostRecipient(configText: string, host: string, opts: { pathRegex?: string } = {}, where = '.sops.yaml'): string {
+  const doc = parse(configText, where);
+  const anchor = anchorOf(host);
+  const pathRegex = opts.pathRegex ?? defaultHostPathRegex(host);
+  const root = doc.contents as YAMLMap;
+
+  const rules = root.get('creation_rules', true);
+  if (isSeq(rules)) rules.items = rules.items.filter((r) => pathRegexOf(r) !== pathRegex);
+  visit(doc, {
+    Alias(_key, node) {
+      if (node.source === anchor) return visit.REMOVE;
+      return undefined;
+    },
+  });
+  const keys = root.get('keys', true);
+  if (isSeq(keys)) {
+    keys.items = keys.items.filter((n) => !((isScalar(n) || isMap(n) || isSeq(n)) && n.anchor === anchor));
+    if (keys.items.length === 0) root.delete('keys');
+  }
+  if (isSeq(rules) && rules.items.length === 0) root.delete('creation_rules');
+  return emit(doc, configText);
+}
+
+async function readOrEmpty(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return '';
+    throw new SopsConfigError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, { hint: 'check the file permissions' });
+  }
+}
+
+/** File wrappers: atomic write, only when the text changes. Return whether it changed. */
+export async function addHostRecipientToFile(configPath: string, opts: HostRecipientOptions): Promise<boolean> {
+  const before = await readOrEmpty(configPath);
+  const after = addHostRecipient(before, opts, configPath);
+  if (after !== before) await writeFileAtomic(configPath, after);
+  return after !== before;
+}
+
+export async function removeHostRecipientFromFile(configPath: string, host: string, opts: { pathRegex?: string } = {}): Promise<boolean> {
+  const before = await readOrEmpty(configPath);
+  const after = removeHostRecipient(before, host, opts, configPath);
+  if (after !== before) await writeFileAtomic(configPath, after);
+  return after !== before;
+}
