@@ -1,0 +1,297 @@
+/**
+ * Plain-SSH git server: deploy keys live in the managed block of the git
+ * account's authorized_keys (see ssh-authorized-keys.ts for the format and
+ * the forced command). Local file (required, tested) or remote through
+ * `ssh [-p port] target` (read with `cat`, written by a tiny sh script fed on
+ * stdin that replaces the file atomically with mv).
+ *
+ * A registration's repo is its path as clients send it (RepoUrl.path). A key
+ * appears at most once in the file: sshd authenticates with the first line
+ * whose key matches, so one key cannot serve two repos (KeyInUse), and a key
+ * that also appears on an operator line outside the block is refused too
+ * (that line, not the restricted one, could win).
+ *
+ * Writes are atomic (writeFileAtomic) and keep the file's owner and mode;
+ * read-modify-write is serialized per provider instance. Concurrent runs of
+ * two processes against the same file are not locked against each other.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { constants, promises as fs } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { RepoConfig, SshForgeConfig } from '../config/types.js';
+import { commentProblem } from '../keys/comment.js';
+import { writeFileAtomic } from '../fs/atomic-write.js';
+import { DeployKeysError } from '../errors.js';
+import { blobFingerprint, parseKey } from './fingerprint.js';
+import { ForgeError, ForgeFailure, InvalidKey, KeyInUse, type ForgeErrorContext } from './errors.js';
+import {
+  assertRepoPath,
+  entryId,
+  isCanonical,
+  parseAuthorizedKeys,
+  renderAuthorizedKeys,
+  type ManagedEntry,
+} from './ssh-authorized-keys.js';
+import {
+  systemClock,
+  type AddKeyRequest,
+  type Clock,
+  type DeployKey,
+  type ForgeProvider,
+  type KeyContext,
+  type PreflightReport,
+} from './types.js';
+
+const run = promisify(execFile);
+
+export interface SshForgeOptions {
+  config: SshForgeConfig;
+  clock?: Clock;
+  /** Extra ssh arguments for remote mode (tests: -i, UserKnownHostsFile). Never secrets. */
+  sshArgs?: string[];
+}
+
+interface Store {
+  read(): Promise<string>;
+  write(text: string): Promise<void>;
+  describe(): string;
+}
+
+export class SshForge implements ForgeProvider {
+  readonly kind = 'ssh' as const;
+  private readonly store: Store;
+  private readonly clock: Clock;
+  private mutex: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly opts: SshForgeOptions) {
+    this.clock = opts.clock ?? systemClock;
+    this.store = opts.config.target ? remoteStore(opts.config, opts.sshArgs ?? []) : localStore(opts.config.authorizedKeys);
+  }
+
+  private ctx(repo: RepoConfig, extra: { host?: string; fingerprint?: string } = {}): ForgeErrorContext {
+    return { forge: 'ssh', repo: repo.url.path, ...extra };
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.mutex.then(fn, fn);
+    this.mutex = next.catch(() => {});
+    return next;
+  }
+
+  private async load(): Promise<ReturnType<typeof parseAuthorizedKeys>> {
+    return parseAuthorizedKeys(await this.store.read(), this.store.describe());
+  }
+
+  async preflight(repos: RepoConfig[]): Promise<PreflightReport> {
+    const report: PreflightReport = {
+      kind: 'ssh',
+      ok: true,
+      warnings: [],
+      repos: [],
+      checked: [],
+      notChecked: ['that each repository exists on the server (checked on first clone)'],
+    };
+    try {
+      const parsed = await this.load();
+      report.checked.push(`${this.store.describe()} is readable and its managed block is well-formed`);
+      if (!this.opts.config.target) {
+        const file = this.opts.config.authorizedKeys;
+        const dir = path.dirname(file);
+        await fs.access(dir, constants.W_OK);
+        report.checked.push(`${dir} is writable`);
+        const shell = await loginShellOf(file);
+        if (shell && /git-shell$/.test(shell)) {
+          report.ok = false;
+          report.error = new ForgeFailure(
+            { forge: 'ssh' },
+            `the account owning ${file} has login shell ${shell}, which refuses the deploy keys' forced command`,
+            'give the git account a POSIX login shell (e.g. /bin/sh); every managed key is restrict,command=… and gets no shell',
+          );
+        } else if (shell) report.checked.push(`the account's login shell is ${shell} (a forced command runs through it)`);
+      } else {
+        report.notChecked.push("that the remote account's login shell is a POSIX shell (git-shell refuses forced commands)");
+      }
+      for (const repo of repos) {
+        try {
+          assertRepoPath(repo.url.path);
+          const n = parsed.entries.filter((e) => e.repoPath === repo.url.path).length;
+          report.repos.push({ repo: repo.name, ok: true, keyCount: n });
+        } catch (e) {
+          report.ok = false;
+          report.repos.push({ repo: repo.name, ok: false, error: new ForgeFailure(this.ctx(repo), (e as Error).message) });
+        }
+      }
+    } catch (e) {
+      report.ok = false;
+      report.error =
+        e instanceof ForgeError
+          ? e
+          : new ForgeFailure({ forge: 'ssh' }, `cannot use ${this.store.describe()}: ${(e as Error).message}`, 'check the path, its permissions, and (remote) that ssh to the target works non-interactively', e);
+    }
+    return report;
+  }
+
+  async list(repo: RepoConfig): Promise<DeployKey[]> {
+    const parsed = await this.load();
+    return parsed.entries.filter((e) => e.repoPath === repo.url.path).map((e) => toDeployKey(repo, e));
+  }
+
+  async findByFingerprint(repo: RepoConfig, fingerprint: string): Promise<DeployKey | undefined> {
+    return (await this.list(repo)).find((k) => k.fingerprint === fingerprint);
+  }
+
+  add(repo: RepoConfig, req: AddKeyRequest): Promise<DeployKey> {
+    const baseCtx = this.ctx(repo, req.host === undefined ? {} : { host: req.host });
+    return this.exclusive(async () => {
+      if (req.readOnly !== true) throw new ForgeFailure(baseCtx, 'refusing to register a deploy key with write access', 'nix-deploy-keys only registers read-only keys');
+      let parsed;
+      try {
+        parsed = parseKey(req.publicKey);
+      } catch (e) {
+        throw new InvalidKey(baseCtx, e instanceof DeployKeysError ? e.message : 'unparsable public key', e);
+      }
+      const ctx = { ...baseCtx, fingerprint: parsed.fingerprint };
+      const problem = commentProblem(req.title);
+      if (problem) throw new ForgeFailure(ctx, `title ${problem}`, 'use a title like "web-01-nix-config-deploy"');
+      try {
+        assertRepoPath(repo.url.path);
+      } catch (e) {
+        throw new ForgeFailure(ctx, (e as Error).message, 'fix the repo URL in the config', e);
+      }
+      const file = await this.load();
+      if (file.outsideKeys.includes(parsed.key)) {
+        throw new KeyInUse({ ...ctx, repo: `${repo.url.path} (the same key is on an operator line outside the managed block)` });
+      }
+      const existing = file.entries.find((e) => e.key === parsed.key);
+      if (existing && existing.repoPath !== repo.url.path) throw new KeyInUse(ctx);
+      if (existing && isCanonical(existing)) return toDeployKey(repo, existing);
+      const entries = existing
+        ? file.entries.map((e) => (e === existing ? { ...e, line: undefined } : e)) // repair a hand-edited line
+        : [
+            ...file.entries,
+            {
+              id: entryId(parsed.key),
+              repoPath: repo.url.path,
+              key: parsed.key,
+              title: req.title,
+              createdAt: new Date(this.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+            },
+          ];
+      await this.store.write(renderAuthorizedKeys(file, entries.map(stripLine)));
+      const mine = entries.find((e) => e.key === parsed.key)!;
+      return toDeployKey(repo, { ...mine, line: undefined } as ManagedEntry);
+    });
+  }
+
+  remove(repo: RepoConfig, id: string, _ctx: KeyContext = {}): Promise<void> {
+    return this.exclusive(async () => {
+      const file = await this.load();
+      const keep = file.entries.filter((e) => !(e.id === id && e.repoPath === repo.url.path));
+      if (keep.length === file.entries.length) return; // already gone
+      await this.store.write(renderAuthorizedKeys(file, keep.map(stripLine)));
+    });
+  }
+}
+
+function stripLine(e: ManagedEntry): ManagedEntry {
+  const { line: _line, ...rest } = e;
+  return rest;
+}
+
+function toDeployKey(repo: RepoConfig, e: ManagedEntry): DeployKey {
+  return {
+    status: 'registered',
+    id: e.id,
+    repo: repo.name,
+    title: e.title,
+    publicKey: e.key,
+    fingerprint: blobFingerprint(e.key),
+    readOnly: isCanonical(e),
+    createdAt: e.createdAt,
+  };
+}
+
+function localStore(file: string): Store {
+  return {
+    describe: () => file,
+    async read() {
+      try {
+        return await fs.readFile(file, 'utf8');
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return '';
+        throw e;
+      }
+    },
+    async write(text) {
+      // Keep owner and mode: sshd reads the file as the account's user.
+      let owner: { uid: number; gid: number; mode: number } | undefined;
+      try {
+        const st = await fs.stat(file);
+        owner = { uid: st.uid, gid: st.gid, mode: st.mode & 0o777 };
+      } catch {
+        const st = await fs.stat(path.dirname(file));
+        owner = { uid: st.uid, gid: st.gid, mode: 0o600 };
+      }
+      await writeFileAtomic(file, text, { mode: owner.mode });
+      if (process.getuid?.() === 0) {
+        const st = await fs.stat(file);
+        if (st.uid !== owner.uid || st.gid !== owner.gid) await fs.chown(file, owner.uid, owner.gid);
+      }
+    },
+  };
+}
+
+/** Remote file through ssh; the path is validated, so it can be quoted in the remote sh. */
+function remoteStore(cfg: SshForgeConfig, extra: string[]): Store {
+  const file = cfg.authorizedKeys;
+  if (!/^[A-Za-z0-9._~/-]+$/.test(file)) throw new DeployKeysError(`forge.authorized_keys ${JSON.stringify(file)} has characters that cannot be used remotely`);
+  const target = cfg.target!;
+  if (!/^[a-z_][a-z0-9_.-]*@[A-Za-z0-9.:-]+$/i.test(target) || target.startsWith('-')) throw new DeployKeysError(`forge.target ${JSON.stringify(target)} must be user@host`);
+  const base = ['-o', 'BatchMode=yes', ...(cfg.port ? ['-p', String(cfg.port)] : []), ...extra, '--', target];
+  const sshRun = (script: string, input?: string): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const child = spawn('ssh', [...base, script], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
+      child.stderr.on('data', (d: Buffer) => (err += d.toString('utf8')));
+      child.on('error', reject);
+      child.on('close', (code) => {
+        if (code === 0) resolve(out);
+        else reject(new Error(`ssh ${target} failed (exit ${code}): ${err.trim().split('\n').slice(-1)[0] ?? ''}`));
+      });
+      child.stdin.end(input ?? '');
+    });
+  return {
+    describe: () => `${target}:${file}`,
+    read: () => sshRun(`if [ -e '${file}' ]; then cat -- '${file}'; fi`),
+    async write(text) {
+      // Same directory temp + mv: atomic on the server; keeps mode 0600 unless the old file had another.
+      const script =
+        `set -e; f='${file}'; t="$f.ndk.$$"; umask 077; cat > "$t"; ` +
+        `if [ -e "$f" ]; then chmod --reference="$f" "$t" 2>/dev/null || true; fi; mv -f -- "$t" "$f"`;
+      await sshRun(script, text);
+    },
+  };
+}
+
+/** The login shell of the user owning `file` (or its directory), from /etc/passwd. */
+async function loginShellOf(file: string): Promise<string | undefined> {
+  let uid: number;
+  try {
+    uid = (await fs.stat(file)).uid;
+  } catch {
+    try {
+      uid = (await fs.stat(path.dirname(file))).uid;
+    } catch {
+      return undefined;
+    }
+  }
+  try {
+    const { stdout } = await run('getent', ['passwd', String(uid)]);
+    return stdout.trim().split(':')[6];
+  } catch {
+    return undefined;
+  }
+}
