@@ -1,0 +1,180 @@
+/**
+ * Renders the activation script: a rendered header and data section spliced
+ * into the static shell logic of template.sh. nix/lib.nix splices the same
+ * template with the same data, so the NixOS module runs this exact logic.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Config, RepoConfig } from '../config/index.js';
+import { ConfigError } from '../errors.js';
+import { hostNameProblem, repoNameProblem } from '../names.js';
+import { publicKeyProblem, renderKnownHostsFile, type Endpoint } from './known-hosts.js';
+import { shQuote, shQuoteText } from './shell-quote.js';
+import { aliasUrl, insteadOfRules, renderSshConfigBlock, repoAlias } from './ssh-config-block.js';
+
+export interface ActivationOptions {
+  /** The user whose `~/.ssh` receives the keys. Default root. */
+  user?: string;
+  /** That user's home. Default `/root` for root, else `/home/<user>`. */
+  home?: string;
+  /** Write git insteadOf rules unless the script is run with --no-insteadof. Default false. */
+  insteadOf?: boolean;
+  /** Fast-forward existing checkouts unless run with --no-pull. Default false. */
+  pull?: boolean;
+  /**
+   * Expected public key (`type base64 [comment]`) per repo name. Embedded so
+   * the script refuses a private key that does not match; without it the
+   * script derives the .pub with ssh-keygen and can only catch unreadable keys.
+   */
+  publicKeys?: ReadonlyMap<string, string> | Readonly<Record<string, string>>;
+  /** Only these repos (default: every configured repo). */
+  repos?: readonly string[];
+}
+
+const USER_RE = /^[a-z_][a-z0-9_-]{0,31}$/;
+const PATH_RE = /^\/[A-Za-z0-9._/@+-]*$/;
+
+function fail(msg: string, hint?: string): never {
+  throw new ConfigError(msg, hint ? { hint } : {});
+}
+
+function lookup(keys: ActivationOptions['publicKeys'], name: string): string | undefined {
+  if (!keys) return undefined;
+  if (keys instanceof Map) return (keys as ReadonlyMap<string, string>).get(name);
+  return Object.prototype.hasOwnProperty.call(keys, name) ? (keys as Record<string, string>)[name] : undefined;
+}
+
+/** Checks a `type base64 [comment]` public key line; returns it trimmed. */
+export function checkPublicKey(line: string, repo: string): string {
+  const t = line.trim();
+  const m = /^(\S+) (\S+)(?: ([A-Za-z0-9._@+-]{1,200}))?$/.exec(t);
+  if (!m) fail(`public key for repo ${repo} is not "TYPE BASE64 [COMMENT]" (comment: letters, digits, . _ @ + -)`);
+  const problem = publicKeyProblem(m[1]!, m[2]!);
+  if (problem) fail(`public key for repo ${repo} ${problem}`);
+  return t;
+}
+
+export interface RenderInput {
+  host: string;
+  user: string;
+  home: string;
+  insteadOf: boolean;
+  pull: boolean;
+  repos: { repo: RepoConfig; publicKey: string | undefined }[];
+  knownHosts: readonly string[];
+}
+
+/** Validates everything that reaches the script; throws ConfigError with a hint. */
+export function activationInput(config: Config, host: string, opts: ActivationOptions = {}): RenderInput {
+  const hp = hostNameProblem(host);
+  if (hp) fail(`host name ${JSON.stringify(host)} ${hp}`);
+  const user = opts.user ?? 'root';
+  if (!USER_RE.test(user)) fail(`user ${JSON.stringify(user)} is not a valid user name`);
+  const home = (opts.home ?? (user === 'root' ? '/root' : `/home/${user}`)).replace(/(.)\/+$/, '$1');
+  if (!PATH_RE.test(home) || home.split('/').includes('..')) {
+    fail(`home ${JSON.stringify(home)} must be an absolute path of letters, digits and . _ - @ + /`);
+  }
+  let repos = config.repos;
+  if (opts.repos) {
+    const want = new Set(opts.repos);
+    for (const n of want) if (!repos.some((r) => r.name === n)) fail(`repo ${JSON.stringify(n)} is not configured`);
+    repos = repos.filter((r) => want.has(r.name));
+  }
+  if (repos.length === 0) fail('no repos to install');
+  const aliases = new Map<string, string>();
+  const out: RenderInput['repos'] = [];
+  for (const repo of repos) {
+    const rp = repoNameProblem(repo.name);
+    if (rp) fail(`repo name ${JSON.stringify(repo.name)} ${rp}`);
+    if (!PATH_RE.test(repo.cloneTo) || repo.cloneTo.split('/').includes('..')) fail(`clone_to of ${repo.name} is not a safe absolute path`);
+    const alias = repoAlias(repo);
+    const other = aliases.get(alias);
+    if (other) fail(`repos ${other} and ${repo.name} get the same ssh alias ${alias}`);
+    aliases.set(alias, repo.name);
+    const pub = lookup(opts.publicKeys, repo.name);
+    out.push({ repo, publicKey: pub === undefined ? undefined : checkPublicKey(pub, repo.name) });
+  }
+  return { host, user, home, insteadOf: !!opts.insteadOf, pull: !!opts.pull, repos: out, knownHosts: config.knownHosts };
+}
+
+let templateCache: string | undefined;
+
+/**
+ * template.sh beside this module; from dist/ (tsc does not copy it) the source
+ * tree's copy two levels up the package.
+ */
+export function activationTemplate(): string {
+  if (templateCache !== undefined) return templateCache;
+  const candidates = ['./template.sh', '../../../../scripts/lib/activation/template.sh'];
+  for (const c of candidates) {
+    try {
+      templateCache = readFileSync(fileURLToPath(new URL(c, import.meta.url)), 'utf8');
+      return templateCache;
+    } catch {
+      // try the next place
+    }
+  }
+  throw new Error('scripts/lib/activation/template.sh is missing from the installed package');
+}
+
+/** The header comment lines naming the host, the user and each repo. */
+export function renderHeader(input: RenderInput): string {
+  const lines = [
+    `# deploy-keys activation script for host ${input.host}, user ${input.user} (home ${input.home}).`,
+    '# Generated by nix-deploy-keys from deploy-keys.yaml: edit that, not this file.',
+    '# Reads <keys-dir>/<repo> (or the stdin stream) for each repo:',
+    ...input.repos.map(
+      ({ repo }) => `#   ${repo.name}: ${repo.url.raw} -> ${repo.cloneTo} via ssh alias ${repoAlias(repo)}`,
+    ),
+  ];
+  return lines.join('\n') + '\n';
+}
+
+export function renderData(input: RenderInput): string {
+  const endpoints: Endpoint[] = input.repos.map(({ repo }) => ({ host: repo.url.host, port: repo.url.port, repo: repo.name }));
+  const knownHosts = renderKnownHostsFile(endpoints, input.knownHosts);
+  const block = renderSshConfigBlock(
+    input.repos.map((r) => r.repo),
+    input.home,
+  );
+  const repoLines = input.repos.map(
+    ({ repo, publicKey }) =>
+      `  "$@" ${[repo.name, repoAlias(repo), aliasUrl(repo), repo.cloneTo, publicKey ?? ''].map((v) => shQuote(v)).join(' ')}`,
+  );
+  const rules = input.repos.flatMap(({ repo }) => insteadOfRules(repo));
+  const ruleLines = rules.map((r) => `  "$@" ${shQuote(r.base)} ${shQuote(r.value)}`);
+  return [
+    '# ---- data for this host (rendered) ----',
+    `DK_HOST=${shQuote(input.host)}`,
+    `DK_USER=${shQuote(input.user)}`,
+    `DK_HOME=${shQuote(input.home)}`,
+    `DK_INSTEADOF=${input.insteadOf ? 1 : 0}`,
+    `DK_PULL=${input.pull ? 1 : 0}`,
+    `DK_KNOWN_HOSTS=${shQuoteText(knownHosts)}`,
+    `DK_SSH_BLOCK=${shQuoteText(block)}`,
+    '# dk_repos FUNCTION: calls FUNCTION name alias clone-url clone-to expected-public-key, per repo.',
+    'dk_repos() {',
+    ...repoLines,
+    '}',
+    '# dk_insteadof_rules FUNCTION: calls FUNCTION base value, per git url.<base>.insteadOf rule.',
+    'dk_insteadof_rules() {',
+    ...(ruleLines.length ? ruleLines : ['  :']),
+    '}',
+    '',
+  ].join('\n');
+}
+
+export function renderFromInput(input: RenderInput): string {
+  const template = activationTemplate();
+  if (!template.includes('# @HEADER@\n') || !template.includes('# @DATA@\n')) throw new Error('template.sh lost its placeholders');
+  return template.replace('# @HEADER@\n', () => renderHeader(input)).replace('# @DATA@\n', () => renderData(input));
+}
+
+/**
+ * The activation script for `host`: a POSIX sh script holding no secret.
+ * Pure apart from reading the packaged template once. Throws ConfigError
+ * (e.g. a repo's host has no pinned key) with a hint.
+ */
+export function renderActivationScript(config: Config, host: string, opts: ActivationOptions = {}): string {
+  return renderFromInput(activationInput(config, host, opts));
+}

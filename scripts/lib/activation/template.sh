@@ -1,0 +1,592 @@
+#!/bin/sh
+# @HEADER@
+#
+# Installs this host's read-only deploy keys for the user named below, keeps a
+# managed block of ssh aliases in ~/.ssh/config, pins the forges' host keys
+# and clones the repos. It holds no secret: the private keys come from a
+# directory (sops-nix) or standard input. Safe to run again: a run with
+# nothing to do rewrites nothing and prints "no changes".
+#
+# Usage: sh THIS-SCRIPT [options]
+#   --keys-dir DIR   read each repo's private key from DIR/<repo>
+#                    (default: ROOT/run/secrets/deploy-keys, where sops-nix puts
+#                    the secrets "deploy-keys/<repo>"; DIR is not prefixed by ROOT)
+#   --keys-stdin     read the keys from standard input instead, framed as:
+#                        deploy-keys-stream v1
+#                        key <repo>
+#                        -----BEGIN OPENSSH PRIVATE KEY-----
+#                        ...
+#                        -----END OPENSSH PRIVATE KEY-----
+#                        key <repo>            (one block per repo)
+#                        ...
+#                        end
+#                    A stream that is malformed or ends before "end" is refused
+#                    and nothing is written.
+#   --root DIR       prefix every absolute path the script touches with DIR
+#                    (tests, nixos-install style chroots); the files it writes
+#                    still name the paths as the host will see them
+#   --insteadof / --no-insteadof
+#                    write (or remove) git url.<alias>.insteadOf rules in
+#                    ~/.gitconfig for the repos' usual URLs (default: as rendered)
+#   --pull           fast-forward existing checkouts (default: leave them alone)
+#   --no-clone       keys, ssh config and git config only; no network (activation)
+#   -q, --quiet      print only changes and errors
+#   -h, --help       print this usage
+#
+# Files (HOME is the user's home below; every path prefixed by --root):
+#   HOME/.ssh/<repo>-deploy         private key, 0600, a real file, replaced atomically
+#   HOME/.ssh/<repo>-deploy.pub     public key, 0644
+#   HOME/.ssh/config                a marked block, placed first; other lines untouched
+#   HOME/.ssh/deploy-keys_known_hosts  the pinned host keys the aliases trust
+#   HOME/.ssh/.deploy-keys-managed  manifest of what this script owns; keys and
+#                                   git rules of repos no longer configured are removed
+#   HOME/.gitconfig                 insteadOf rules (only with --insteadof)
+#   <clone_to>                      clone through the alias when absent
+#
+# Must run as the user it installs for (e.g. runuser -u USER -- sh THIS-SCRIPT).
+# Needs: ssh-keygen (to check a new key), git and ssh (clone, insteadOf),
+# id, mkdir, chmod, mv, rm.
+# Exit status: 0 done; 1 some repo or step failed (named on the last line);
+# 2 bad usage or input, nothing written.
+# shellcheck disable=SC2317 # helpers are called through dk_repos "$@"
+set -eu
+umask 077
+
+# @DATA@
+
+DK_NL='
+'
+DK_BEGIN='# BEGIN nix-deploy-keys'
+DK_END='# END nix-deploy-keys'
+DK_STREAM_HEADER='deploy-keys-stream v1'
+
+DK_ROOT=''
+DK_KEYS_DIR=''
+DK_KEYS_STDIN=0
+DK_CLONE=1
+DK_QUIET=0
+DK_CHANGED=0
+DK_FAILED=''
+DK_TMP=''
+DK_K=''
+DK_E=''
+
+dk_say() { [ "$DK_QUIET" = 1 ] || printf 'deploy-keys: %s\n' "$*"; }
+dk_change() { DK_CHANGED=1; printf 'deploy-keys: %s\n' "$*"; }
+dk_warn() { printf 'deploy-keys: %s\n' "$*" >&2; }
+# Usage and input errors: raised before anything is written.
+dk_die() { printf 'deploy-keys: error: %s\n' "$*" >&2; exit 2; }
+# A failed repo or step: reported, the others go on, the exit status is 1.
+dk_fail() { printf 'deploy-keys: FAILED %s: %s\n' "$1" "$2" >&2; DK_FAILED="$DK_FAILED $1"; }
+
+dk_usage() {
+  printf '%s\n' "usage: sh $0 [--keys-dir DIR | --keys-stdin] [--root DIR] [--insteadof | --no-insteadof] [--pull] [--no-clone] [-q]" \
+    "Installs the deploy keys of host $DK_HOST for user $DK_USER; see the comment at the top of the script."
+}
+
+while [ $# -gt 0 ]; do
+  case $1 in
+    --root) [ $# -ge 2 ] || dk_die "--root needs a directory"; DK_ROOT=$2; shift ;;
+    --root=*) DK_ROOT=${1#--root=} ;;
+    --keys-dir) [ $# -ge 2 ] || dk_die "--keys-dir needs a directory"; DK_KEYS_DIR=$2; shift ;;
+    --keys-dir=*) DK_KEYS_DIR=${1#--keys-dir=} ;;
+    --keys-stdin) DK_KEYS_STDIN=1 ;;
+    --insteadof) DK_INSTEADOF=1 ;;
+    --no-insteadof) DK_INSTEADOF=0 ;;
+    --pull) DK_PULL=1 ;;
+    --no-pull) DK_PULL=0 ;;
+    --no-clone) DK_CLONE=0 ;;
+    -q | --quiet) DK_QUIET=1 ;;
+    -h | --help) dk_usage; exit 0 ;;
+    *) dk_die "unknown argument '$1' (see --help)" ;;
+  esac
+  shift
+done
+
+[ "$DK_KEYS_STDIN" = 0 ] || [ -z "$DK_KEYS_DIR" ] || dk_die "--keys-dir and --keys-stdin exclude each other"
+while :; do
+  case $DK_ROOT in */) DK_ROOT=${DK_ROOT%/} ;; *) break ;; esac
+done
+case $DK_ROOT in
+  '') ;;
+  *[!A-Za-z0-9._/@+-]*) dk_die "--root must be a path of letters, digits and . _ / @ + -" ;;
+  /*) [ -d "$DK_ROOT" ] || dk_die "--root $DK_ROOT is not a directory" ;;
+  *) dk_die "--root must be an absolute path" ;;
+esac
+[ -n "$DK_KEYS_DIR" ] || DK_KEYS_DIR=$DK_ROOT/run/secrets/deploy-keys
+
+DK_SSH_DIR=$DK_ROOT$DK_HOME/.ssh
+DK_CONFIG=$DK_SSH_DIR/config
+DK_KH=$DK_SSH_DIR/deploy-keys_known_hosts
+DK_MANIFEST=$DK_SSH_DIR/.deploy-keys-managed
+DK_GITCONFIG=$DK_ROOT$DK_HOME/.gitconfig
+
+dk_me=$(id -un) || dk_die "cannot tell which user runs this script"
+[ "$dk_me" = "$DK_USER" ] || dk_die "this script installs keys for $DK_USER and must run as $DK_USER, not $dk_me (e.g. runuser -u $DK_USER -- sh SCRIPT)"
+
+trap 'if [ -n "$DK_TMP" ]; then rm -f -- "$DK_TMP"; fi' EXIT
+trap 'exit 130' INT TERM HUP
+
+# ---- helpers (builtins only: a run with nothing to do forks almost nothing) ----
+
+# dk_read FILE: DK_R := the file's exact content. Fails if FILE is not a readable regular file.
+dk_read() {
+  DK_R=''
+  [ -f "$1" ] && [ -r "$1" ] || return 1
+  dk_l=''
+  while IFS= read -r dk_l; do DK_R=$DK_R$dk_l$DK_NL; done <"$1" || return 1
+  DK_R=$DK_R$dk_l
+}
+
+# dk_repo_index NAME: DK_I := the position of NAME among the configured repos.
+dk_repo_index() {
+  DK_I=0
+  dk_want=$1
+  dk_found=0
+  dk_repos dk__index
+  [ "$dk_found" != 0 ] || return 1
+  DK_I=$dk_found
+}
+dk__index() {
+  DK_I=$((DK_I + 1))
+  [ "$1" != "$dk_want" ] || dk_found=$DK_I
+}
+
+# dk_check_pem TEXT: one unencrypted PEM private key block, TEXT ending in a
+# newline. On failure DK_ERR says why; it never quotes the key.
+dk_check_pem() {
+  dk_rest=$1
+  dk_n=0
+  dk_label=''
+  DK_ERR=''
+  while [ -n "$dk_rest" ]; do
+    dk_line=${dk_rest%%"$DK_NL"*}
+    dk_rest=${dk_rest#*"$DK_NL"}
+    dk_n=$((dk_n + 1))
+    if [ "$dk_n" = 1 ]; then
+      case $dk_line in
+        *ENCRYPTED*) DK_ERR='is passphrase-protected (deploy keys must not be)'; return 1 ;;
+        '-----BEGIN '*'PRIVATE KEY-----') dk_label=${dk_line#-----BEGIN }; dk_label=${dk_label%-----} ;;
+        *) DK_ERR='does not start with a "-----BEGIN ... PRIVATE KEY-----" line'; return 1 ;;
+      esac
+      continue
+    fi
+    if [ "$dk_line" = "-----END $dk_label-----" ]; then
+      [ -z "$dk_rest" ] || { DK_ERR='has data after its END line'; return 1; }
+      [ "$dk_n" -gt 2 ] || { DK_ERR='is empty'; return 1; }
+      return 0
+    fi
+    case $dk_line in
+      '' | *[!A-Za-z0-9+/=]*) DK_ERR="has a malformed line $dk_n (not base64; a header, a CR or a missing END line?)"; return 1 ;;
+    esac
+    [ "$dk_n" -le 200 ] || { DK_ERR='is too long'; return 1; }
+  done
+  DK_ERR="has no \"-----END $dk_label-----\" line"
+  return 1
+}
+
+# dk_set_key INDEX TEXT / dk_get_key INDEX: keys live in shell variables only
+# (no temp file, no argv) until they are written into ~/.ssh.
+dk_set_key() { eval "DK_KEY_$1=\$2"; }
+dk_get_key() { eval "DK_K=\${DK_KEY_$1-}"; }
+dk_set_err() { eval "DK_KERR_$1=\$2"; }
+dk_get_err() { eval "DK_E=\${DK_KERR_$1-}"; }
+
+dk_load_from_dir() {
+  DK_I=0
+  dk_repos dk__load_one
+}
+dk__load_one() {
+  DK_I=$((DK_I + 1))
+  dk_f=$DK_KEYS_DIR/$1
+  if ! dk_read "$dk_f"; then
+    dk_set_err "$DK_I" "no key at $dk_f"
+    return 0
+  fi
+  case $DK_R in '' | *"$DK_NL") ;; *) DK_R=$DK_R$DK_NL ;; esac
+  if dk_check_pem "$DK_R"; then
+    dk_set_key "$DK_I" "$DK_R"
+  else
+    dk_set_err "$DK_I" "the key in $dk_f $DK_ERR"
+  fi
+}
+
+dk_load_from_stdin() {
+  IFS= read -r dk_l || dk_die "--keys-stdin: no input"
+  [ "$dk_l" = "$DK_STREAM_HEADER" ] || dk_die "--keys-stdin: input does not start with '$DK_STREAM_HEADER'"
+  dk_seen=' '
+  while :; do
+    IFS= read -r dk_l || dk_die "--keys-stdin: the stream ended before its 'end' line (truncated?); nothing was written"
+    case $dk_l in
+      end) break ;;
+      'key '*) ;;
+      *) dk_die "--keys-stdin: expected 'key <repo>' or 'end' (line not shown)" ;;
+    esac
+    dk_name=${dk_l#key }
+    dk_repo_index "$dk_name" || dk_die "--keys-stdin: repo '$dk_name' is not configured for host $DK_HOST"
+    case $dk_seen in *" $dk_name "*) dk_die "--keys-stdin: repo '$dk_name' appears twice" ;; esac
+    dk_seen="$dk_seen$dk_name "
+    dk_buf=''
+    dk_n=0
+    while :; do
+      IFS= read -r dk_l || dk_die "--keys-stdin: the stream ended inside the key for '$dk_name'; nothing was written"
+      dk_buf=$dk_buf$dk_l$DK_NL
+      dk_n=$((dk_n + 1))
+      case $dk_l in -----END*) break ;; esac
+      [ "$dk_n" -le 200 ] || dk_die "--keys-stdin: the key for '$dk_name' has no END line"
+    done
+    if dk_check_pem "$dk_buf"; then
+      dk_set_key "$DK_I" "$dk_buf"
+    else
+      dk_set_err "$DK_I" "the key given on standard input $DK_ERR"
+    fi
+  done
+  dk_buf=''
+  DK_I=0
+  dk_repos dk__stdin_missing
+}
+dk__stdin_missing() {
+  DK_I=$((DK_I + 1))
+  case $dk_seen in *" $1 "*) ;; *) dk_set_err "$DK_I" "no key for it on standard input" ;; esac
+}
+
+# dk_put FILE MODE CONTENT WHAT: replace FILE atomically (temp file in the same
+# directory, then rename) unless it already holds exactly CONTENT.
+dk_put() {
+  if [ -d "$1" ] && [ ! -L "$1" ]; then
+    dk_warn "$1 is a directory; not replacing it"
+    return 1
+  fi
+  if [ ! -L "$1" ] && dk_read "$1" && [ "$DK_R" = "$3" ]; then return 0; fi
+  DK_TMP=${1%/*}/.${1##*/}.dk-tmp.$$
+  dk_mode_ok=1
+  [ "$2" = 600 ] || dk_mode_ok=0
+  if ! { rm -f -- "$DK_TMP" && printf '%s' "$3" >"$DK_TMP"; } ||
+    { [ "$dk_mode_ok" = 0 ] && ! chmod "$2" "$DK_TMP"; } ||
+    ! mv -f -- "$DK_TMP" "$1"; then
+    rm -f -- "$DK_TMP"
+    DK_TMP=''
+    dk_warn "could not write $1"
+    return 1
+  fi
+  DK_TMP=''
+  dk_change "wrote $4"
+}
+
+# ---- ~/.ssh ----
+
+dk_prepare_ssh_dir() {
+  if [ -L "$DK_SSH_DIR" ]; then
+    dk_fail ssh-dir "$DK_SSH_DIR is a symlink; refusing to write keys through it"
+    return 1
+  fi
+  if [ ! -d "$DK_SSH_DIR" ]; then
+    mkdir -p -- "$DK_SSH_DIR" || { dk_fail ssh-dir "cannot create $DK_SSH_DIR"; return 1; }
+    dk_change "created $DK_HOME/.ssh"
+  fi
+  if [ ! -O "$DK_SSH_DIR" ]; then
+    dk_fail ssh-dir "$DK_SSH_DIR is not owned by $DK_USER (sops-nix 'path =' creates it as root); chown it to $DK_USER"
+    return 1
+  fi
+  # chmod changes no content and no mtime; it repairs a loosened mode.
+  chmod go= -- "$DK_SSH_DIR" || { dk_fail ssh-dir "cannot chmod $DK_SSH_DIR"; return 1; }
+}
+
+# ---- keys ----
+
+dk_install_keys() {
+  DK_I=0
+  dk_repos dk__install_key
+}
+dk__install_key() {
+  DK_I=$((DK_I + 1))
+  dk_get_key "$DK_I"
+  dk_get_err "$DK_I"
+  if [ -z "$DK_K" ]; then
+    if [ -f "$DK_SSH_DIR/$1-deploy" ]; then
+      dk_fail "$1" "$DK_E; keeping the installed key"
+    else
+      dk_fail "$1" "$DK_E"
+    fi
+    return 0
+  fi
+  dk_key=$DK_SSH_DIR/$1-deploy
+  dk_pub=$dk_key.pub
+  dk_want_pub=''
+  [ -z "$5" ] || dk_want_pub=$5$DK_NL
+  # Unchanged key and public key: nothing to check or write.
+  if [ ! -L "$dk_key" ] && dk_read "$dk_key" && [ "$DK_R" = "$DK_K" ] &&
+    [ ! -L "$dk_pub" ] && dk_read "$dk_pub" && { [ -z "$dk_want_pub" ] || [ "$DK_R" = "$dk_want_pub" ]; }; then
+    DK_OWNED_KEYS="$DK_OWNED_KEYS$1 "
+    return 0
+  fi
+  if [ -d "$dk_key" ] || [ -d "$dk_pub" ]; then
+    dk_fail "$1" "$dk_key or its .pub is a directory; not replacing it"
+    return 0
+  fi
+  DK_TMP=$DK_SSH_DIR/.$1-deploy.dk-tmp.$$
+  rm -f -- "$DK_TMP"
+  if ! printf '%s' "$DK_K" >"$DK_TMP"; then
+    dk_fail "$1" "cannot write into $DK_SSH_DIR"
+    rm -f -- "$DK_TMP"
+    DK_TMP=''
+    return 0
+  fi
+  # -P '': never prompt; stdin is closed by now.
+  if ! dk_derived=$(ssh-keygen -y -P '' -f "$DK_TMP" 2>/dev/null); then
+    rm -f -- "$DK_TMP"
+    DK_TMP=''
+    dk_fail "$1" "the new key is not a valid unencrypted private key (ssh-keygen cannot read it); the installed files are unchanged"
+    return 0
+  fi
+  dk_d_type=${dk_derived%% *}
+  dk_d_blob=${dk_derived#* }
+  dk_d_blob=${dk_d_blob%% *}
+  if [ -n "$5" ]; then
+    dk_w_type=${5%% *}
+    dk_w_blob=${5#* }
+    dk_w_blob=${dk_w_blob%% *}
+    if [ "$dk_d_type" != "$dk_w_type" ] || [ "$dk_d_blob" != "$dk_w_blob" ]; then
+      rm -f -- "$DK_TMP"
+      DK_TMP=''
+      dk_fail "$1" "the new key does not match the expected public key ($dk_w_type ...${dk_w_blob#"${dk_w_blob%????????????}"}): corrupted or from another host; the installed files are unchanged"
+      return 0
+    fi
+  else
+    dk_want_pub="$dk_d_type $dk_d_blob $DK_HOST-$1-deploy$DK_NL"
+  fi
+  if [ ! -L "$dk_key" ] && dk_read "$dk_key" && [ "$DK_R" = "$DK_K" ]; then
+    rm -f -- "$DK_TMP"
+  else
+    if ! mv -f -- "$DK_TMP" "$dk_key"; then
+      rm -f -- "$DK_TMP"
+      DK_TMP=''
+      dk_fail "$1" "cannot install $dk_key"
+      return 0
+    fi
+    dk_change "installed $DK_HOME/.ssh/$1-deploy"
+  fi
+  DK_TMP=''
+  DK_OWNED_KEYS="$DK_OWNED_KEYS$1 "
+  dk_put "$dk_pub" 644 "$dk_want_pub" "$DK_HOME/.ssh/$1-deploy.pub" || dk_fail "$1" "cannot write $dk_pub"
+}
+
+# Manifest lines: "key <repo>" and "insteadof <base> <value>".
+dk_read_manifest() {
+  DK_OLD_KEYS=' '
+  DK_OLD_RULES=''
+  dk_read "$DK_MANIFEST" || return 0
+  dk_rest=$DK_R
+  while [ -n "$dk_rest" ]; do
+    dk_line=${dk_rest%%"$DK_NL"*}
+    case $dk_rest in *"$DK_NL"*) dk_rest=${dk_rest#*"$DK_NL"} ;; *) dk_rest='' ;; esac
+    case $dk_line in
+      'key '*)
+        dk_name=${dk_line#key }
+        case $dk_name in '' | .* | *..* | */* | *[!a-z0-9._-]*) dk_warn "ignoring a bad manifest line" ;; *) DK_OLD_KEYS="$DK_OLD_KEYS$dk_name " ;; esac
+        ;;
+      'insteadof '*) DK_OLD_RULES=$DK_OLD_RULES${dk_line#insteadof }$DK_NL ;;
+    esac
+  done
+}
+
+dk_remove_stale_keys() {
+  for dk_name in $DK_OLD_KEYS; do
+    dk_is_configured "$dk_name" && continue
+    for dk_f in "$DK_SSH_DIR/$dk_name-deploy" "$DK_SSH_DIR/$dk_name-deploy.pub"; do
+      # Only regular files: this script never writes symlinks.
+      if [ -f "$dk_f" ] && [ ! -L "$dk_f" ]; then
+        rm -f -- "$dk_f" && dk_change "removed ${dk_f#"$DK_ROOT"} (repo $dk_name is no longer configured)"
+      fi
+    done
+  done
+}
+dk_is_configured() { dk_repo_index "$1"; }
+
+# ---- ~/.ssh/config block ----
+
+dk_update_config() {
+  if [ -L "$DK_CONFIG" ]; then
+    dk_fail ssh-config "$DK_CONFIG is a symlink (managed elsewhere, e.g. home-manager?); add the aliases there or replace it by a file"
+    return 0
+  fi
+  DK_R=''
+  if [ -e "$DK_CONFIG" ] && ! dk_read "$DK_CONFIG"; then
+    dk_fail ssh-config "cannot read $DK_CONFIG"
+    return 0
+  fi
+  dk_old=$DK_R
+  dk_rest=$DK_R
+  dk_new=''
+  dk_found=0
+  dk_in=0
+  while [ -n "$dk_rest" ]; do
+    case $dk_rest in
+      *"$DK_NL"*) dk_line=${dk_rest%%"$DK_NL"*}; dk_rest=${dk_rest#*"$DK_NL"}; dk_term=$DK_NL ;;
+      *) dk_line=$dk_rest; dk_rest=''; dk_term='' ;;
+    esac
+    if [ "$dk_in" = 1 ]; then
+      case $dk_line in
+        "$DK_END"*) dk_in=0 ;;
+        "$DK_BEGIN"*) dk_fail ssh-config "$DK_CONFIG has a nested '$DK_BEGIN' line; fix it by hand"; return 0 ;;
+      esac
+      continue
+    fi
+    case $dk_line in
+      "$DK_BEGIN"*)
+        [ "$dk_found" = 0 ] || { dk_fail ssh-config "$DK_CONFIG has two deploy-keys blocks; remove one by hand"; return 0; }
+        dk_found=1
+        dk_in=1
+        dk_new=$dk_new$DK_SSH_BLOCK
+        ;;
+      "$DK_END"*) dk_fail ssh-config "$DK_CONFIG has an '$DK_END' line without its BEGIN line; fix it by hand"; return 0 ;;
+      *) dk_new=$dk_new$dk_line$dk_term ;;
+    esac
+  done
+  [ "$dk_in" = 0 ] || { dk_fail ssh-config "$DK_CONFIG has a '$DK_BEGIN' line without its END line; fix it by hand"; return 0; }
+  # ssh takes the first value it finds: a new block goes first.
+  [ "$dk_found" = 1 ] || dk_new=$DK_SSH_BLOCK$dk_old
+  [ "$dk_new" = "$dk_old" ] && return 0
+  dk_put "$DK_CONFIG" 600 "$dk_new" "$DK_HOME/.ssh/config (deploy-keys block)" || dk_fail ssh-config "cannot write $DK_CONFIG"
+}
+
+# ---- git insteadOf rules ----
+
+dk_update_gitconfig() {
+  DK_NEW_RULES=''
+  dk_want_rules=''
+  [ "$DK_INSTEADOF" = 1 ] && dk_insteadof_rules dk__want_rule
+  # Nothing wanted and nothing of ours recorded: do not even look.
+  [ -n "$dk_want_rules$DK_OLD_RULES" ] || return 0
+  if [ -L "$DK_GITCONFIG" ]; then
+    dk_fail insteadof "$DK_GITCONFIG is a symlink (managed elsewhere?); not editing it"
+    DK_NEW_RULES=$DK_OLD_RULES
+    return 0
+  fi
+  dk_cur=''
+  if [ -f "$DK_GITCONFIG" ]; then
+    dk_cur=$(git config --file "$DK_GITCONFIG" --get-regexp '^url\..*\.insteadof$' 2>/dev/null) || dk_cur=''
+  fi
+  dk_cur=$DK_NL$dk_cur$DK_NL
+  # Remove rules we wrote earlier that are no longer wanted.
+  dk_rest=$DK_OLD_RULES
+  while [ -n "$dk_rest" ]; do
+    dk_line=${dk_rest%%"$DK_NL"*}
+    dk_rest=${dk_rest#*"$DK_NL"}
+    case $dk_want_rules in *"$DK_NL$dk_line$DK_NL"* | "$dk_line$DK_NL"*) continue ;; esac
+    dk_base=${dk_line%% *}
+    dk_val=${dk_line#* }
+    case $dk_cur in *"${DK_NL}url.$dk_base.insteadof $dk_val$DK_NL"*) ;; *) continue ;; esac
+    if git config --file "$DK_GITCONFIG" --fixed-value --unset "url.$dk_base.insteadOf" "$dk_val"; then
+      dk_change "removed git rule url.$dk_base.insteadOf $dk_val"
+    else
+      dk_fail insteadof "cannot remove url.$dk_base.insteadOf from $DK_GITCONFIG"
+      DK_NEW_RULES=$DK_NEW_RULES$dk_line$DK_NL
+    fi
+  done
+  [ "$DK_INSTEADOF" = 1 ] && dk_insteadof_rules dk__add_rule
+  return 0
+}
+dk__want_rule() { dk_want_rules=$dk_want_rules$1' '$2$DK_NL; }
+dk__add_rule() {
+  case $dk_cur in
+    *"${DK_NL}url.$1.insteadof $2$DK_NL"*)
+      # Present: ours if we recorded it, else the user's own (left alone, not recorded).
+      case $DK_NL$DK_OLD_RULES in *"$DK_NL$1 $2$DK_NL"*) DK_NEW_RULES=$DK_NEW_RULES$1' '$2$DK_NL ;; esac
+      return 0
+      ;;
+  esac
+  if git config --file "$DK_GITCONFIG" --add "url.$1.insteadOf" "$2"; then
+    DK_NEW_RULES=$DK_NEW_RULES$1' '$2$DK_NL
+    dk_change "added git rule url.$1.insteadOf $2"
+  else
+    dk_fail insteadof "cannot write url.$1.insteadOf to $DK_GITCONFIG"
+  fi
+}
+
+dk_write_manifest() {
+  dk_m='# nix-deploy-keys manifest v1: what the activation script owns here; do not edit'$DK_NL
+  for dk_name in $DK_OWNED_KEYS; do dk_m=${dk_m}key' '$dk_name$DK_NL; done
+  dk_rest=$DK_NEW_RULES
+  while [ -n "$dk_rest" ]; do
+    dk_m=${dk_m}insteadof' '${dk_rest%%"$DK_NL"*}$DK_NL
+    dk_rest=${dk_rest#*"$DK_NL"}
+  done
+  dk_put "$DK_MANIFEST" 600 "$dk_m" "$DK_HOME/.ssh/.deploy-keys-managed" || dk_fail manifest "cannot write $DK_MANIFEST"
+}
+
+# ---- clones ----
+
+dk_clone_all() {
+  command -v git >/dev/null 2>&1 || { dk_fail clone "git is not installed"; return 0; }
+  dk_repos dk__clone_one
+}
+dk__clone_one() {
+  dk_dir=$DK_ROOT$4
+  case " $DK_FAILED " in *" $1 "*) dk_say "not cloning $1 (its key failed)"; return 0 ;; esac
+  [ -f "$DK_SSH_DIR/$1-deploy" ] || { dk_fail "$1" "no key installed; not cloning"; return 0; }
+  # The alias comes from our config file; the explicit options make --root
+  # runs use the prefixed key and pins instead of the host's.
+  dk_ssh="ssh -F '$DK_CONFIG' -o 'IdentityFile=$DK_SSH_DIR/$1-deploy' -o 'UserKnownHostsFile=$DK_KH' -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o BatchMode=yes"
+  if [ -e "$dk_dir/.git" ]; then
+    [ "$DK_PULL" = 1 ] || return 0
+    if HOME=$DK_ROOT$DK_HOME GIT_SSH_COMMAND=$dk_ssh GIT_TERMINAL_PROMPT=0 git -C "$dk_dir" pull -q --ff-only; then
+      dk_say "pulled $4"
+    else
+      dk_fail "$1" "git pull --ff-only in $4 failed"
+    fi
+    return 0
+  fi
+  if [ -e "$dk_dir" ] || [ -L "$dk_dir" ]; then
+    if [ ! -d "$dk_dir" ] || [ -L "$dk_dir" ] || ! dk_empty_dir "$dk_dir"; then
+      dk_fail "$1" "$4 exists and is not a git checkout; leaving it alone"
+      return 0
+    fi
+  fi
+  if HOME=$DK_ROOT$DK_HOME GIT_SSH_COMMAND=$dk_ssh GIT_TERMINAL_PROMPT=0 git clone -q -- "$3" "$dk_dir"; then
+    dk_change "cloned $1 into $4"
+  else
+    dk_fail "$1" "git clone $3 into $4 failed"
+  fi
+}
+dk_empty_dir() {
+  for dk_f in "$1"/* "$1"/.[!.]* "$1"/..?*; do
+    if [ -e "$dk_f" ] || [ -L "$dk_f" ]; then return 1; fi
+  done
+  return 0
+}
+
+# ---- main ----
+
+if [ "$DK_KEYS_STDIN" = 1 ]; then
+  dk_load_from_stdin
+else
+  dk_load_from_dir
+fi
+# Nothing below reads the key stream; ssh and git must not either.
+exec </dev/null
+
+DK_OWNED_KEYS=''
+if dk_prepare_ssh_dir; then
+  dk_read_manifest
+  dk_install_keys
+  dk_remove_stale_keys
+  dk_put "$DK_KH" 644 "$DK_KNOWN_HOSTS" "$DK_HOME/.ssh/deploy-keys_known_hosts" || dk_fail known-hosts "cannot write $DK_KH"
+  dk_update_config
+  dk_update_gitconfig
+  # Keep the keys of configured repos that failed this time on record.
+  for dk_name in $DK_OLD_KEYS; do
+    case " $DK_OWNED_KEYS " in *" $dk_name "*) continue ;; esac
+    if dk_is_configured "$dk_name" && [ -f "$DK_SSH_DIR/$dk_name-deploy" ]; then DK_OWNED_KEYS="$DK_OWNED_KEYS$dk_name "; fi
+  done
+  dk_write_manifest
+  [ "$DK_CLONE" = 0 ] || dk_clone_all
+fi
+
+if [ -n "$DK_FAILED" ]; then
+  printf 'deploy-keys: FAILED:%s\n' "$DK_FAILED" >&2
+  exit 1
+fi
+[ "$DK_CHANGED" = 1 ] || dk_say "no changes"
+exit 0
+# end of deploy-keys activation script
