@@ -58,6 +58,11 @@ export function parseMetadata(raw: unknown, file: string): SopsMetadata {
   if (threshold !== undefined && !(Number.isInteger(threshold) && threshold >= 0)) {
     throw new SopsFormatError(`${file}: sops.shamir_threshold is not a non-negative integer`, { hint: 'the file is damaged; restore it from version control' });
   }
+  const version = raw.version === undefined || raw.version === null ? '' : String(raw.version);
+  // sops itself refuses a non-semver version (its KMS-bug check parses it); so a cut-off file fails here too.
+  if (!/^v?\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]*)?$/.test(version) && !version.startsWith('1.')) {
+    throw new SopsFormatError(`${file}: sops.version ${JSON.stringify(version.slice(0, 40))} is not a semantic version`, { hint: 'the file is damaged or truncated; restore it from version control' });
+  }
   const ruleFields: Record<string, unknown> = { mac_only_encrypted: raw.mac_only_encrypted };
   for (const k of RULE_KEYS) ruleFields[k] = raw[k];
   return {
@@ -67,7 +72,7 @@ export function parseMetadata(raw: unknown, file: string): SopsMetadata {
     macAad,
     mac: typeof raw.mac === 'string' ? raw.mac : '',
     rules: rulesFrom(ruleFields, file),
-    version: raw.version === undefined || raw.version === null ? '' : String(raw.version),
+    version,
   };
 }
 

@@ -7,7 +7,7 @@ import { parseAllDocuments } from 'yaml';
 import { SopsFormatError } from '../errors.js';
 import type { SopsDoc } from '../tree.js';
 
-export const YAML_PARSE_OPTIONS = { intAsBigInt: true, uniqueKeys: true, prettyErrors: false, version: '1.2', schema: 'core' } as const;
+export const YAML_PARSE_OPTIONS = { intAsBigInt: true, uniqueKeys: true, prettyErrors: true, version: '1.2', schema: 'core' } as const;
 
 export function parseYaml(text: string, file: string): SopsDoc[] {
   const docs = parseAllDocuments(text, YAML_PARSE_OPTIONS);
