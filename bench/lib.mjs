@@ -1,0 +1,34 @@
+// Shared helpers for the benchmarks: whole-process timing and machine notes.
+import { spawnSync } from 'node:child_process';
+import { cpus, totalmem } from 'node:os';
+import { readFileSync } from 'node:fs';
+
+/** Runs a command `runs` times (after `warmup` runs) and returns wall-clock stats in ms. */
+export function timeProcess(cmd, args, { runs = 20, warmup = 3, env = process.env, input, cwd } = {}) {
+  const samples = [];
+  for (let i = 0; i < warmup + runs; i++) {
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync(cmd, args, { env, input, cwd, stdio: [input === undefined ? 'ignore' : 'pipe', 'ignore', 'pipe'] });
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr?.toString().slice(0, 300)}`);
+    if (i >= warmup) samples.push(ms);
+  }
+  return stats(samples);
+}
+
+export function stats(samples) {
+  const s = [...samples].sort((a, b) => a - b);
+  const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
+  return { runs: s.length, median: q(0.5), min: s[0], p90: q(0.9), mean: s.reduce((a, b) => a + b, 0) / s.length };
+}
+
+export function machine() {
+  const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  let os = 'Linux';
+  try {
+    os = /PRETTY_NAME="([^"]+)"/.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? os;
+  } catch {}
+  return `${cpus().length} × ${cpu}, ${Math.round(totalmem() / 2 ** 30)} GiB, ${os}, Node ${process.version}`;
+}
+
+export const fmt = (ms) => `${ms.toFixed(1)} ms`;
