@@ -1,10 +1,36 @@
+import { parseCommandArgs } from '../args.js';
 import type { Command } from '../context.js';
-import { DeployKeysError } from '../../lib/errors.js';
+import { printJson } from '../output.js';
+
+const HELP = `Usage: deploy-keys audit [--json]
+
+Checks the fleet from public data only (no age identity needed) and exits 1
+when it finds any of:
+  unknown-key          a key on a managed repo that no host's state knows
+  revoked-host-key     a key of a revoked host
+  never-used, unused   a key never used (older than audit.unused_days) or
+                       unused for longer than audit.unused_days
+  too-old              a key past rotation.max_age_days
+  write-enabled, disabled
+  missing-on-forge, unregistered   a host key the forge does not hold
+  recipients-mismatch, no-sops-rule  a host file the current .sops.yaml rule
+                       would not encrypt for (from its sops.age metadata)
+  interrupted          a command that did not finish; re-run it
+`;
 
 export const command: Command = {
-  summary: '',
-  help: 'Usage: deploy-keys audit',
-  async run() {
-    throw new DeployKeysError('audit: not implemented yet');
+  summary: 'Find drift, unknown or stale keys; exit 1 when anything is wrong',
+  help: HELP,
+  async run(args, ctx) {
+    const { values } = parseCommandArgs('audit', args, { json: { type: 'boolean' } }, { min: 0, max: 0, names: '' });
+    const config = await ctx.config();
+    const { wire } = await import('../../lib/lifecycle/wire.js');
+    const { ForgeCache, collectAudit } = await import('../../lib/lifecycle/engine.js');
+    const { printFindings } = await import('../../lib/lifecycle/present.js');
+    const deps = await wire(config, ctx.env, ctx);
+    const { findings, hosts, keys } = await collectAudit(deps, new ForgeCache(deps.forge), { maxAgeDays: config.rotation.maxAgeDays, unusedDays: config.audit.unusedDays });
+    if (values.json) printJson(ctx.stdout, { ok: findings.length === 0, hosts, forgeKeys: keys, findings });
+    else printFindings(ctx.stdout, findings, hosts, keys);
+    return findings.length ? 1 : 0;
   },
 };

@@ -1,10 +1,52 @@
+import { parseCommandArgs } from '../args.js';
 import type { Command } from '../context.js';
-import { DeployKeysError } from '../../lib/errors.js';
+import { printJson } from '../output.js';
+import { assertHostName } from '../../lib/names.js';
+
+const HELP = `Usage: deploy-keys revoke <host> [--purge] [--yes] [--dry-run] [--json] [--manual]
+
+Cuts a compromised host off: deletes its deploy keys on every configured repo
+(found by fingerprint from its public state and by title <host>-<repo>-deploy),
+removes its age recipient from .sops.yaml and re-keys the files it could read,
+removes its keys from its host file (or deletes the file with --purge), and
+lists the secrets it could read so you can rotate them. Other hosts are
+unaffected. A key the forge refuses to delete is an error: re-run to continue.
+
+Options:
+  --purge      delete the host file instead of removing the keys from it
+               (works without being able to decrypt it)
+  --dry-run    print the plan; change nothing
+  --json       machine-readable result
+  -y, --yes    no confirmation prompt (required when stdin is not a terminal)
+`;
 
 export const command: Command = {
-  summary: '',
-  help: 'Usage: deploy-keys revoke',
-  async run() {
-    throw new DeployKeysError('revoke: not implemented yet');
+  summary: "Cut a compromised host off: forge keys, .sops.yaml recipient, host file",
+  help: HELP,
+  async run(args, ctx) {
+    const { values, positionals } = parseCommandArgs(
+      'revoke',
+      args,
+      {
+        purge: { type: 'boolean' },
+        yes: { type: 'boolean', short: 'y' },
+        'dry-run': { type: 'boolean' },
+        json: { type: 'boolean' },
+        manual: { type: 'boolean' },
+      },
+      { min: 1, max: 1, names: 'HOST' },
+    );
+    const host = assertHostName(positionals[0]!);
+    const config = await ctx.config();
+    const { wire, confirmer } = await import('../../lib/lifecycle/wire.js');
+    const { Lifecycle } = await import('../../lib/lifecycle/engine.js');
+    const { hostResultJson, printHostResult } = await import('../../lib/lifecycle/present.js');
+    const confirm = confirmer(ctx, Boolean(values.yes), true);
+    const deps = await wire(config, ctx.env, ctx, { manual: Boolean(values.manual), ...(confirm ? { confirm } : {}) });
+    await deps.forge.preflight(deps.repos);
+    const res = await new Lifecycle(deps).revoke(host, { dryRun: Boolean(values['dry-run']), purge: Boolean(values.purge) });
+    if (values.json) printJson(ctx.stdout, hostResultJson(res));
+    else printHostResult(ctx.stdout, ctx.stderr, res);
+    return 0;
   },
 };

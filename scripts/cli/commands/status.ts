@@ -1,10 +1,31 @@
+import { parseCommandArgs } from '../args.js';
 import type { Command } from '../context.js';
-import { DeployKeysError } from '../../lib/errors.js';
+import { printJson } from '../output.js';
+import { assertHostName } from '../../lib/names.js';
+
+const HELP = `Usage: deploy-keys status [HOST…] [--json]
+
+Per host and repo: the key's fingerprint, age, forge id, registration
+(registered, pending, missing, stored), read_only, enabled, last_used and
+rotation state (none, due, in-progress, awaiting-finish). Reads only public
+data (the state files in <secrets_dir>/deploy-keys-state and one listing per
+repo); no age identity needed. Without HOST: every provisioned host.
+`;
 
 export const command: Command = {
-  summary: '',
-  help: 'Usage: deploy-keys status',
-  async run() {
-    throw new DeployKeysError('status: not implemented yet');
+  summary: 'Per host and repo: fingerprint, age, forge registration, last use',
+  help: HELP,
+  async run(args, ctx) {
+    const { values, positionals } = parseCommandArgs('status', args, { json: { type: 'boolean' } }, { min: 0, max: Infinity, names: 'HOST' });
+    const hosts = positionals.map((h) => assertHostName(h));
+    const config = await ctx.config();
+    const { wire } = await import('../../lib/lifecycle/wire.js');
+    const { ForgeCache, collectStatus } = await import('../../lib/lifecycle/engine.js');
+    const { printStatus, statusJson } = await import('../../lib/lifecycle/present.js');
+    const deps = await wire(config, ctx.env, ctx);
+    const { hosts: rows, missing } = await collectStatus(deps, new ForgeCache(deps.forge), hosts, config.rotation.maxAgeDays);
+    if (values.json) printJson(ctx.stdout, statusJson(rows, missing));
+    else printStatus(ctx.stdout, rows, missing);
+    return missing.length && hosts.length ? 1 : 0;
   },
 };

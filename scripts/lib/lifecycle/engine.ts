@@ -26,6 +26,7 @@ import {
   type PlanInput,
   type Step,
 } from './plan.js';
+import { auditFindings, hostStatus, type Finding, type HostStatus } from './report.js';
 import { deriveRepos, newState } from './state.js';
 import {
   emptyHostKeys,
@@ -44,12 +45,28 @@ import {
   type StateStore,
 } from './types.js';
 
-/** The host's activation script (no secrets). */
+/** The host's activation script (no secrets; embeds the expected public key per repo). */
 export interface ActivationPort {
   path(host: string): string;
-  /** Whether the file is missing or differs from what would be written now. */
-  stale(host: string): Promise<boolean>;
-  write(host: string): Promise<void>;
+  /** Whether the file exists and equals what would be written for these public keys. */
+  isCurrent(host: string, publicKeys: Record<string, string>): Promise<boolean>;
+  write(host: string, publicKeys: Record<string, string>): Promise<void>;
+}
+
+function currentPublicKeys(view: HostKeysView | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [repo, info] of Object.entries(view?.current ?? {})) out[repo] = info.publicKey;
+  return out;
+}
+
+/** Adds the activation step when the plan changes current keys or the file is out of date. */
+async function withActivation(deps: LifecycleDeps, plan: Plan, view: HostKeysView | undefined): Promise<Plan> {
+  if (!deps.activation || plan.steps.some((st) => st.op === 'write-activation')) return plan;
+  const changesCurrent = plan.steps.some((st) => st.op === 'write-host-file' && st.edits.some((e) => e.type === 'promote' || (e.type === 'generate' && e.slot === 'current')));
+  if (changesCurrent || !(await deps.activation.isCurrent(plan.host, currentPublicKeys(view)))) {
+    return { ...plan, steps: [...plan.steps, { op: 'write-activation', file: deps.activation.path(plan.host) }] };
+  }
+  return plan;
 }
 
 export interface LifecycleDeps {
@@ -340,7 +357,7 @@ async function runStep(s: Session, step: Step): Promise<void> {
       break;
     }
     case 'write-activation': {
-      await deps.activation!.write(host);
+      await deps.activation!.write(host, currentPublicKeys(s.viewer.view(s.keys, s.file)));
       await deps.log.append({ action: 'write-activation', host, detail: step.file });
       break;
     }
@@ -458,10 +475,7 @@ export class Lifecycle {
         const inFile = (await deps.secrets.recipients(host))?.includes(opts.hostRecipient) ?? false;
         hostKey = { recipient: opts.hostRecipient, inSopsConfig: expected?.includes(opts.hostRecipient) ?? false, inFile };
       }
-      const plan = planVmFresh(loaded.input, {
-        ...(hostKey ? { hostKey } : {}),
-        ...(deps.activation && (await deps.activation.stale(host)) ? { activationFile: deps.activation.path(host) } : {}),
-      });
+      const plan = await withActivation(deps, planVmFresh(loaded.input, hostKey ? { hostKey } : {}), loaded.input.keys);
       if (loaded.input.state?.revoked && hasChanges(plan) && !opts.dryRun) {
         // Provisioning the name again: keep the old fingerprints for audit, clear the flag.
         delete loaded.session.state.revoked;
@@ -474,7 +488,8 @@ export class Lifecycle {
   async rotate(host: string, opts: { dryRun: boolean; olderThanDays: number; force?: boolean }): Promise<HostResult> {
     return withLock(this.deps, host, 'rotate', opts.dryRun, async () => {
       const loaded = await load(this.deps, this.cache, this.viewer, host);
-      const plan = planRotate(loaded.input, { olderThanDays: opts.olderThanDays, force: opts.force ?? false });
+      const planned = planRotate(loaded.input, { olderThanDays: opts.olderThanDays, force: opts.force ?? false });
+      const plan = planned.steps.some((st) => st.op === 'write-host-file') ? await withActivation(this.deps, planned, loaded.input.keys) : planned;
       return finishRun(loaded, plan, opts.dryRun);
     });
   }
@@ -510,6 +525,42 @@ export class Lifecycle {
       return finishRun(loaded, plan, opts.dryRun);
     });
   }
+}
+
+export interface AuditOptions {
+  maxAgeDays: number;
+  unusedDays: number;
+}
+
+/** status and audit: public data only, each repo listed once per run. */
+export async function collectStatus(deps: LifecycleDeps, cache: ForgeCache, hosts: readonly string[] | undefined, maxAgeDays: number): Promise<{ hosts: HostStatus[]; missing: string[] }> {
+  const names = hosts?.length ? [...hosts] : await deps.states.hosts();
+  const [states, listings] = await Promise.all([Promise.all(names.map((h) => deps.states.load(h))), cache.listAll(deps.repos)]);
+  const now = deps.clock.now();
+  const out: HostStatus[] = [];
+  const missing: string[] = [];
+  names.forEach((h, i) => {
+    const st = states[i];
+    if (!st) missing.push(h);
+    else out.push(hostStatus(st, deps.repos, listings, now, maxAgeDays));
+  });
+  return { hosts: out, missing };
+}
+
+export async function collectAudit(deps: LifecycleDeps, cache: ForgeCache, opts: AuditOptions): Promise<{ findings: Finding[]; hosts: number; keys: number }> {
+  const names = await deps.states.hosts();
+  const [states, listings] = await Promise.all([Promise.all(names.map((h) => deps.states.load(h))), cache.listAll(deps.repos)]);
+  const live = states.filter((s): s is HostState => s !== undefined);
+  const recipients = new Map<string, { file: string; actual: string[] | undefined; expected: string[] | undefined }>();
+  for (const st of live) {
+    if (st.revoked) continue;
+    const file = deps.secrets.path(st.host);
+    const actual = await deps.secrets.recipients(st.host);
+    const expected = actual === undefined || !deps.sops ? undefined : await deps.sops.expectedRecipients(file);
+    recipients.set(st.host, { file, actual, expected });
+  }
+  const findings = auditFindings({ repos: deps.repos, states: live, listings, recipients, now: deps.clock.now(), ...opts });
+  return { findings, hosts: live.length, keys: [...listings.values()].reduce((n, l) => n + l.length, 0) };
 }
 
 export { describeStep };

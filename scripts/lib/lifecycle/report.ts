@@ -3,10 +3,21 @@
  * listings, host-file recipients from metadata, .sops.yaml) — no age identity.
  */
 import { deployKeyTitle } from '../names.js';
-import { findByFingerprint } from './plan.js';
 import type { ForgeKey, HostState, KeyRecord, Slot } from './types.js';
 
 const DAY = 86_400_000;
+
+/** Fingerprint lookups over big listings (1,000s of keys per repo): indexed once per listing. */
+const indexes = new WeakMap<readonly ForgeKey[], Map<string, ForgeKey>>();
+function findByFingerprint(list: readonly ForgeKey[] | undefined, fp: string): ForgeKey | undefined {
+  if (!list) return undefined;
+  let m = indexes.get(list);
+  if (!m || m.size !== list.length) {
+    m = new Map(list.map((k) => [k.fingerprint, k]));
+    indexes.set(list, m);
+  }
+  return m.get(fp);
+}
 
 export type RotationState = 'none' | 'in-progress' | 'awaiting-finish' | 'due';
 

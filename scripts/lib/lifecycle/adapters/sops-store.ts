@@ -1,0 +1,234 @@
+/**
+ * HostSecretsStore and SopsConfigPort over the native SOPS codec
+ * (scripts/lib/sops). The age identity comes from the environment
+ * (SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, …), never from argv.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { parseDocument, stringify } from 'yaml';
+import type { Config } from '../../config/types.js';
+import { hostFilePath } from '../../config/load.js';
+import { DeployKeysError } from '../../errors.js';
+import { writeFileAtomic } from '../../fs/atomic-write.js';
+import type { SopsEditor } from '../../sops/index.js';
+import { SLOT_KEY, SLOTS, emptyHostKeys, type HostKeys, type HostSecretsStore, type SopsConfigPort } from '../types.js';
+
+type Sops = typeof import('../../sops/index.js');
+let sopsModule: Promise<Sops> | undefined;
+export function loadSops(): Promise<Sops> {
+  sopsModule ??= import('../../sops/index.js');
+  return sopsModule;
+}
+
+/** Recipients of an encrypted file from its public `sops.age[]` metadata (no decryption). */
+export function recipientsOfText(text: string): string[] | undefined {
+  let doc: unknown;
+  try {
+    doc = parseDocument(text, { uniqueKeys: false }).toJS();
+  } catch {
+    return undefined;
+  }
+  const sops = (doc as { sops?: { age?: { recipient?: unknown }[] } } | null)?.sops;
+  if (!sops || typeof sops !== 'object') return undefined;
+  return (sops.age ?? []).map((a) => a?.recipient).filter((r): r is string => typeof r === 'string');
+}
+
+/** Top-level keys of an encrypted YAML file (key names are not encrypted by sops). */
+function topLevelKeys(text: string): string[] {
+  try {
+    const js = parseDocument(text, { uniqueKeys: false }).toJS() as Record<string, unknown> | null;
+    return js && typeof js === 'object' ? Object.keys(js).filter((k) => k !== 'sops') : [];
+  } catch {
+    return [];
+  }
+}
+
+function plainString(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
+
+export class SopsHostSecrets implements HostSecretsStore {
+  /** Hosts whose file did not exist at load(): save() creates it, and refuses if it appeared meanwhile. */
+  readonly #absent = new Set<string>();
+  constructor(readonly config: Config, readonly env: NodeJS.ProcessEnv) {}
+
+  path(host: string): string {
+    return hostFilePath(this.config, host);
+  }
+
+  async exists(host: string): Promise<boolean> {
+    try {
+      await fs.access(this.path(host));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async load(host: string): Promise<HostKeys | undefined> {
+    const file = this.path(host);
+    if (!(await this.exists(host))) {
+      this.#absent.add(host);
+      return undefined;
+    }
+    this.#absent.delete(host);
+    const editor = await this.#open(file);
+    const keys = emptyHostKeys();
+    for (const slot of SLOTS) {
+      const v = editor.get([SLOT_KEY[slot]]);
+      if (v === undefined || v === null) continue;
+      if (!(v instanceof Map)) {
+        throw new DeployKeysError(`${file}: "${SLOT_KEY[slot]}" must be a mapping of repo name to private key`, { hint: 'fix the file with "deploy-keys sops edit"' });
+      }
+      for (const [repo, text] of v) {
+        const s = plainString(text);
+        if (s === undefined) throw new DeployKeysError(`${file}: ${SLOT_KEY[slot]}.${String(repo)} is not a string`);
+        keys[slot][String(repo)] = s;
+      }
+    }
+    return keys;
+  }
+
+  async #open(file: string): Promise<SopsEditor> {
+    const sops = await loadSops();
+    try {
+      return await sops.openSopsFile(file, { env: this.env });
+    } catch (e) {
+      if (e instanceof DeployKeysError) throw e;
+      throw new DeployKeysError(`${file}: cannot decrypt: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`, {
+        hint: 'set SOPS_AGE_KEY or SOPS_AGE_KEY_FILE to an identity the file is encrypted for',
+      });
+    }
+  }
+
+  async save(host: string, keys: HostKeys): Promise<void> {
+    const file = this.path(host);
+    const sops = await loadSops();
+    const exists = await this.exists(host);
+    if (exists && this.#absent.has(host)) {
+      // Someone created the file since load(): never overwrite it blindly.
+      throw new DeployKeysError(`${file} appeared while the command ran`, { hint: 're-run the command' });
+    }
+    if (!exists) {
+      const plain: Record<string, Record<string, string>> = {};
+      for (const slot of SLOTS) if (Object.keys(keys[slot]).length) plain[SLOT_KEY[slot]] = { ...keys[slot] };
+      const text = Object.keys(plain).length ? stringify(plain) : 'deploy-keys: {}\n';
+      await fs.mkdir(path.dirname(file), { recursive: true });
+      const enc = await sops.encryptText(text, { filePath: file, cwd: path.dirname(file), env: this.env });
+      await writeFileAtomic(file, enc, { mode: 0o600 });
+      this.#absent.delete(host);
+      return;
+    }
+    // Re-opened for every write: an updatekeys earlier in the run changed the metadata.
+    const editor = await this.#open(file);
+    for (const slot of SLOTS) {
+      const top = SLOT_KEY[slot];
+      const want = keys[slot];
+      const have = editor.get([top]);
+      const haveMap = have instanceof Map ? have : new Map();
+      if (Object.keys(want).length === 0) {
+        if (editor.has([top])) editor.delete([top]);
+        continue;
+      }
+      if (!(have instanceof Map)) editor.set([top], {});
+      for (const repo of haveMap.keys()) if (!(String(repo) in want)) editor.delete([top, String(repo)]);
+      for (const [repo, text] of Object.entries(want)) if (haveMap.get(repo) !== text) editor.set([top, repo], text);
+    }
+    await editor.save();
+  }
+
+  async purge(host: string): Promise<void> {
+    await fs.rm(this.path(host), { force: true });
+  }
+
+  async recipients(host: string): Promise<string[] | undefined> {
+    let text: string;
+    try {
+      text = await fs.readFile(this.path(host), 'utf8');
+    } catch {
+      return undefined;
+    }
+    return recipientsOfText(text) ?? [];
+  }
+}
+
+/** `.sops.yaml` operations. The .sops.yaml is found from the secrets dir upward (or SOPS_CONFIG). */
+export class SopsConfigAdapter implements SopsConfigPort {
+  constructor(readonly config: Config, readonly env: NodeJS.ProcessEnv) {}
+
+  /** The `.sops.yaml` in effect for the secrets dir, else a new one beside the config file. */
+  async configPath(): Promise<string> {
+    const sops = await loadSops();
+    return sops.findConfigFile(this.config.secretsDir, this.env) ?? path.join(this.config.root, '.sops.yaml');
+  }
+
+  /** path_regex of the host's own rule: its file relative to the .sops.yaml folder. */
+  #hostRule(configPath: string, host: string): { pathRegex: string; filePath: string } {
+    const rel = path.relative(path.dirname(configPath), hostFilePath(this.config, host)).split(path.sep).join('/');
+    return { pathRegex: `^${rel.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}$`, filePath: rel };
+  }
+
+  async addHostRecipient(host: string, recipient: string): Promise<boolean> {
+    const { addHostRecipientToFile } = await import('../../sops/sops-config-edit.js');
+    const configPath = await this.configPath();
+    this.#invalidate();
+    return addHostRecipientToFile(configPath, { host, recipient, ...this.#hostRule(configPath, host) });
+  }
+
+  async removeHostRecipient(host: string, recipient: string | undefined): Promise<string[]> {
+    const { removeHostRecipientFromFile } = await import('../../sops/sops-config-edit.js');
+    const configPath = await this.configPath();
+    this.#invalidate();
+    const changed = await removeHostRecipientFromFile(configPath, host, { pathRegex: this.#hostRule(configPath, host).pathRegex });
+    return changed ? [recipient ?? host] : [];
+  }
+
+  readonly #configs = new Map<string, import('../../sops/index.js').SopsConfig | undefined>();
+
+  async expectedRecipients(file: string): Promise<string[] | undefined> {
+    const sops = await loadSops();
+    const dir = path.dirname(file);
+    if (!this.#configs.has(dir)) {
+      const p = sops.findConfigFile(dir, this.env);
+      this.#configs.set(dir, p ? sops.loadConfig(p) : undefined);
+    }
+    const config = this.#configs.get(dir);
+    if (!config) return undefined;
+    const rule = sops.matchRule(config, file);
+    return rule ? rule.keyGroups.flatMap((g) => g.age) : undefined;
+  }
+
+  /** Forget cached .sops.yaml contents (after this run changed it). */
+  #invalidate(): void {
+    this.#configs.clear();
+  }
+
+  async updateKeys(file: string): Promise<void> {
+    const sops = await loadSops();
+    await sops.updateKeys(file, { cwd: path.dirname(file), env: this.env });
+  }
+
+  /** Encrypted files under the secrets dir (recursively, state dir excluded) that list `recipient`. */
+  async filesReadableBy(recipient: string): Promise<{ file: string; keys: string[] }[]> {
+    const out: { file: string; keys: string[] }[] = [];
+    const walk = async (dir: string, depth: number): Promise<void> => {
+      let entries;
+      try {
+        entries = await fs.readdir(dir, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+        const p = path.join(dir, e.name);
+        if (e.isDirectory()) {
+          if (depth < 4 && !e.name.startsWith('.') && e.name !== 'deploy-keys-state') await walk(p, depth + 1);
+        } else if (/\.(ya?ml|json)$/.test(e.name) && !e.name.startsWith('.')) {
+          const text = await fs.readFile(p, 'utf8').catch(() => '');
+          if (recipientsOfText(text)?.includes(recipient)) out.push({ file: p, keys: topLevelKeys(text) });
+        }
+      }
+    };
+    await walk(this.config.secretsDir, 0);
+    return out;
+  }
+}

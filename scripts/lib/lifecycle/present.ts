@@ -1,0 +1,90 @@
+/** Human and JSON output of the life-cycle commands. */
+import type { Finding, HostStatus } from './report.js';
+import type { HostResult } from './engine.js';
+import { describeStep, type Plan } from './plan.js';
+
+interface Out {
+  write(s: string): unknown;
+}
+
+export function planJson(plan: Plan) {
+  return {
+    command: plan.command,
+    host: plan.host,
+    steps: plan.steps.map((s) => ({ ...s, description: describeStep(s, plan.host) })),
+    notes: plan.notes,
+    warnings: plan.warnings,
+  };
+}
+
+export function hostResultJson(r: HostResult) {
+  return {
+    host: r.host,
+    dryRun: r.dryRun,
+    changed: r.done.length > 0,
+    ...(r.resumed ? { resumed: r.resumed } : {}),
+    plan: planJson(r.plan),
+    keys: r.keys,
+    ...(r.activationFile ? { activationFile: r.activationFile } : {}),
+  };
+}
+
+export function printHostResult(out: Out, err: Out, r: HostResult): void {
+  const p = r.plan;
+  if (r.resumed) out.write(`${r.host}: resuming an interrupted "${r.resumed.command}" (started ${r.resumed.startedAt}${r.resumed.step ? `, last step ${r.resumed.step}` : ''})\n`);
+  const visible = p.steps.filter((s) => s.op !== 'record');
+  if (r.dryRun) {
+    out.write(visible.length ? `${p.command} ${r.host} would (dry run, nothing changed):\n` : `${p.command} ${r.host}: nothing to do\n`);
+    for (const s of visible) out.write(`  ${describeStep(s, r.host)}\n`);
+  } else if (visible.length === 0) {
+    out.write(`${p.command} ${r.host}: nothing to do${p.steps.length ? ' (forge ids recorded)' : ''}\n`);
+  } else {
+    out.write(`${p.command} ${r.host}:\n`);
+    for (const s of visible) out.write(`  done: ${describeStep(s, r.host)}\n`);
+  }
+  for (const n of p.notes) out.write(`  note: ${n}\n`);
+  for (const w of p.warnings) err.write(`deploy-keys: warning: ${r.host}: ${w}\n`);
+  if (!r.dryRun && r.keys.length) {
+    for (const k of r.keys) out.write(`  ${k.repo.padEnd(20)} ${k.slot.padEnd(8)} ${k.fingerprint}  ${k.status}${k.forgeId ? ` (id ${k.forgeId})` : ''}\n`);
+  }
+  if (r.activationFile && !r.dryRun) out.write(`  activation script: ${r.activationFile}\n`);
+}
+
+export function statusJson(hosts: HostStatus[], missing: string[]) {
+  return { hosts, missing };
+}
+
+export function printStatus(out: Out, hosts: HostStatus[], missing: string[]): void {
+  const rows: string[][] = [['HOST', 'REPO', 'SLOT', 'FINGERPRINT', 'AGE', 'FORGE ID', 'STATE', 'RO', 'ENABLED', 'LAST USED', 'ROTATION']];
+  for (const h of hosts) {
+    if (h.rows.length === 0) rows.push([h.host, '-', '-', '-', '-', '-', h.revoked ? 'revoked' : 'no keys', '-', '-', '-', '-']);
+    for (const r of h.rows) {
+      rows.push([
+        h.host,
+        r.repo,
+        r.slot,
+        r.fingerprint,
+        `${r.ageDays}d`,
+        r.forgeId ?? '-',
+        r.registration,
+        r.readOnly === null ? '-' : r.readOnly ? 'yes' : 'NO',
+        r.enabled === null ? '-' : r.enabled ? 'yes' : 'NO',
+        r.lastUsed ? r.lastUsed.slice(0, 10) : 'never',
+        r.rotation,
+      ]);
+    }
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const r of rows) out.write(`${r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')}\n`);
+  for (const h of hosts) if (h.interrupted) out.write(`${h.host}: interrupted ${h.interrupted}; re-run it\n`);
+  for (const m of missing) out.write(`${m}: no state (never provisioned with vm-fresh?)\n`);
+}
+
+export function printFindings(out: Out, findings: Finding[], hosts: number, keys: number): void {
+  if (findings.length === 0) {
+    out.write(`audit: ok (${hosts} hosts, ${keys} forge keys)\n`);
+    return;
+  }
+  for (const f of findings) out.write(`${f.kind}: ${f.message}\n`);
+  out.write(`audit: ${findings.length} finding${findings.length === 1 ? '' : 's'} (${hosts} hosts, ${keys} forge keys)\n`);
+}

@@ -1,0 +1,169 @@
+/**
+ * Builds the real LifecycleDeps from the config and the environment, and the
+ * small CLI helpers the five life-cycle commands share (confirmation, fault
+ * hook, output). Heavy modules (Octokit, age, sops) load only from here.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Config } from '../config/types.js';
+import { DeployKeysError } from '../errors.js';
+import { writeFileAtomic } from '../fs/atomic-write.js';
+import type { ForgeProvider } from '../forge/types.js';
+import { detectActor, FileAuditLog } from './audit-log.js';
+import { realKeys, systemClock } from './adapters/keys.js';
+import { ProviderForge } from './adapters/forge.js';
+import { SopsConfigAdapter, SopsHostSecrets } from './adapters/sops-store.js';
+import type { ActivationPort, LifecycleDeps } from './engine.js';
+import { describeStep, type Plan } from './plan.js';
+import { FileStateStore, stateDir } from './state.js';
+import type { FaultHook, ForgePort } from './types.js';
+
+export interface Io {
+  stdin: NodeJS.ReadableStream & { isTTY?: boolean };
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+}
+
+/**
+ * `DEPLOY_KEYS_FAULT=after:<step>[#n]`: kill the process with SIGKILL right
+ * after the n-th (default first) step whose name is <step> or starts with
+ * "<step>:" — for crash tests. Step names: write-host-file:N, forge-add:REPO:SLOT
+ * (and …:call, right after the forge answered), forge-remove:REPO:ID, record:…,
+ * add-recipient, remove-recipient, updatekeys:N, purge-host-file, write-activation, mark-revoked.
+ */
+export function faultHookFromEnv(env: NodeJS.ProcessEnv): FaultHook | undefined {
+  const spec = env.DEPLOY_KEYS_FAULT;
+  if (!spec) return undefined;
+  const m = /^after:([^#]+)(?:#(\d+))?$/.exec(spec);
+  if (!m) throw new DeployKeysError(`DEPLOY_KEYS_FAULT=${spec}: expected after:<step>[#n]`);
+  const prefix = m[1]!;
+  const nth = Number(m[2] ?? 1);
+  let seen = 0;
+  return (name) => {
+    if (name === prefix || name.startsWith(`${prefix}:`)) {
+      if (++seen === nth) process.kill(process.pid, 'SIGKILL');
+    }
+  };
+}
+
+/** The forge provider for the config (or the manual checklist with --manual). */
+export async function createForgeProvider(config: Config, env: NodeJS.ProcessEnv, io: Io, manual: boolean): Promise<ForgeProvider> {
+  const f = config.forge;
+  if (!manual && (f.type === 'github' || f.type === 'gitea') && !env[f.tokenEnv]) {
+    throw new DeployKeysError(`$${f.tokenEnv} is not set (the ${f.type} token)`, {
+      hint: `export ${f.tokenEnv}=<token with admin rights on the repos>, or pass --manual to add the keys by hand`,
+    });
+  }
+  // scripts/lib/forge/index.ts (createForge) is the general entry; it is loaded by name so this
+  // module still builds while that file is being written.
+  const indexSpec = '../forge/index.js';
+  let mod: { createForge?: (c: Config, o: { env: NodeJS.ProcessEnv; manual?: boolean; io?: unknown }) => Promise<ForgeProvider> | ForgeProvider } | undefined;
+  try {
+    mod = (await import(indexSpec)) as typeof mod;
+  } catch {
+    mod = undefined;
+  }
+  if (mod?.createForge) {
+    return mod.createForge(config, { env, manual, io: { stdin: io.stdin, stdout: io.stdout, stderr: io.stderr, isTTY: Boolean(io.stdin.isTTY) } });
+  }
+  if (f.type === 'github' && !manual) {
+    const { createGithubForge } = await import('../forge/github.js');
+    return createGithubForge({
+      apiUrl: f.apiUrl,
+      token: env[f.tokenEnv]!,
+      tokenEnv: f.tokenEnv,
+      writesPerMinute: f.writesPerMinute,
+      writesPerHour: f.writesPerHour,
+      warn: (m) => void io.stderr.write(`deploy-keys: warning: ${m}\n`),
+    });
+  }
+  throw new DeployKeysError(`forge type ${manual ? 'manual' : f.type} is not available in this build`, { hint: 'use a github forge' });
+}
+
+/** `<secrets_dir>/../activation/<host>.sh` unless `-o` names another place. */
+export function activationPath(config: Config, host: string, override?: string): string {
+  return override ? path.resolve(override) : path.join(path.dirname(config.secretsDir), 'activation', `${host}.sh`);
+}
+
+export function activationPort(config: Config, override?: string): ActivationPort {
+  const render = async (host: string, publicKeys: Record<string, string>) => {
+    const { renderActivationScript } = await import('../activation/index.js');
+    const keys = Object.fromEntries(Object.entries(publicKeys).filter(([repo]) => config.repos.some((r) => r.name === repo)));
+    return renderActivationScript(config, host, { publicKeys: keys });
+  };
+  return {
+    path: (host) => activationPath(config, host, override),
+    async isCurrent(host, publicKeys) {
+      const want = await render(host, publicKeys);
+      const have = await fs.readFile(activationPath(config, host, override), 'utf8').catch(() => undefined);
+      return have === want;
+    },
+    async write(host, publicKeys) {
+      const file = activationPath(config, host, override);
+      await fs.mkdir(path.dirname(file), { recursive: true });
+      await writeFileAtomic(file, await render(host, publicKeys), { mode: 0o755 });
+    },
+  };
+}
+
+export interface WireOptions {
+  manual?: boolean;
+  /** Skip the forge (status/audit with --offline, tests). */
+  forge?: ForgePort;
+  activationOut?: string;
+  withActivation?: boolean;
+  confirm?: (plan: Plan) => Promise<boolean>;
+}
+
+export async function wire(config: Config, env: NodeJS.ProcessEnv, io: Io, opts: WireOptions = {}): Promise<LifecycleDeps> {
+  const forge = opts.forge ?? new ProviderForge(await createForgeProvider(config, env, io, opts.manual ?? false), config);
+  const fault = faultHookFromEnv(env);
+  return {
+    repos: config.repos.map((r) => r.name),
+    forge,
+    secrets: new SopsHostSecrets(config, env),
+    sops: new SopsConfigAdapter(config, env),
+    keys: realKeys,
+    clock: systemClock,
+    log: new FileAuditLog(config.secretsDir, detectActor(env), systemClock),
+    states: new FileStateStore(config.secretsDir),
+    lockDir: stateDir(config.secretsDir),
+    ...(fault ? { fault } : {}),
+    ...(opts.withActivation ? { activation: activationPort(config, opts.activationOut) } : {}),
+    ...(opts.confirm ? { confirm: opts.confirm } : {}),
+  };
+}
+
+/** Reads one line from stdin (TTY only). */
+export async function ask(io: Io, question: string): Promise<string> {
+  const rl = createInterface({ input: io.stdin, output: io.stderr, terminal: false });
+  try {
+    io.stderr.write(question);
+    return await new Promise<string>((resolve) => {
+      rl.once('line', (l) => resolve(l));
+      rl.once('close', () => resolve(''));
+    });
+  } finally {
+    rl.close();
+  }
+}
+
+/**
+ * The confirmation policy: --yes never asks; on a terminal the plan is shown
+ * and the operator answers; without a terminal additive commands proceed and
+ * deleting ones refuse (they need --yes), so nothing ever waits for input.
+ */
+export function confirmer(io: Io, yes: boolean, deletes: boolean): ((plan: Plan) => Promise<boolean>) | undefined {
+  if (yes) return undefined;
+  return async (plan) => {
+    const lines = plan.steps.filter((s) => s.op !== 'record').map((s) => `  ${describeStep(s, plan.host)}`);
+    if (!io.stdin.isTTY) {
+      if (!deletes || !plan.steps.some((s) => s.op === 'forge-remove' || s.op === 'purge-host-file')) return true;
+      throw new DeployKeysError(`${plan.command} ${plan.host}: would delete keys and stdin is not a terminal`, { hint: 'pass --yes to confirm, or --dry-run to see the plan' });
+    }
+    io.stderr.write(`${plan.command} ${plan.host} will:\n${lines.join('\n')}\n`);
+    const a = (await ask(io, 'Proceed? [y/N] ')).trim().toLowerCase();
+    return a === 'y' || a === 'yes';
+  };
+}
