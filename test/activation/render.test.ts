@@ -1,0 +1,181 @@
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, test } from 'vitest';
+import {
+  GITHUB_HOST_KEYS,
+  insteadOfRules,
+  renderActivationScript,
+  shQuote,
+  sshFingerprint,
+  validateKnownHosts,
+} from '../../scripts/lib/activation/index.js';
+import { encodeKeyStream, bootstrapRemoteCommand } from '../../scripts/lib/activation/run.js';
+import { haveTools } from '../helpers/tools.js';
+import { config, GITHUB_YAML, makeKey, tempDir } from './fixtures.js';
+
+const OLD_GITHUB_RSA =
+  'AAAAB3NzaC1yc2EAAAABIwAAAQEAq2A7hRGmdnm9tUDbO9IDSwBK6TbQa+PXYPCPy6rbTrTtw7PHkccKrpp0yVhp5HdEIcKr6pLlVDBfOLX9QUsyCOV0wzfjIJNlGEYsdlLJizHhbn2mUjvSAHQqZETYP81eFzLQNnPHt4EVVUh7VfDESU84KezmD5QlWpXLmvU31/yMf+Se8xhHTvKSCZIFImWwoG6mbUoWf9nzpIoaSjB+weqqUUmpaaasXVal72J+UX2B+2RPW3RcT0eOzQgqlJL3RKrTJvdsjE3JEAvGq3lGHSZXy28G3skua2SmVi/w4yCE6gbODqnTWlg7+wC604ydGXA8VJiS5ap43JXiUFFAaQ==';
+const HOST_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl';
+const SSH_FORGE_YAML = `
+known_hosts:
+  - "[git.example.org]:2222 ${HOST_KEY}"
+repos:
+  infra:
+    url: ssh://git@git.example.org:2222/srv/git/infra.git
+    clone_to: /etc/infra
+  nix-config:
+    url: git@github.com:acme/nix-config.git
+`;
+
+describe('known_hosts pins', () => {
+  test("built-in github.com keys have GitHub's published fingerprints", () => {
+    expect(GITHUB_HOST_KEYS.map((k) => sshFingerprint(k.key))).toEqual([
+      'SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU',
+      'SHA256:p2QAMXNIC1TJYWeIOttrVc98/R1BUFWu3/LiyKgUfQM',
+      'SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s',
+    ]);
+  });
+
+  test("GitHub's pre-2023 RSA key is refused under any name", () => {
+    expect(sshFingerprint(OLD_GITHUB_RSA)).toBe('SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8');
+    expect(() => validateKnownHosts([`github.com ssh-rsa ${OLD_GITHUB_RSA}`])).toThrow(/pre-2023 RSA/);
+    expect(() => validateKnownHosts([`mirror.example ssh-rsa ${OLD_GITHUB_RSA}`])).toThrow(/pre-2023 RSA/);
+    const c = config(`known_hosts:\n  - "github.com ssh-rsa ${OLD_GITHUB_RSA}"\n${GITHUB_YAML}`);
+    expect(() => renderActivationScript(c, 'web-01')).toThrow(/pre-2023 RSA/);
+  });
+
+  test('a github.com line with a key GitHub does not publish is refused', () => {
+    const other = makeKey('x').publicLine.split(' ').slice(0, 2).join(' ');
+    expect(() => validateKnownHosts([`github.com ${other}`])).toThrow(/not one of GitHub's published/);
+  });
+
+  test('a repo whose host has no pin is a render-time error naming the fix', () => {
+    const c = config(`repos:\n  infra:\n    url: git@git.example.org:ops/infra.git\n`);
+    expect(() => renderActivationScript(c, 'web-01')).toThrow(/no pinned host key for git\.example\.org \(repo infra\)/);
+    try {
+      renderActivationScript(c, 'web-01');
+    } catch (e) {
+      expect((e as { hint?: string }).hint).toMatch(/add a known_hosts line "git\.example\.org ssh-ed25519/);
+    }
+  });
+
+  test('for port != 22 only a [host]:port line pins; a bare host line does not', () => {
+    const bare = config(SSH_FORGE_YAML.replace('[git.example.org]:2222', 'git.example.org'));
+    expect(() => renderActivationScript(bare, 'web-01')).toThrow(/no pinned host key for \[git\.example\.org\]:2222/);
+    const s = renderActivationScript(config(SSH_FORGE_YAML), 'web-01');
+    expect(s).toContain(`[git.example.org]:2222 ${HOST_KEY}\n`);
+  });
+
+  test('a malformed key blob is refused', () => {
+    expect(() => validateKnownHosts(['h.example ssh-ed25519 AAAAB3NzaC1yc2EAAAADAQAB'])).toThrow(/encoded type/);
+  });
+});
+
+describe('rendered script', () => {
+  const script = renderActivationScript(config(SSH_FORGE_YAML), 'web-01', { insteadOf: true });
+
+  test('header documents inputs, flags and the stdin framing', () => {
+    const header = script.slice(0, script.indexOf('set -eu'));
+    for (const s of ['--keys-dir', '--keys-stdin', '--root', '--insteadof', '--pull', '--no-clone', 'deploy-keys-stream v1', 'web-01', 'infra: ssh://git@git.example.org:2222/srv/git/infra.git -> /etc/infra via ssh alias git.example.org-infra', 'Exit status']) {
+      expect(header).toContain(s);
+    }
+    expect(script.startsWith('#!/bin/sh\n')).toBe(true);
+    expect(script).toMatch(/^set -eu\numask 077\n/m);
+    expect(script.trimEnd().endsWith('# end of deploy-keys activation script')).toBe(true);
+  });
+
+  test('ssh config block: one alias per repo, Port only when not 22, pinned known_hosts', () => {
+    const block = /DK_SSH_BLOCK='([^']*)'/.exec(script)![1]!;
+    expect(block).toContain(
+      [
+        'Host git.example.org-infra',
+        '  HostName git.example.org',
+        '  Port 2222',
+        '  User git',
+        '  IdentityFile /root/.ssh/infra-deploy',
+        '  IdentitiesOnly yes',
+        '  StrictHostKeyChecking yes',
+        '  UserKnownHostsFile /root/.ssh/deploy-keys_known_hosts',
+        '  GlobalKnownHostsFile /dev/null',
+      ].join('\n'),
+    );
+    expect(block).toMatch(/Host github\.com-nix-config\n {2}HostName github\.com\n {2}User git\n/);
+    expect(block).not.toMatch(/accept-new|StrictHostKeyChecking no/);
+    expect(block.endsWith('Host *\n# END nix-deploy-keys\n')).toBe(true);
+  });
+
+  test('insteadOf rules cover scp, ssh:// and https forms with and without .git', () => {
+    const c = config(SSH_FORGE_YAML);
+    const gh = insteadOfRules(c.repos[1]!);
+    expect(gh.map((r) => `${r.base} <- ${r.value}`)).toEqual([
+      'github.com-nix-config:acme/nix-config <- git@github.com:acme/nix-config',
+      'github.com-nix-config:acme/nix-config <- ssh://git@github.com/acme/nix-config',
+      'github.com-nix-config:acme/nix-config <- https://github.com/acme/nix-config',
+      'github.com-nix-config:acme/nix-config.git <- git@github.com:acme/nix-config.git',
+      'github.com-nix-config:acme/nix-config.git <- ssh://git@github.com/acme/nix-config.git',
+      'github.com-nix-config:acme/nix-config.git <- https://github.com/acme/nix-config.git',
+    ]);
+    const infra = insteadOfRules(c.repos[0]!);
+    expect(infra.map((r) => r.value)).toEqual([
+      'ssh://git@git.example.org:2222/srv/git/infra',
+      'ssh://git@git.example.org:2222/srv/git/infra.git',
+    ]);
+  });
+
+  test('the script holds no private key material', () => {
+    const k = makeKey('web-01-nix-config-deploy');
+    const s = renderActivationScript(config(GITHUB_YAML), 'web-01', { publicKeys: { 'nix-config': k.publicLine } });
+    expect(s).toContain(k.publicLine);
+    for (const line of k.privatePem.split('\n').slice(1, -2)) expect(s).not.toContain(line);
+  });
+
+  test('values are single-quoted; newlines are refused', () => {
+    expect(shQuote("it's")).toBe(`'it'\\''s'`);
+    expect(() => shQuote('a\nb')).toThrow(/newline/);
+    expect(() => renderActivationScript(config(GITHUB_YAML), 'web-01', { publicKeys: { 'nix-config': 'ssh-ed25519 AAAA\nx' } })).toThrow();
+    expect(() => renderActivationScript(config(GITHUB_YAML), 'Web_01')).toThrow(/host name/);
+    expect(() => renderActivationScript(config(GITHUB_YAML), 'web-01', { home: "/root'x" })).toThrow(/home/);
+  });
+});
+
+describe.runIf(haveTools('shellcheck'))('shellcheck -s sh', () => {
+  const t = tempDir();
+  afterAll(() => t.cleanup());
+  const cases: [string, string, Parameters<typeof renderActivationScript>[2]][] = [
+    ['github only', GITHUB_YAML, {}],
+    ['github with insteadOf and pull', GITHUB_YAML, { insteadOf: true, pull: true }],
+    ['ssh forge with port', SSH_FORGE_YAML, {}],
+    ['ssh forge with port and insteadOf, user alice', SSH_FORGE_YAML, { insteadOf: true, user: 'alice' }],
+  ];
+  test.each(cases)('%s', (name, yaml, opts) => {
+    const f = path.join(t.dir, `${name.replace(/\W+/g, '-')}.sh`);
+    writeFileSync(f, renderActivationScript(config(yaml), 'web-01', opts));
+    execFileSync('shellcheck', ['-s', 'sh', '-S', 'style', f], { stdio: 'pipe' });
+  });
+  test('the bootstrap remote command', () => {
+    const f = path.join(t.dir, 'remote.sh');
+    writeFileSync(f, `#!/bin/sh\n${bootstrapRemoteCommand(1234, ['--no-clone', "it's"])}\n`);
+    execFileSync('shellcheck', ['-s', 'sh', f], { stdio: 'pipe' });
+  });
+});
+
+describe('key stream framing', () => {
+  test('header, key blocks, end', () => {
+    const k = makeKey('c');
+    const s = encodeKeyStream(new Map([['nix-config', k.privatePem]]));
+    expect(s.startsWith('deploy-keys-stream v1\nkey nix-config\n-----BEGIN OPENSSH PRIVATE KEY-----\n')).toBe(true);
+    expect(s.endsWith('-----END OPENSSH PRIVATE KEY-----\nend\n')).toBe(true);
+  });
+  test('refuses a bad name or a non-PEM key without quoting it', () => {
+    expect(() => encodeKeyStream(new Map([['../x', 'k']]))).toThrow(/repo name/);
+    let msg = '';
+    try {
+      encodeKeyStream(new Map([['a', 'SECRET-MATERIAL']]));
+    } catch (e) {
+      msg = String(e);
+    }
+    expect(msg).toMatch(/not a single unencrypted PEM block/);
+    expect(msg).not.toContain('SECRET-MATERIAL');
+  });
+});
