@@ -150,6 +150,17 @@ describe.skipIf(!haveTools('age', 'age-keygen'))('encryption rules, JSON, binary
     expect(entries(out.tree)).toEqual(entries({ name: 'b', secretTemplates: [{ token: 't' }] }));
   });
 
+  it('encrypted_comment_regex encrypts the item after a marker comment and keeps the marker readable', async () => {
+    const src = 'user: alice\n# sops:enc\npassword: p4ss-word-x\nm:\n    # sops:enc\n    token: t0ken-value-y\n    other: visible-z\n';
+    const enc = await encryptText(src, { filePath: 'c.yaml', recipients: [key.recipient], rules: { rule: 'encrypted_comment_regex', value: '^ ?sops:enc', macOnlyEncrypted: false }, env: {} });
+    expect(enc).toContain('user: alice');
+    expect(enc).toContain('# sops:enc');
+    expect(enc).toContain('other: visible-z');
+    expect(enc).not.toContain('p4ss-word-x');
+    expect(enc).not.toContain('t0ken-value-y');
+    expect((await decryptText(enc, 'c.yaml', { identities: [key.identity] })).toYaml()).toBe(src);
+  });
+
   it('JSON keeps key order (integer-like keys too), writes ints as int, tab indent', async () => {
     const src = '{\n\t"b": "x",\n\t"10": 7,\n\t"2": 7.5,\n\t"a": [\n\t\ttrue,\n\t\tnull,\n\t\t"y"\n\t],\n\t"e": {}\n}\n';
     const enc = await encryptText(src, { filePath: 's.json', recipients: [key.recipient], env: {} });

@@ -5,7 +5,8 @@ import { formatGoFloat, normalizeRfc3339, parseGoFloat } from '../../scripts/lib
 import { combineShares } from '../../scripts/lib/sops/shamir.js';
 import { decryptValue, encryptValue, formatEncValue, parseEncValue } from '../../scripts/lib/sops/value-cipher.js';
 import { parseTreePath } from '../../scripts/lib/sops/index.js';
-import { SopsMacMismatchError, UsageError } from '../../scripts/lib/sops/index.js';
+import { UsageError } from '../../scripts/lib/errors.js';
+import { SopsMacMismatchError } from '../../scripts/lib/sops/index.js';
 import { toPlain } from '../../scripts/lib/sops/tree.js';
 import { entries, vectorPath, vectors } from './vectors.js';
 

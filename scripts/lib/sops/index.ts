@@ -22,7 +22,7 @@ import { collectIdentities } from './keysource/identities.js';
 import { ageListNode, newMetadataNode, SOPS_VERSION } from './metadata.js';
 import { DEFAULT_RULES, RuleMatcher } from './rules.js';
 import type { EncryptionRules } from './rules.js';
-import { findConfigFile, loadConfig, ruleForFile } from './sops-config.js';
+import { findConfigFile, loadConfig, matchRule, ruleForFile } from './sops-config.js';
 import type { CreationRule, SopsConfig } from './sops-config.js';
 import { attachSops, decryptLoaded, loadEncrypted, recoverDataKey } from './sops-file.js';
 import { getPlain } from './sops-path.js';
@@ -188,7 +188,8 @@ function singleGroupRecipients(rule: CreationRule, config: SopsConfig, file: str
 
 function resolve(opts: EncryptOptions, format: SopsFormat): Resolved {
   const config = opts.recipients && opts.rules ? undefined : configFor(opts);
-  const rule = config ? ruleForFile(config, opts.filePath) : undefined;
+  // Explicit recipients replace the rule's keys, so then a missing rule is fine.
+  const rule = config ? (opts.recipients ? matchRule(config, opts.filePath) : ruleForFile(config, opts.filePath)) : undefined;
   const recipients = opts.recipients ?? (rule && config ? singleGroupRecipients(rule, config, opts.filePath) : undefined);
   if (!recipients || recipients.length === 0) {
     throw new SopsConfigError(`${opts.filePath}: no recipients: no .sops.yaml found and none given`, { hint: 'create a .sops.yaml with a creation rule, or pass recipients' });

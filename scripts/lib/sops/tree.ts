@@ -96,22 +96,22 @@ export function walkTree(docs: readonly SopsDoc[], visitor: TreeVisitor, file: s
     return holder[prop] ? visitor.comment({ holder, prop, path }, stack) : [];
   }
 
-  function walkNode(node: unknown, path: readonly string[], stack: readonly string[], own: boolean): void {
+  /** `lead`: comment lines held by the collection itself, which head its first item. */
+  function walkNode(node: unknown, path: readonly string[], stack: readonly string[], own: boolean, lead: readonly string[] = []): void {
     if (isScalar(node)) {
       visitor.leaf(node, path, stack);
     } else if (isMap(node)) {
-      if (own) slot(node, 'commentBefore', path, stack);
-      for (const pair of node.items) {
+      if (own) lead = slot(node, 'commentBefore', path, stack);
+      for (const [i, pair] of node.items.entries()) {
         const key = pair.key;
         if (!isScalar(key) || typeof key.value !== 'string') {
           throw new SopsFormatError(`${file}: non-string key under ${aadOf(path)}`, { hint: 'quote mapping keys; sops only supports string keys' });
         }
-        const head = [...stack, ...slot(key, 'commentBefore', path, stack)];
+        const head = [...stack, ...(i === 0 ? lead : []), ...slot(key, 'commentBefore', path, stack)];
         const childPath = [...path, key.value];
         const value = pair.value;
         if (isCollection(value)) {
-          slot(value, 'commentBefore', childPath, head);
-          walkNode(value, childPath, head, false);
+          walkNode(value, childPath, head, false, slot(value, 'commentBefore', childPath, head));
           slot(key, 'comment', path, head);
           slot(value, 'comment', path, head);
         } else {
@@ -123,9 +123,10 @@ export function walkTree(docs: readonly SopsDoc[], visitor: TreeVisitor, file: s
       }
       if (own) slot(node, 'comment', path, stack);
     } else if (isSeq(node)) {
-      if (own) slot(node, 'commentBefore', path, stack);
-      for (const item of node.items) {
-        const head = isScalar(item) || isCollection(item) ? [...stack, ...slot(item, 'commentBefore', path, stack)] : stack;
+      if (own) lead = slot(node, 'commentBefore', path, stack);
+      for (const [i, item] of node.items.entries()) {
+        const first = i === 0 ? lead : [];
+        const head = isScalar(item) || isCollection(item) ? [...stack, ...first, ...slot(item, 'commentBefore', path, stack)] : [...stack, ...first];
         walkNode(item, path, head, false);
         if (isScalar(item) || isCollection(item)) slot(item, 'comment', path, head);
       }

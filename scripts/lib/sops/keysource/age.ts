@@ -70,22 +70,19 @@ export async function unwrapKey(entries: readonly AgeEntry[], inputs: readonly A
       throw new SopsFormatError(`an age identity${where} is malformed`, { hint: 'identities look like AGE-SECRET-KEY-1…', cause: e });
     }
   }
+  // A damaged entry must not hide a good one: try them all, report damage only if none opens.
+  let damaged: SopsFormatError | undefined;
   for (const entry of entries) {
-    let raw: Uint8Array;
     try {
-      raw = armor.decode(entry.enc);
-    } catch (e) {
-      throw new SopsFormatError(`${file}: the age key entry for ${entry.recipient} is not a valid armored age file`, { hint: 'the file is damaged; restore it from version control', cause: e });
-    }
-    try {
-      return await d.decrypt(raw);
+      return await d.decrypt(armor.decode(entry.enc));
     } catch (e) {
       if (e instanceof Error && e.message.includes('no identity matched')) continue;
-      throw new SopsFormatError(`${file}: the age key entry for ${entry.recipient} cannot be decrypted (${e instanceof Error ? e.message : 'error'})`, {
-        hint: 'the file is damaged; restore it from version control',
+      damaged ??= new SopsFormatError(`${file}: the age key entry for ${entry.recipient} is damaged (${e instanceof Error ? e.message : 'error'})`, {
+        hint: 'restore the file from version control, or re-wrap the key with updatekeys',
         cause: e,
       });
     }
   }
+  if (damaged) throw damaged;
   return undefined;
 }
