@@ -44,6 +44,8 @@ export interface PendingKey {
   fingerprint: string;
   /** Where to add it, e.g. https://github.com/acme/app/settings/keys/new */
   settingsUrl: string;
+  /** A person pressed Enter to say it was added (TTY). Still unverified until a status run with a token. */
+  userConfirmed: boolean;
 }
 
 export interface AddKeyRequest {

@@ -1,0 +1,81 @@
+/**
+ * Forge registration behind one interface (see types.ts).
+ *
+ * createForge() picks the provider from the config; Octokit is loaded lazily
+ * (dynamic import) only when a GitHub provider is created, so CLI start-up and
+ * non-GitHub runs never load it.
+ */
+import type { Config } from '../config/types.js';
+import { ManualForge } from './manual.js';
+import { systemClock, type Clock, type ForgeIO, type ForgeProvider } from './types.js';
+
+export * from './types.js';
+export * from './errors.js';
+export { WriteLimiter, type WriteLimits, type Release } from './rate-limit.js';
+export { withRetry, backoffDelay, type RetryOptions } from './retry.js';
+export { deployKeySettingsUrl, ManualForge } from './manual.js';
+export { BLOCK_BEGIN, BLOCK_END, forcedCommand, parseAuthorizedKeys, renderAuthorizedKeys } from './ssh-authorized-keys.js';
+
+export interface CreateForgeOptions {
+  /** Environment to read the token from (process.env in the CLI). */
+  env: NodeJS.ProcessEnv;
+  /** --manual: print a checklist instead of calling the forge. */
+  manual?: boolean;
+  io?: ForgeIO;
+  clock?: Clock;
+  warn?: (message: string) => void;
+  /** Tests/benchmarks: shortened rate-limit windows and faster backoff. */
+  minuteMs?: number;
+  hourMs?: number;
+  retryBaseMs?: number;
+  fetch?: typeof globalThis.fetch;
+}
+
+export function defaultIO(): ForgeIO {
+  return { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, isTTY: Boolean(process.stdin.isTTY && process.stdout.isTTY) };
+}
+
+export async function createForge(config: Config, opts: CreateForgeOptions): Promise<ForgeProvider> {
+  const forge = config.forge;
+  const io = opts.io ?? defaultIO();
+  const clock = opts.clock ?? systemClock;
+  const warn = opts.warn ?? ((m: string) => void io.stderr.write(`warning: ${m}\n`));
+  if (opts.manual || forge.type === 'manual') return new ManualForge(io, opts.manual ? '--manual' : 'forge type manual');
+  switch (forge.type) {
+    case 'github': {
+      const token = opts.env[forge.tokenEnv];
+      if (!token) return new ManualForge(io, `no token in $${forge.tokenEnv}`);
+      const { createGithubForge } = await import('./github.js');
+      return createGithubForge({
+        apiUrl: forge.apiUrl,
+        token,
+        tokenEnv: forge.tokenEnv,
+        writesPerMinute: forge.writesPerMinute,
+        writesPerHour: forge.writesPerHour,
+        clock,
+        warn,
+        ...(opts.minuteMs === undefined ? {} : { minuteMs: opts.minuteMs }),
+        ...(opts.hourMs === undefined ? {} : { hourMs: opts.hourMs }),
+        ...(opts.retryBaseMs === undefined ? {} : { retryBaseMs: opts.retryBaseMs }),
+        ...(opts.fetch === undefined ? {} : { fetch: opts.fetch }),
+      });
+    }
+    case 'gitea': {
+      const token = opts.env[forge.tokenEnv];
+      if (!token) return new ManualForge(io, `no token in $${forge.tokenEnv}`);
+      const { GiteaForge } = await import('./gitea.js');
+      return new GiteaForge({
+        apiUrl: forge.apiUrl,
+        token,
+        tokenEnv: forge.tokenEnv,
+        clock,
+        ...(opts.retryBaseMs === undefined ? {} : { retryBaseMs: opts.retryBaseMs }),
+        ...(opts.fetch === undefined ? {} : { fetch: opts.fetch }),
+      });
+    }
+    case 'ssh': {
+      const { SshForge } = await import('./ssh.js');
+      return new SshForge({ config: forge, clock });
+    }
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * Manual registration: no token (or --manual). Prints, per key, a checklist
+ * entry with the public key, title, fingerprint and the repo's deploy-key
+ * settings URL. On a TTY it waits for "press Enter when added"; otherwise it
+ * returns the key as pending. Either way the registration is unverified
+ * (status 'pending') until a later `status` run with a token finds the
+ * fingerprint on the forge.
+ *
+ * Only PUBLIC keys are printed.
+ */
+import readline from 'node:readline';
+import type { RepoConfig } from '../config/types.js';
+import { DeployKeysError } from '../errors.js';
+import { commentProblem } from '../keys/comment.js';
+import { ForgeFailure, InvalidKey } from './errors.js';
+import { parseKey } from './fingerprint.js';
+import type { AddKeyRequest, DeployKey, ForgeIO, ForgeProvider, KeyContext, PendingKey, PreflightReport } from './types.js';
+
+/** The web page where a human adds a deploy key to `repo`. */
+export function deployKeySettingsUrl(repo: RepoConfig): string {
+  const { host, owner, repo: name } = repo.url;
+  const base = `https://${host.includes(':') ? `[${host}]` : host}/${owner}/${name}`;
+  // github.com and GitHub Enterprise Server share the path; Gitea/Forgejo/GitLab-ish forges use /settings/keys.
+  return host === 'github.com' || /(^|\.)github\./.test(host) ? `${base}/settings/keys/new` : `${base}/settings/keys`;
+}
+
+export class ManualForge implements ForgeProvider {
+  readonly kind = 'manual' as const;
+  private step = 0;
+
+  constructor(
+    private readonly io: ForgeIO,
+    private readonly reason = 'manual registration',
+  ) {}
+
+  async preflight(repos: RepoConfig[]): Promise<PreflightReport> {
+    return {
+      kind: 'manual',
+      ok: true,
+      warnings: [`${this.reason}: keys are registered by hand and stay "pending" until a status run with a token confirms them`],
+      repos: repos.map((r) => ({ repo: r.name, ok: true })),
+      checked: [],
+      notChecked: ['everything: without a token nothing on the forge can be checked'],
+    };
+  }
+
+  async list(_repo: RepoConfig): Promise<DeployKey[]> {
+    return [];
+  }
+
+  async findByFingerprint(_repo: RepoConfig, _fp: string): Promise<DeployKey | undefined> {
+    return undefined;
+  }
+
+  async add(repo: RepoConfig, req: AddKeyRequest): Promise<PendingKey> {
+    const where = `${repo.url.owner}/${repo.url.repo}`;
+    const ctx = { forge: 'manual' as const, repo: where, ...(req.host === undefined ? {} : { host: req.host }) };
+    let parsed;
+    try {
+      parsed = parseKey(req.publicKey);
+    } catch (e) {
+      throw new InvalidKey(ctx, e instanceof DeployKeysError ? e.message : 'unparsable public key', e);
+    }
+    const problem = commentProblem(req.title);
+    if (problem) throw new ForgeFailure({ ...ctx, fingerprint: parsed.fingerprint }, `title ${problem}`, 'use a title like "web-01-nix-config-deploy"');
+    const settingsUrl = deployKeySettingsUrl(repo);
+    this.step++;
+    this.print(
+      [
+        `[ ] ${this.step}. add a deploy key to ${where}${req.host ? ` for host ${req.host}` : ''}`,
+        `    open:        ${settingsUrl}`,
+        `    title:       ${req.title}`,
+        `    key:         ${parsed.key}`,
+        `    fingerprint: ${parsed.fingerprint}`,
+        `    leave "Allow write access" UNCHECKED`,
+      ].join('\n'),
+    );
+    let userConfirmed = false;
+    if (this.io.isTTY) {
+      await this.ask('    press Enter when added ');
+      userConfirmed = true;
+    } else {
+      this.print('    (not a terminal: recorded as pending; `deploy-keys status` with a token will confirm it)');
+    }
+    return { status: 'pending', repo: repo.name, title: req.title, publicKey: parsed.key, fingerprint: parsed.fingerprint, settingsUrl, userConfirmed };
+  }
+
+  async remove(repo: RepoConfig, id: string, ctx: KeyContext = {}): Promise<void> {
+    const where = `${repo.url.owner}/${repo.url.repo}`;
+    this.step++;
+    this.print(
+      [
+        `[ ] ${this.step}. delete a deploy key from ${where}${ctx.host ? ` (host ${ctx.host})` : ''}`,
+        `    open:        ${deployKeySettingsUrl(repo).replace(/\/new$/, '')}`,
+        `    key:         ${ctx.fingerprint ?? `id ${id}`}`,
+      ].join('\n'),
+    );
+    if (this.io.isTTY) await this.ask('    press Enter when deleted ');
+  }
+
+  private print(text: string): void {
+    this.io.stdout.write(`${text}\n`);
+  }
+
+  private ask(prompt: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const rl = readline.createInterface({ input: this.io.stdin, output: this.io.stdout, terminal: false });
+      this.io.stdout.write(prompt);
+      let done = false;
+      rl.once('line', () => {
+        done = true;
+        rl.close();
+        resolve();
+      });
+      rl.once('close', () => {
+        if (!done) reject(new DeployKeysError('input closed before the deploy key was confirmed', { hint: 'run again and press Enter after adding each key' }));
+      });
+    });
+  }
+}
