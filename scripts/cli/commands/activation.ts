@@ -1,10 +1,29 @@
+import { parseCommandArgs } from '../args.js';
 import type { Command } from '../context.js';
-import { DeployKeysError } from '../../lib/errors.js';
+import { renderHostScript, SCRIPT_OPTIONS, SCRIPT_OPTIONS_HELP } from '../host-script.js';
+import { writeFileAtomic } from '../../lib/fs/atomic-write.js';
+
+const HELP = `Usage: deploy-keys activation <host> [-o FILE] [options]
+
+Prints the host's activation script: one POSIX sh script, holding no secret
+(it may live in the Nix store), that installs ~/.ssh/<repo>-deploy keys, a
+managed ~/.ssh/config block with "Host <forge-host>-<repo>" aliases and pinned
+host keys, and clones the repos through the aliases. Run the script with
+--help for its own options (--keys-dir, --keys-stdin, --root, --pull, --no-clone).
+
+Options:
+  -o, --output FILE  write the script to FILE (0755, atomically) instead of standard output
+${SCRIPT_OPTIONS_HELP}
+`;
 
 export const command: Command = {
-  summary: '',
-  help: 'Usage: deploy-keys activation',
-  async run() {
-    throw new DeployKeysError('activation: not implemented yet');
+  summary: "Print a host's activation script",
+  help: HELP,
+  async run(args, ctx) {
+    const { values, positionals } = parseCommandArgs('activation', args, { output: { type: 'string', short: 'o' }, ...SCRIPT_OPTIONS }, { min: 1, max: 1, names: '<host>' });
+    const script = await renderHostScript(await ctx.config(), positionals[0]!, values);
+    if (values.output) await writeFileAtomic(values.output, script, { mode: 0o755 });
+    else ctx.stdout.write(script);
+    return 0;
   },
 };
