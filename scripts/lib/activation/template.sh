@@ -530,8 +530,11 @@ dk__clone_one() {
   dk_ssh="ssh -F '$DK_CONFIG' -o 'IdentityFile=$DK_SSH_DIR/$1-deploy' -o 'UserKnownHostsFile=$DK_KH' -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o BatchMode=yes"
   if [ -e "$dk_dir/.git" ]; then
     [ "$DK_PULL" = 1 ] || return 0
+    dk_head=$(git -C "$dk_dir" rev-parse -q --verify HEAD 2>/dev/null) || dk_head=''
     if HOME=$DK_ROOT$DK_HOME GIT_SSH_COMMAND=$dk_ssh GIT_TERMINAL_PROMPT=0 git -C "$dk_dir" pull -q --ff-only; then
-      dk_say "pulled $4"
+      if [ "$(git -C "$dk_dir" rev-parse -q --verify HEAD 2>/dev/null || :)" != "$dk_head" ]; then
+        dk_change "fast-forwarded $4"
+      fi
     else
       dk_fail "$1" "git pull --ff-only in $4 failed"
     fi
