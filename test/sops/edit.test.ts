@@ -4,6 +4,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { haveTools } from '../helpers/tools.js';
 import { decryptFile, encryptText, openSopsFile, SopsDecryptError, SopsMacMismatchError, SopsNoIdentityError } from '../../scripts/lib/sops/index.js';
 import { ageKeygen, tempDir } from './helpers.js';
+import { entries, identityText, vectorPath, vectors } from './vectors.js';
 import type { AgeKey } from './helpers.js';
 
 const PLAIN = `# managed by deploy-keys
@@ -102,3 +103,39 @@ describe.skipIf(!haveTools('age-keygen'))('editing with openSopsFile', () => {
     await expect(openSopsFile(file, { identities: [key.identity] })).rejects.toBeInstanceOf(SopsMacMismatchError);
   });
 });
+
+describe('editing real sops files', () => {
+  it.each([
+    ['sops-nix/secrets.yaml', ['nested', 'test', 'file']],
+    ['sops-secrets-operator/04-test-secrets-mac-only.yaml', ['metadata', 'name']],
+    ['sops-age/secret.enc.json', ['string']],
+  ] as const)('%s: set one value, every other value and the key entries stay byte-identical', async (rel, at) => {
+    const v = vectors.find((x) => x.file === rel)!;
+    const dir = tempDir();
+    const file = path.join(dir, path.basename(rel));
+    const original = readFileSync(vectorPath(rel), 'utf8');
+    writeFileSync(file, original);
+    const identities = [identityText(v).split('\n').find((l) => l.startsWith('AGE-SECRET-KEY'))!];
+    const ed = await openSopsFile(file, { identities });
+    ed.set([...at], 'changed-by-test');
+    await ed.save();
+    const after = readFileSync(file, 'utf8');
+    const enc = (t: string) => [...t.matchAll(/ENC\[AES256_GCM[^\]]*\]/g)].map((m) => m[0]);
+    const gone = enc(original).filter((e) => !enc(after).includes(e));
+    expect(gone.length).toBeLessThanOrEqual(2); // the changed value (if it was encrypted) and the MAC
+    const armor = (t: string) => [...t.matchAll(/BEGIN AGE ENCRYPTED FILE-----(?:\\n|\s)+([\s\S]*?)-----END/g)].map((m) => m[1]!.replace(/\\n|\s/g, ''));
+    expect(armor(original).length).toBeGreaterThan(0);
+    expect(armor(after)).toEqual(armor(original));
+    const out = await decryptFile(file, { identities });
+    expect(out.extract([...at])).toBe('changed-by-test');
+    const before = await decryptFile(vectorPath(rel), { identities });
+    expect(entries(setIn(before.tree, at, 'changed-by-test'))).toEqual(entries(out.tree));
+  });
+});
+
+function setIn(tree: unknown, at: readonly string[], value: unknown): unknown {
+  let cur = tree as Map<string, unknown>;
+  for (const k of at.slice(0, -1)) cur = cur.get(k) as Map<string, unknown>;
+  cur.set(at[at.length - 1]!, value);
+  return tree;
+}

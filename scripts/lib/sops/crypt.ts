@@ -3,7 +3,7 @@
  * place, computing the MAC on the way (spec §10). The stores never see keys and
  * this module never sees files.
  */
-import { isScalar, Scalar } from 'yaml';
+import { Scalar } from 'yaml';
 import { SopsDecryptError, SopsFormatError } from './errors.js';
 import type { SopsType } from './go-format.js';
 import { MacHasher } from './mac.js';
@@ -103,7 +103,7 @@ export function encryptDocs(docs: readonly SopsDoc[], ctx: CryptContext): string
     {
       leaf(node, path, comments) {
         const aad = aadOf(path);
-        const plain = leafBytes(node, `${ctx.file}: ${path.join(":") || "(top level)"}`);
+        const plain = leafBytes(node, `${ctx.file}: ${path.join(':') || '(top level)'}`);
         if (!plain) return;
         const encrypted = ctx.rules.shouldEncrypt(path, comments);
         if (encrypted || !ctx.rules.macOnlyEncrypted) mac.add(plain.bytes);
@@ -138,8 +138,4 @@ function mapCommentLines(slot: CommentSlot, f: (line: string) => string): string
   const lines = text.split('\n').map((line) => (line === '' ? line : f(line)));
   slot.holder[slot.prop] = lines.join('\n');
   return lines.filter((l) => l !== '');
-}
-
-export function isEncryptedScalar(node: unknown): boolean {
-  return isScalar(node) && typeof node.value === 'string' && isEncValue(node.value);
 }

@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { isMap, isScalar, Pair, Scalar } from 'yaml';
+import { Document, isCollection, isMap, isScalar, Pair, Scalar } from 'yaml';
 import { writeFileAtomic } from '../fs/atomic-write.js';
 import { encryptDocs } from './crypt.js';
 import { SopsConfigError, SopsFormatError, SopsUnsupportedError } from './errors.js';
@@ -25,7 +25,7 @@ import type { EncryptionRules } from './rules.js';
 import { findConfigFile, loadConfig, matchRule, ruleForFile } from './sops-config.js';
 import type { CreationRule, SopsConfig } from './sops-config.js';
 import { attachSops, decryptLoaded, loadEncrypted, recoverDataKey } from './sops-file.js';
-import { getPlain } from './sops-path.js';
+import { formatTreePath, getNode, getPlain } from './sops-path.js';
 import type { TreePath } from './sops-path.js';
 import { docToBinary } from './stores/binary.js';
 import { emitEncrypted, formatForPath, parsePlain } from './stores/index.js';
@@ -33,7 +33,7 @@ import type { SopsFormat } from './stores/index.js';
 import { emitJson } from './stores/json.js';
 import { detectYamlIndent, emitYaml } from './stores/yaml.js';
 import { expandAliases, toPlain } from './tree.js';
-import type { PlainValue } from './tree.js';
+import type { PlainValue, SopsDoc } from './tree.js';
 import { encryptValue, formatEncValue, IvStash } from './value-cipher.js';
 
 export * from './errors.js';
@@ -69,6 +69,8 @@ export interface DecryptedFile {
   /** The `data` string of a binary-store file. */
   toText(): string;
   extract(path: TreePath): PlainValue;
+  /** Like `sops -d --extract`: a scalar as its raw text, a mapping or list as YAML or JSON. */
+  extractText(path: TreePath, outputType?: 'yaml' | 'json'): string;
 }
 
 async function readText(file: string): Promise<string> {
@@ -115,10 +117,25 @@ export async function decryptText(text: string, file: string, opts: DecryptOptio
     toText: () => docToBinary(docs[0]!, file),
     extract: (p) => {
       const v = getPlain(tree, p);
-      if (v === undefined) throw new SopsFormatError(`${file}: no value at ${p.map((s) => JSON.stringify(s)).join(' → ')}`, { hint: 'check the --extract path' });
+      if (v === undefined) throw noValueAt(file, p);
       return v;
     },
+    extractText: (p, outputType = format === 'json' ? 'json' : 'yaml') => {
+      const node = getNode(docs[0]?.contents, p);
+      if (node === undefined) throw noValueAt(file, p);
+      if (!isCollection(node)) {
+        const v: unknown = isScalar(node) ? node.value : node;
+        return v === null || v === undefined ? 'null' : String(v);
+      }
+      const sub = new Document() as SopsDoc;
+      sub.contents = node.clone() as SopsDoc['contents'];
+      return outputType === 'json' ? emitJson(sub, undefined) : emitYaml([sub], 4);
+    },
   };
+}
+
+function noValueAt(file: string, p: TreePath): SopsFormatError {
+  return new SopsFormatError(`${file}: no value at ${formatTreePath(p)}`, { hint: 'check the --extract path' });
 }
 
 export interface OpenOptions extends DecryptOptions {
