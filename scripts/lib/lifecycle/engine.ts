@@ -140,14 +140,20 @@ export class ForgeCache {
 /** Public view of decrypted keys (fingerprints cached per key text). */
 export class KeyViewer {
   readonly #cache = new Map<string, PublicKeyInfo>();
-  constructor(readonly factory: KeyFactory) {}
+  /** `managed`: config repos. An unreadable entry for another repo is the user's business and skipped. */
+  constructor(readonly factory: KeyFactory, readonly managed?: readonly string[]) {}
   view(keys: HostKeys, file: string): HostKeysView {
     const out: HostKeysView = { current: {}, next: {}, previous: {} };
     for (const slot of ['current', 'next', 'previous'] as const) {
       for (const [repo, text] of Object.entries(keys[slot])) {
         let info = this.#cache.get(text);
         if (!info) {
-          info = this.factory.inspect(text, `${file}: ${slot === 'current' ? 'deploy-keys' : `deploy-keys-${slot}`}.${repo}`);
+          try {
+            info = this.factory.inspect(text, `${file}: ${slot === 'current' ? 'deploy-keys' : `deploy-keys-${slot}`}.${repo}`);
+          } catch (e) {
+            if (!this.managed || this.managed.includes(repo)) throw e;
+            continue;
+          }
           this.#cache.set(text, info);
         }
         out[slot][repo] = info;
@@ -461,7 +467,7 @@ export class Lifecycle {
   readonly viewer: KeyViewer;
   constructor(readonly deps: LifecycleDeps) {
     this.cache = new ForgeCache(deps.forge);
-    this.viewer = new KeyViewer(deps.keys);
+    this.viewer = new KeyViewer(deps.keys, deps.repos);
   }
 
   async vmFresh(host: string, opts: VmFreshRunOptions): Promise<HostResult> {

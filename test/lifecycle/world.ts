@@ -1,0 +1,154 @@
+/**
+ * A throw-away fleet repo for integration tests: deploy-keys.yaml pointing at
+ * the GitHub API double, sops/ with a .sops.yaml for a fresh operator age
+ * identity (handed to the code through SOPS_AGE_KEY, never argv), and a CLI
+ * runner that calls main() in-process.
+ */
+import { mkdtempSync, promises as fs, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { generateX25519Identity, identityToRecipient } from 'age-encryption';
+import { main } from '../../scripts/cli/main.js';
+import { loadConfig } from '../../scripts/lib/config/load.js';
+import { decryptFile } from '../../scripts/lib/sops/index.js';
+import { parsePrivateKey } from '../../scripts/lib/keys/index.js';
+import type { GithubApiDouble } from '../doubles/github-api.js';
+
+export const REPOS = { 'nix-config': 'acme/nix-config', dotfiles: 'acme/dotfiles' } as const;
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export class Fleet {
+  constructor(
+    readonly dir: string,
+    readonly gh: GithubApiDouble,
+    readonly identity: string,
+    readonly recipient: string,
+    readonly env: NodeJS.ProcessEnv,
+  ) {}
+
+  static async create(gh: GithubApiDouble, opts: { repos?: Record<string, string> } = {}): Promise<Fleet> {
+    const dir = mkdtempSync(path.join(tmpdir(), 'dk-life-'));
+    const repos = opts.repos ?? REPOS;
+    const identity = await generateX25519Identity();
+    const recipient = await identityToRecipient(identity);
+    await fs.mkdir(path.join(dir, 'sops'), { mode: 0o700 });
+    await fs.writeFile(
+      path.join(dir, 'deploy-keys.yaml'),
+      `secrets_dir: sops
+forge:
+  type: github
+  api_url: ${gh.url}
+  token_env: GH_TOKEN
+  writes_per_minute: 0
+  writes_per_hour: 0
+repos:
+${Object.entries(repos).map(([n, full]) => `  ${n}:\n    url: git@github.com:${full}.git\n`).join('')}rotation:
+  max_age_days: 90
+  grace_days: 7
+`,
+    );
+    await fs.writeFile(
+      path.join(dir, '.sops.yaml'),
+      `# fleet keys
+keys:
+  - &operator ${recipient}
+creation_rules:
+  - path_regex: ^sops/.*\\.yaml$
+    key_groups:
+      - age:
+          - *operator
+`,
+    );
+    const env: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH,
+      HOME: dir,
+      USER: 'tester',
+      DEPLOY_KEYS_ACTOR: 'tester',
+      SOPS_AGE_KEY: identity,
+      GH_TOKEN: gh.token,
+      NO_COLOR: '1',
+    };
+    return new Fleet(dir, gh, identity, recipient, env);
+  }
+
+  get configFile() {
+    return path.join(this.dir, 'deploy-keys.yaml');
+  }
+  config() {
+    return loadConfig(this.configFile);
+  }
+  hostFile(host: string) {
+    return path.join(this.dir, 'sops', `${host}.yaml`);
+  }
+
+  async cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    const stdin = new PassThrough();
+    stdin.end();
+    let out = '';
+    let err = '';
+    stdout.on('data', (d: Buffer) => (out += d.toString()));
+    stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const code = await main(['--config', this.configFile, ...args], { stdin, stdout, stderr }, { ...this.env, ...env }, this.dir);
+    return { code, stdout: out, stderr: err };
+  }
+
+  /** Decrypted host file as a plain object (Maps → objects). */
+  async decrypt(host: string): Promise<Record<string, unknown>> {
+    const d = await decryptFile(this.hostFile(host), { env: this.env });
+    return toObj(d.tree) as Record<string, unknown>;
+  }
+
+  /** Fingerprints of every private key in the host file (all slots). */
+  async storedFingerprints(host: string): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    let tree: Record<string, unknown>;
+    try {
+      tree = await this.decrypt(host);
+    } catch {
+      return out;
+    }
+    for (const slot of ['deploy-keys', 'deploy-keys-next', 'deploy-keys-previous']) {
+      for (const [repo, text] of Object.entries((tree[slot] as Record<string, string> | undefined) ?? {})) {
+        out.set(parsePrivateKey(text).fingerprint, `${slot}.${repo}`);
+      }
+    }
+    return out;
+  }
+
+  /** Forge keys (of the double) titled for `host`, with repo. */
+  forgeKeys(host?: string) {
+    const out: { repo: string; id: number; title: string; key: string; read_only: boolean; last_used: string | null }[] = [];
+    for (const [name, full] of Object.entries(REPOS)) {
+      let keys;
+      try {
+        keys = this.gh.keys(full);
+      } catch {
+        continue;
+      }
+      for (const k of keys) if (!host || k.title === `${host}-${name}-deploy`) out.push({ repo: name, ...k });
+    }
+    return out;
+  }
+
+  writeCount(): number {
+    return this.gh.requests.filter((r) => r.method === 'POST' || r.method === 'DELETE' || r.method === 'PATCH' || r.method === 'PUT').length;
+  }
+
+  cleanup() {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+function toObj(v: unknown): unknown {
+  if (v instanceof Map) return Object.fromEntries([...v].map(([k, x]) => [String(k), toObj(x)]));
+  if (Array.isArray(v)) return v.map(toObj);
+  return v;
+}
