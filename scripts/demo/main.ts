@@ -1,0 +1,122 @@
+/**
+ * `just demo`: the whole life of a host on one machine, with no token and no
+ * prompt. A workspace in .demo/ gets its own age identity and .sops.yaml; a
+ * local sshd serves two bare repos (the `ssh` forge provider); then the real
+ * CLI runs vm-fresh, activates the host into a sandbox, clones through the
+ * aliases and shows status. Without sshd it falls back to the manual provider.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { generateX25519Identity, identityToRecipient } from 'age-encryption';
+import { startGitServer, sshdAvailable, type GitServer } from './local-git-server.js';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const cli = path.join(repoRoot, 'dist/scripts/cli/bin.js');
+const work = path.join(repoRoot, '.demo');
+const HOST = 'demo-host';
+const REPOS = ['nix-config', 'nix-secrets'];
+const bold = (s: string) => (process.stdout.isTTY && process.env.NO_COLOR === undefined ? `\x1b[1m${s}\x1b[0m` : s);
+
+function step(title: string): void {
+  process.stdout.write(`\n${bold(`== ${title}`)}\n`);
+}
+
+/** Runs the real CLI as a user would, echoing the command line. */
+function deployKeys(args: string[], env: NodeJS.ProcessEnv, { mayFail = false } = {}): number {
+  process.stdout.write(`$ deploy-keys ${args.join(' ')}\n`);
+  const r = spawnSync(process.execPath, [cli, ...args], { cwd: work, env, stdio: ['ignore', 'inherit', 'inherit'] });
+  if (r.status !== 0 && !mayFail) throw new Error(`deploy-keys ${args[0]} failed (exit ${r.status})`);
+  return r.status ?? 1;
+}
+
+function show(cmd: string, args: string[], cwd = work): void {
+  process.stdout.write(`$ ${cmd} ${args.join(' ')}\n`);
+  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null' } });
+  process.stdout.write(r.stdout + r.stderr);
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(cli)) throw new Error('dist/ is missing: run `npm install` (or `just build`) first');
+  await fs.rm(work, { recursive: true, force: true });
+  await fs.mkdir(path.join(work, 'sops'), { recursive: true, mode: 0o700 });
+
+  step('Operator identity and .sops.yaml');
+  const identity = await generateX25519Identity();
+  const recipient = await identityToRecipient(identity);
+  const keyFile = path.join(work, 'operator-age-key.txt');
+  await fs.writeFile(keyFile, `# demo operator identity\n${identity}\n`, { mode: 0o600 });
+  await fs.writeFile(
+    path.join(work, '.sops.yaml'),
+    `# Recipients of the host files. vm-fresh --host-key adds each host's own key.\nkeys:\n  - &operator ${recipient}\ncreation_rules:\n  - path_regex: ^sops/[^/]+\\.yaml$\n    key_groups:\n      - age:\n          - *operator\n`,
+  );
+  process.stdout.write(`operator recipient ${recipient} (identity in .demo/operator-age-key.txt, 0600)\n`);
+
+  const isRoot = process.getuid?.() === 0;
+  const user = isRoot ? 'root' : os.userInfo().username;
+  const home = isRoot ? '/root' : `/home/${user}`;
+  let server: GitServer | undefined;
+  try {
+    step('Forge');
+    let forgeYaml: string;
+    let repoUrls: string[];
+    let knownHosts = '[]';
+    if (sshdAvailable()) {
+      server = await startGitServer({ dir: path.join(work, 'git-server'), repos: REPOS.map((r) => `acme/${r}`) });
+      forgeYaml = `  type: ssh\n  authorized_keys: ${server.authorizedKeys}\n`;
+      repoUrls = REPOS.map((r) => server!.repoUrl(`acme/${r}`));
+      knownHosts = `\n  - "${server.knownHostsLine()}"`;
+      process.stdout.write(`local sshd on 127.0.0.1:${server.port} (user ${server.user}) serving ${REPOS.map((r) => `acme/${r}`).join(', ')}; host key pinned\n`);
+    } else {
+      forgeYaml = '  type: manual\n';
+      repoUrls = REPOS.map((r) => `git@github.com:acme/${r}.git`);
+      process.stdout.write('sshd is not available here: using the manual provider (keys are listed as a checklist and recorded as pending; nothing is cloned)\n');
+    }
+    await fs.writeFile(
+      path.join(work, 'deploy-keys.yaml'),
+      `secrets_dir: sops\nforge:\n${forgeYaml}known_hosts: ${knownHosts}\nrepos:\n${REPOS.map((r, i) => `  ${r}:\n    url: ${repoUrls[i]}\n    clone_to: ${home}/${r}\n`).join('')}rotation:\n  max_age_days: 90\n`,
+    );
+    show('cat', ['deploy-keys.yaml']);
+
+    const env: NodeJS.ProcessEnv = { ...process.env, SOPS_AGE_KEY_FILE: keyFile, NO_COLOR: process.env.NO_COLOR };
+    delete env.SOPS_AGE_KEY;
+    delete env.GITHUB_TOKEN;
+
+    step(`New host: vm-fresh ${HOST}`);
+    deployKeys(['vm-fresh', HOST, '--yes', ...(server ? [] : ['--manual'])], env);
+
+    step('The host file (encrypted; your other keys in it would be kept)');
+    show('sed', ['-n', '1,6p', `sops/${HOST}.yaml`]);
+    deployKeys(['sops', 'decrypt', `sops/${HOST}.yaml`, '--extract', '["deploy-keys"]["nix-config"]', '--output', '/dev/null'], env);
+    process.stdout.write('(decrypts with the operator identity; the MAC is verified)\n');
+
+    step('Re-running vm-fresh for a complete host changes nothing');
+    deployKeys(['vm-fresh', HOST, '--yes', ...(server ? [] : ['--manual'])], env);
+
+    step(`Activate ${HOST} into a sandbox (keys on stdin, never argv)`);
+    const sandbox = path.join(work, 'sandbox');
+    await fs.mkdir(path.join(sandbox, home.slice(1)), { recursive: true });
+    const userFlags = isRoot ? [] : ['--user', user, '--home', home];
+    deployKeys(['activate', HOST, '--root', sandbox, ...userFlags, ...(server ? [] : ['--no-clone'])], env);
+    show('ls', ['-la', path.join(sandbox, home.slice(1), '.ssh')]);
+    show('sed', ['-n', '/BEGIN nix-deploy-keys/,/END nix-deploy-keys/p', path.join(sandbox, home.slice(1), '.ssh/config')]);
+    if (server) for (const r of REPOS) show('git', ['-C', path.join(sandbox, home.slice(1), r), 'log', '--oneline', '-1']);
+
+    step('A second activation rewrites nothing');
+    deployKeys(['activate', HOST, '--root', sandbox, ...userFlags, ...(server ? [] : ['--no-clone'])], env);
+
+    step('Status');
+    deployKeys(['status', HOST], env);
+
+    process.stdout.write(`\n${bold('Demo complete.')} Workspace: .demo/ (config, .sops.yaml, sops/${HOST}.yaml, sandbox/).\n`);
+  } finally {
+    await server?.stop();
+  }
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`demo: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exitCode = 1;
+});
