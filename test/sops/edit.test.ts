@@ -3,7 +3,7 @@ import path from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { haveTools } from '../helpers/tools.js';
 import { decryptFile, encryptText, openSopsFile, SopsDecryptError, SopsMacMismatchError, SopsNoIdentityError } from '../../scripts/lib/sops/index.js';
-import { ageKeygen, tempDir } from './helpers.js';
+import { ageKeygen, NO_CONFIG, tempDir } from './helpers.js';
 import { entries, identityText, vectorPath, vectors } from './vectors.js';
 import type { AgeKey } from './helpers.js';
 
@@ -34,7 +34,7 @@ describe.skipIf(!haveTools('age-keygen'))('editing with openSopsFile', () => {
     dir = tempDir();
     key = ageKeygen(dir);
     file = path.join(dir, 'web.yaml');
-    original = await encryptText(PLAIN, { filePath: file, recipients: [key.recipient], env: {}, now: () => new Date('2024-01-02T03:04:05Z') });
+    original = await encryptText(PLAIN, { filePath: file, recipients: [key.recipient], ...NO_CONFIG, now: () => new Date('2024-01-02T03:04:05Z') });
     writeFileSync(file, original, { mode: 0o640 });
     chmodSync(file, 0o640);
   });

@@ -5,7 +5,7 @@ import { parseDocument } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { haveTools } from '../helpers/tools.js';
 import { decryptText, encryptFile, encryptText, SopsFormatError } from '../../scripts/lib/sops/index.js';
-import { ageCliDecrypt, ageKeygen, tempDir } from './helpers.js';
+import { ageCliDecrypt, ageKeygen, NO_CONFIG, tempDir } from './helpers.js';
 import type { AgeKey } from './helpers.js';
 import { entries } from './vectors.js';
 
@@ -46,7 +46,7 @@ describe.skipIf(!haveTools('age', 'age-keygen'))('encrypting a new YAML file', (
     dir = tempDir();
     alice = ageKeygen(dir, 'alice.txt');
     bob = ageKeygen(dir, 'bob.txt');
-    encrypted = await encryptText(PLAIN, { filePath: path.join(dir, 'secrets.yaml'), recipients: [alice.recipient, bob.recipient], cwd: dir, env: {} });
+    encrypted = await encryptText(PLAIN, { filePath: path.join(dir, 'secrets.yaml'), recipients: [alice.recipient, bob.recipient], ...NO_CONFIG });
   });
 
   it('hides every selected value and comment, and keeps _unencrypted values and nulls', () => {
@@ -106,7 +106,7 @@ describe.skipIf(!haveTools('age', 'age-keygen'))('encrypting a new YAML file', (
   it('decrypts with the independent sops-age decoder', async () => {
     // sops-age drops all-digit path segments (its bug), so leave the numeric keys out here.
     const noNumericKeys = PLAIN.replace(/^ {4}"\d+": .*\n/gm, '');
-    const enc = await encryptText(noNumericKeys, { filePath: path.join(dir, 'secrets.yaml'), recipients: [alice.recipient], env: {} });
+    const enc = await encryptText(noNumericKeys, { filePath: path.join(dir, 'secrets.yaml'), recipients: [alice.recipient], ...NO_CONFIG });
     const got = (await decryptSops(enc, { secretKey: alice.identity, fileType: 'yaml' })) as Record<string, unknown>;
     const hosts = got.hosts as Record<string, Record<string, unknown>>;
     expect(hosts.web1!.deploy_key).toBe(PEM);
@@ -119,7 +119,7 @@ describe.skipIf(!haveTools('age', 'age-keygen'))('encrypting a new YAML file', (
   });
 
   it('refuses an already encrypted file and empty input', async () => {
-    const opts = { filePath: 'x.yaml', recipients: [alice.recipient], env: {} };
+    const opts = { filePath: 'x.yaml', recipients: [alice.recipient], ...NO_CONFIG };
     await expect(encryptText(encrypted, opts)).rejects.toBeInstanceOf(SopsFormatError);
     await expect(encryptText('   \n', opts)).rejects.toBeInstanceOf(SopsFormatError);
   });
@@ -135,7 +135,7 @@ describe.skipIf(!haveTools('age', 'age-keygen'))('encryption rules, JSON, binary
 
   it('encrypted_regex only encrypts matching subtrees, and plain values are in the MAC', async () => {
     const src = 'apiVersion: v1\nkind: Secret\nstringData:\n    token: s3cret\n';
-    const enc = await encryptText(src, { filePath: 'k.yaml', recipients: [key.recipient], rules: { rule: 'encrypted_regex', value: '^(data|stringData)$', macOnlyEncrypted: false }, env: {} });
+    const enc = await encryptText(src, { filePath: 'k.yaml', recipients: [key.recipient], rules: { rule: 'encrypted_regex', value: '^(data|stringData)$', macOnlyEncrypted: false }, ...NO_CONFIG });
     expect(enc).toContain('kind: Secret');
     expect(enc).not.toContain('s3cret');
     expect(enc).toContain('encrypted_regex: ^(data|stringData)$');
@@ -144,7 +144,7 @@ describe.skipIf(!haveTools('age', 'age-keygen'))('encryption rules, JSON, binary
 
   it('mac_only_encrypted leaves plain values out of the MAC', async () => {
     const src = 'name: a\nsecretTemplates:\n    - token: t\n';
-    const enc = await encryptText(src, { filePath: 'k.yaml', recipients: [key.recipient], rules: { rule: 'encrypted_suffix', value: 'Templates', macOnlyEncrypted: true }, env: {} });
+    const enc = await encryptText(src, { filePath: 'k.yaml', recipients: [key.recipient], rules: { rule: 'encrypted_suffix', value: 'Templates', macOnlyEncrypted: true }, ...NO_CONFIG });
     expect(enc).toContain('mac_only_encrypted: true');
     const out = await decryptText(enc.replace('name: a', 'name: b'), 'k.yaml', { identities: [key.identity] });
     expect(entries(out.tree)).toEqual(entries({ name: 'b', secretTemplates: [{ token: 't' }] }));
@@ -152,7 +152,7 @@ describe.skipIf(!haveTools('age', 'age-keygen'))('encryption rules, JSON, binary
 
   it('encrypted_comment_regex encrypts the item after a marker comment and keeps the marker readable', async () => {
     const src = 'user: alice\n# sops:enc\npassword: p4ss-word-x\nm:\n    # sops:enc\n    token: t0ken-value-y\n    other: visible-z\n';
-    const enc = await encryptText(src, { filePath: 'c.yaml', recipients: [key.recipient], rules: { rule: 'encrypted_comment_regex', value: '^ ?sops:enc', macOnlyEncrypted: false }, env: {} });
+    const enc = await encryptText(src, { filePath: 'c.yaml', recipients: [key.recipient], rules: { rule: 'encrypted_comment_regex', value: '^ ?sops:enc', macOnlyEncrypted: false }, ...NO_CONFIG });
     expect(enc).toContain('user: alice');
     expect(enc).toContain('# sops:enc');
     expect(enc).toContain('other: visible-z');
@@ -163,21 +163,21 @@ describe.skipIf(!haveTools('age', 'age-keygen'))('encryption rules, JSON, binary
 
   it('JSON keeps key order (integer-like keys too), writes ints as int, tab indent', async () => {
     const src = '{\n\t"b": "x",\n\t"10": 7,\n\t"2": 7.5,\n\t"a": [\n\t\ttrue,\n\t\tnull,\n\t\t"y"\n\t],\n\t"e": {}\n}\n';
-    const enc = await encryptText(src, { filePath: 's.json', recipients: [key.recipient], env: {} });
+    const enc = await encryptText(src, { filePath: 's.json', recipients: [key.recipient], ...NO_CONFIG });
     expect(enc).toMatch(/^\t"10": "ENC\[.*type:int\]",$/m);
     expect(enc).toMatch(/^\t"2": "ENC\[.*type:float\]",$/m);
     const out = await decryptText(enc, 's.json', { identities: [key.identity] });
     expect([...(out.tree as Map<string, unknown>).keys()]).toEqual(['b', '10', '2', 'a', 'e']);
     expect(out.toJson()).toBe(src);
     // sops-age drops all-digit path segments (its bug): check it on non-numeric keys.
-    const enc2 = await encryptText('{"b": "x", "n": 7, "f": 7.5, "t": true}', { filePath: 's.json', recipients: [key.recipient], env: {} });
+    const enc2 = await encryptText('{"b": "x", "n": 7, "f": 7.5, "t": true}', { filePath: 's.json', recipients: [key.recipient], ...NO_CONFIG });
     expect(await decryptSops(enc2, { secretKey: key.identity, fileType: 'json' })).toEqual({ b: 'x', n: 7, f: 7.5, t: true });
   });
 
   it('binary store: any other file becomes {"data": …} and decrypts to the exact bytes', async () => {
     const file = path.join(dir, 'id_ed25519');
     writeFileSync(file, PEM);
-    const enc = await encryptFile(file, { recipients: [key.recipient], env: {}, inPlace: true });
+    const enc = await encryptFile(file, { recipients: [key.recipient], ...NO_CONFIG, inPlace: true });
     expect(readFileSync(file, 'utf8')).toBe(enc);
     expect(enc.startsWith('{\n\t"data": "ENC[')).toBe(true);
     const out = await decryptText(enc, file, { identities: [key.identity] });
@@ -186,7 +186,7 @@ describe.skipIf(!haveTools('age', 'age-keygen'))('encryption rules, JSON, binary
 
   it('multi-document YAML: one MAC across documents, a sops block in each', async () => {
     const src = 'a: 1\n---\nb: two\n';
-    const enc = await encryptText(src, { filePath: 'm.yaml', recipients: [key.recipient], env: {} });
+    const enc = await encryptText(src, { filePath: 'm.yaml', recipients: [key.recipient], ...NO_CONFIG });
     expect(enc.match(/^sops:$/gm)).toHaveLength(2);
     const out = await decryptText(enc, 'm.yaml', { identities: [key.identity] });
     expect(out.documents.map(entries)).toEqual([entries({ a: 1 }), entries({ b: 'two' })]);

@@ -13,7 +13,7 @@ import {
   SopsUnsupportedError,
 } from '../../scripts/lib/sops/index.js';
 import { collectIdentities } from '../../scripts/lib/sops/keysource/identities.js';
-import { ageCliDecrypt, ageKeygen, tempDir } from './helpers.js';
+import { ageCliDecrypt, ageKeygen, NO_CONFIG, tempDir } from './helpers.js';
 import type { AgeKey } from './helpers.js';
 import { vectorPath, vectors } from './vectors.js';
 
@@ -35,7 +35,7 @@ describe.skipIf(!haveTools('age-keygen'))('failures are one-line errors that nam
     dir = tempDir();
     key = ageKeygen(dir);
     file = path.join(dir, 's.yaml');
-    encrypted = await encryptText('password: hunter2-very-secret\nother: x\n', { filePath: file, recipients: [key.recipient], env: {} });
+    encrypted = await encryptText('password: hunter2-very-secret\nother: x\n', { filePath: file, recipients: [key.recipient], ...NO_CONFIG });
     writeFileSync(file, encrypted);
   });
 
@@ -53,7 +53,7 @@ describe.skipIf(!haveTools('age-keygen'))('failures are one-line errors that nam
     const j = await failure(decryptText('{\n  "password": hunter2-very-secret\n}', 'x.json', { identities: [key.identity] }));
     expect(j.message).toMatch(/^x\.json:2:\d+: invalid JSON/);
     for (const e of [y, j]) expect(e.message).not.toContain('hunter2');
-    const enc = await failure(encryptText('password: [hunter2-very-secret\n', { filePath: 'n.yaml', recipients: [key.recipient], env: {} }));
+    const enc = await failure(encryptText('password: [hunter2-very-secret\n', { filePath: 'n.yaml', recipients: [key.recipient], ...NO_CONFIG }));
     expect(enc.message).not.toContain('hunter2');
   });
 
@@ -76,7 +76,7 @@ describe.skipIf(!haveTools('age-keygen'))('failures are one-line errors that nam
   });
 
   it('unknown or malformed recipients are refused at encryption', async () => {
-    const opts = (r: string) => ({ filePath: 'x.yaml', recipients: [r], env: {} });
+    const opts = (r: string) => ({ filePath: 'x.yaml', recipients: [r], ...NO_CONFIG });
     expect(await failure(encryptText('a: b\n', opts('ssh-rsa AAAAB3NzaC1yc2E x')))).toBeInstanceOf(SopsUnsupportedError);
     expect(await failure(encryptText('a: b\n', opts('pgp:ABCDEF')))).toBeInstanceOf(SopsUnsupportedError);
     await failure(encryptText('a: b\n', opts('age1notbech32')));
@@ -108,6 +108,15 @@ describe('identities are collected like sops does', () => {
     expect(out.extract(['secrets', 'SOME SECRET'])).toBeTypeOf('string');
   });
 
+  it('accepts a whole keys file (comments, several keys) as one identity string', async () => {
+    const v = vectors.find((x) => x.file === 'sops-nix/secrets.yaml')!;
+    const text = readFileSync(vectorPath(v.identity), 'utf8');
+    expect(text).toMatch(/^#/m);
+    const out = await decryptFile(vectorPath(v.file), { identities: [text] });
+    expect(out.extractText(['nested'])).toBe('test:\n    file: another value\n');
+    expect(out.extractText(['a_list', 1])).toBe('e3');
+  });
+
   it('a missing SOPS_AGE_KEY_FILE is an error naming it', () => {
     expect(() => collectIdentities({ env: { HOME: tempDir(), SOPS_AGE_KEY_FILE: '/nonexistent/keys.txt' } })).toThrow(/SOPS_AGE_KEY_FILE \/nonexistent\/keys\.txt/);
   });
@@ -119,7 +128,7 @@ describe.skipIf(!haveTools('ssh-keygen', 'age'))('ssh-ed25519 recipients', () =>
     const keyFile = path.join(dir, 'id_ed25519');
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'host', '-f', keyFile]);
     const pub = readFileSync(`${keyFile}.pub`, 'utf8').trim();
-    const enc = await encryptText('token: abc-123\n', { filePath: 'h.yaml', recipients: [pub], env: {} });
+    const enc = await encryptText('token: abc-123\n', { filePath: 'h.yaml', recipients: [pub], ...NO_CONFIG });
     const armored = /enc: \|\n((?:\s+.*\n)+?)\s+recipient/.exec(enc)![1]!.replace(/^ +/gm, '');
     expect(ageCliDecrypt(armored, keyFile)).toHaveLength(32);
     const out = await decryptText(enc, 'h.yaml', { env: { HOME: dir, SOPS_AGE_SSH_PRIVATE_KEY_FILE: keyFile } });

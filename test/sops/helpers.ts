@@ -8,6 +8,9 @@ export function tempDir(): string {
   return mkdtempSync(path.join(os.tmpdir(), 'sops-test-'));
 }
 
+/** A cwd with no .sops.yaml above it, so a config elsewhere on the machine cannot leak into tests. */
+export const NO_CONFIG = { env: {}, cwd: mkdtempSync(path.join(os.tmpdir(), 'sops-noconfig-')) };
+
 export interface AgeKey {
   file: string;
   identity: string;

@@ -9,6 +9,7 @@ import { DeployKeysError } from '../../errors.js';
 import { SshEd25519Identity, SshEd25519Recipient } from '../../age/ssh-ed25519.js';
 import { SopsFormatError, SopsUnsupportedError } from '../errors.js';
 import type { AgeEntry } from '../metadata.js';
+import { parseKeysFile } from './identities.js';
 import type { IdentitySpec } from './identities.js';
 
 /** An identity: `AGE-SECRET-KEY-…` text, OpenSSH private key text, or an age-encryption Identity. */
@@ -38,7 +39,12 @@ function toIdentity(input: AgeIdentityInput): string | Identity | undefined {
     }
   }
   if (typeof input === 'string' && input.includes('PRIVATE KEY-----')) return new SshEd25519Identity(input);
-  return input;
+  return typeof input === 'string' ? input.trim() : input;
+}
+
+/** Strings may be whole keys files (comments, several keys): expand them to one identity each. */
+function expand(inputs: readonly AgeIdentityInput[]): AgeIdentityInput[] {
+  return inputs.flatMap((i) => (typeof i === 'string' && !i.includes('PRIVATE KEY-----') && /[\s#]/.test(i.trim()) ? parseKeysFile(i, 'identities') : [i]));
 }
 
 /** Wrap the data key (or a Shamir share) for one recipient; returns the armored age file. */
@@ -60,7 +66,7 @@ export async function wrapKey(key: Uint8Array, recipient: string): Promise<strin
 export async function unwrapKey(entries: readonly AgeEntry[], inputs: readonly AgeIdentityInput[], file: string): Promise<Uint8Array | undefined> {
   if (inputs.length === 0) return undefined;
   const d = new Decrypter();
-  for (const input of inputs) {
+  for (const input of expand(inputs)) {
     const id = toIdentity(input);
     if (id === undefined) continue;
     try {
