@@ -1,0 +1,170 @@
+/**
+ * Fault injection against the GitHub double with real SOPS files: vm-fresh,
+ * rotate and rotate --finish are interrupted after EVERY step, then re-run
+ * through the CLI; the invariants must hold at the crash and after the re-run.
+ *
+ * In-process, the fault hook throws (the real CLI hook, DEPLOY_KEYS_FAULT,
+ * SIGKILLs the process: exercised at the end against the built CLI).
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, promises as fs } from 'node:fs';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { promisify } from 'node:util';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startGithubApiDouble, fingerprint, type GithubApiDouble } from '../doubles/github-api.js';
+import { Lifecycle, type LifecycleDeps } from '../../scripts/lib/lifecycle/engine.js';
+import { wire } from '../../scripts/lib/lifecycle/wire.js';
+import { readAuditLog } from '../../scripts/lib/lifecycle/audit-log.js';
+import { Crash, crashAfter } from './fakes.js';
+import { Fleet, REPOS } from './world.js';
+
+const run = promisify(execFile);
+const CLI = path.resolve('dist/scripts/cli/bin.js');
+
+const fleets: { f: Fleet; gh: GithubApiDouble }[] = [];
+
+afterEach(async () => {
+  for (const { f, gh } of fleets.splice(0)) {
+    await gh.close();
+    f.cleanup();
+  }
+});
+
+/** A fleet with its own GitHub double (every crash scenario starts from scratch). */
+async function newFleet() {
+  const gh = await startGithubApiDouble({ writesPerMinute: 0, writesPerHour: 0 });
+  for (const full of Object.values(REPOS)) gh.addRepo(full);
+  const f = await Fleet.create(gh);
+  fleets.push({ f, gh });
+  return f;
+}
+
+function io() {
+  const stdin = new PassThrough();
+  stdin.end();
+  return { stdin, stdout: new PassThrough(), stderr: new PassThrough() };
+}
+
+async function deps(f: Fleet, fault?: (n: string) => void): Promise<LifecycleDeps> {
+  const d = await wire(f.config(), f.env, io(), { withActivation: true });
+  return fault ? { ...d, fault } : d;
+}
+
+/** Every registered key of the host has its private half stored, and the audit log names it. */
+async function invariants(f: Fleet, host: string, where: string) {
+  const stored = await f.storedFingerprints(host);
+  const log = await readAuditLog(path.join(f.dir, 'sops'));
+  for (const k of f.forgeKeys(host)) {
+    const fp = fingerprint(k.key)!;
+    expect(stored.has(fp), `${where}: ${k.repo} key ${k.id} has its private half stored`).toBe(true);
+  }
+  return { stored, log };
+}
+
+/** The keys installed on the host (its current keys at the last activation) are still registered. */
+function stillValid(f: Fleet, host: string, installed: Map<string, string>, where: string) {
+  const onForge = new Set(f.forgeKeys(host).map((k) => `${k.repo} ${fingerprint(k.key)}`));
+  for (const [repo, fp] of installed) expect(onForge.has(`${repo} ${fp}`), `${where}: ${repo} keeps a valid key`).toBe(true);
+}
+
+async function currentKeys(f: Fleet, host: string): Promise<Map<string, string>> {
+  const st = JSON.parse(await fs.readFile(path.join(f.dir, 'sops', 'deploy-keys-state', `${host}.json`), 'utf8'));
+  return new Map(Object.entries(st.repos as Record<string, { current: { fingerprint: string } }>).map(([r, s]) => [r, s.current.fingerprint]));
+}
+
+async function stepNames(op: (lc: Lifecycle) => Promise<unknown>, prepare: (f: Fleet) => Promise<void>): Promise<string[]> {
+  const f = await newFleet();
+  await prepare(f);
+  const rec = crashAfter('never');
+  await op(new Lifecycle(await deps(f, rec.hook)));
+  return rec.names;
+}
+
+describe('interrupted after every step, then re-run', () => {
+  it('vm-fresh', async () => {
+    const op = (lc: Lifecycle) => lc.vmFresh('web-01', { dryRun: false });
+    const names = await stepNames(op, async () => {});
+    expect(names).toEqual(expect.arrayContaining(['write-host-file:1', 'forge-add:nix-config:current:call', 'forge-add:dotfiles:current', 'write-activation']));
+    for (const name of names) {
+      const f = await newFleet();
+      await expect(op(new Lifecycle(await deps(f, crashAfter(name).hook)))).rejects.toBeInstanceOf(Crash);
+      await invariants(f, 'web-01', `crash after ${name}`);
+      const r = await f.cli(['vm-fresh', 'web-01', '--yes', '--json']);
+      expect(r.code, `${name}: ${r.stderr}`).toBe(0);
+      const { stored, log } = await invariants(f, 'web-01', `re-run after ${name}`);
+      expect(f.forgeKeys('web-01'), name).toHaveLength(2);
+      expect(stored.size, name).toBe(2);
+      for (const k of f.forgeKeys('web-01')) {
+        expect(log.some((e) => (e.action === 'register' || e.action === 'record') && e.keyId === String(k.id)), `${name}: log names key ${k.id}`).toBe(true);
+      }
+      // Converged: a third run has nothing to do.
+      const again = JSON.parse((await f.cli(['vm-fresh', 'web-01', '--yes', '--json'])).stdout);
+      expect(again.plan.steps, name).toEqual([]);
+      const st = JSON.parse((await f.cli(['status', '--json'])).stdout);
+      expect(st.hosts[0].interrupted, name).toBeNull();
+    }
+  });
+
+  it('rotate and rotate --finish', async () => {
+    const prepare = async (f: Fleet) => {
+      expect((await f.cli(['vm-fresh', 'web-01', '--yes'])).code).toBe(0);
+    };
+    const rotate = (lc: Lifecycle) => lc.rotate('web-01', { dryRun: false, olderThanDays: 0 });
+    const names = await stepNames(rotate, prepare);
+    expect(names).toEqual(expect.arrayContaining(['write-host-file:1', 'forge-add:nix-config:next:call', 'write-host-file:2']));
+    for (const name of names) {
+      const f = await newFleet();
+      await prepare(f);
+      const installed = await currentKeys(f, 'web-01');
+      await expect(rotate(new Lifecycle(await deps(f, crashAfter(name).hook)))).rejects.toBeInstanceOf(Crash);
+      await invariants(f, 'web-01', `crash after ${name}`);
+      stillValid(f, 'web-01', installed, `crash after ${name}`);
+      const r = await f.cli(['rotate', 'web-01', '--older-than', '0', '--yes']);
+      expect(r.code, `${name}: ${r.stderr}`).toBe(0);
+      await invariants(f, 'web-01', `re-run after ${name}`);
+      stillValid(f, 'web-01', installed, `re-run after ${name}`);
+      const tree = await f.decrypt('web-01');
+      expect(tree['deploy-keys-next'], name).toBeUndefined();
+      expect(Object.keys(tree['deploy-keys-previous'] as object).sort(), name).toEqual(['dotfiles', 'nix-config']);
+      expect(f.forgeKeys('web-01'), name).toHaveLength(4);
+    }
+
+    const finishPrep = async (f: Fleet) => {
+      await prepare(f);
+      expect((await f.cli(['rotate', 'web-01', '--older-than', '0', '--yes'])).code).toBe(0);
+    };
+    const finish = (lc: Lifecycle) => lc.finish('web-01', { dryRun: false, graceDays: 7, force: true });
+    const fnames = await stepNames(finish, finishPrep);
+    expect(fnames.filter((n) => n.startsWith('forge-remove'))).toHaveLength(2);
+    for (const name of fnames) {
+      const f = await newFleet();
+      await finishPrep(f);
+      const installed = await currentKeys(f, 'web-01'); // the new keys, after activation
+      await expect(finish(new Lifecycle(await deps(f, crashAfter(name).hook)))).rejects.toBeInstanceOf(Crash);
+      await invariants(f, 'web-01', `crash after ${name}`);
+      stillValid(f, 'web-01', installed, `crash after ${name}`);
+      const r = await f.cli(['rotate', '--finish', '--force', 'web-01', '--yes']);
+      expect(r.code, `${name}: ${r.stderr}`).toBe(0);
+      await invariants(f, 'web-01', `re-run after ${name}`);
+      expect(f.forgeKeys('web-01'), name).toHaveLength(2);
+      expect((await f.decrypt('web-01'))['deploy-keys-previous'], name).toBeUndefined();
+    }
+  });
+});
+
+describe.skipIf(!existsSync(CLI))('the built CLI killed with SIGKILL (DEPLOY_KEYS_FAULT)', () => {
+  it('vm-fresh killed right after the first registration converges on re-run; the stale lock is taken over', async () => {
+    const f = await newFleet();
+    const env = { ...f.env, DEPLOY_KEYS_CONFIG: f.configFile };
+    const killed = await run('node', [CLI, 'vm-fresh', 'web-01', '--yes'], { env: { ...env, DEPLOY_KEYS_FAULT: 'after:forge-add:nix-config:current:call' }, cwd: f.dir }).catch((e: { signal?: string }) => e);
+    expect((killed as { signal?: string }).signal).toBe('SIGKILL');
+    expect(existsSync(path.join(f.dir, 'sops', 'deploy-keys-state', 'web-01.lock'))).toBe(true);
+    await invariants(f, 'web-01', 'after SIGKILL');
+    expect(f.forgeKeys('web-01')).toHaveLength(1);
+    const { stdout } = await run('node', [CLI, 'vm-fresh', 'web-01', '--yes'], { env, cwd: f.dir });
+    expect(stdout).toMatch(/resuming an interrupted "vm-fresh"/);
+    await invariants(f, 'web-01', 're-run');
+    expect(f.forgeKeys('web-01')).toHaveLength(2);
+  });
+});
