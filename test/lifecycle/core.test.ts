@@ -204,6 +204,21 @@ describe('rotate', () => {
     expect(w.forge.all()[0]!.fingerprint).toBe(st.repos['nix-config']!.current!.fingerprint);
   });
 
+  it('a new key that is only pending (manual forge) is never promoted', async () => {
+    const w = fakeWorld(['nix-config']);
+    await new Lifecycle(w.deps()).vmFresh('web-01', { dryRun: false });
+    const old = w.secrets.files.get('web-01')!.keys.current['nix-config'];
+    w.forge.pending = true;
+    await new Lifecycle(w.deps()).rotate('web-01', { dryRun: false, olderThanDays: 0 });
+    const f = w.secrets.files.get('web-01')!;
+    expect(f.keys.current['nix-config']).toBe(old);
+    expect(f.keys.next['nix-config']).toBeDefined();
+    w.forge.pending = false;
+    await new Lifecycle(w.deps()).rotate('web-01', { dryRun: false, olderThanDays: 0 });
+    expect(w.secrets.files.get('web-01')!.keys.previous['nix-config']).toBe(old);
+    expect(w.forge.all()).toHaveLength(2);
+  });
+
   it('finishes after the grace period', async () => {
     const w = fakeWorld(['nix-config']);
     await new Lifecycle(w.deps()).vmFresh('web-01', { dryRun: false });

@@ -1,6 +1,7 @@
 import { parseCommandArgs } from '../args.js';
 import type { Command } from '../context.js';
 import { printJson } from '../output.js';
+import { DeployKeysError } from '../../lib/errors.js';
 import { assertHostName } from '../../lib/names.js';
 
 const HELP = `Usage: deploy-keys revoke <host> [--purge] [--yes] [--dry-run] [--json] [--manual]
@@ -43,6 +44,11 @@ export const command: Command = {
     const { hostResultJson, printHostResult } = await import('../../lib/lifecycle/present.js');
     const confirm = confirmer(ctx, Boolean(values.yes), true);
     const deps = await wire(config, ctx.env, ctx, { manual: Boolean(values.manual), ...(confirm ? { confirm } : {}) });
+    if (deps.forge.kind === 'manual') {
+      throw new DeployKeysError('revoke needs the forge API to find and delete every key of the host', {
+        hint: `set the token (${config.forge.type === 'github' || config.forge.type === 'gitea' ? `$${config.forge.tokenEnv}` : 'see forge in the config'}) and run revoke without --manual`,
+      });
+    }
     await deps.forge.preflight(deps.repos);
     const res = await new Lifecycle(deps).revoke(host, { dryRun: Boolean(values['dry-run']), purge: Boolean(values.purge) });
     if (values.json) printJson(ctx.stdout, hostResultJson(res));

@@ -195,6 +195,8 @@ interface Session {
   listings: Map<string, ForgeKey[]>;
   done: string[];
   counters: Map<string, number>;
+  /** Repos whose new key is only pending (manual forge): never promoted before it is confirmed. */
+  pendingNext: Set<string>;
 }
 
 async function fault(s: Session, name: string): Promise<void> {
@@ -242,7 +244,8 @@ function stepName(s: Session, step: Step): string {
   return step.op === 'write-host-file' || step.op === 'updatekeys' ? `${base}:${n}` : base;
 }
 
-async function runStep(s: Session, step: Step): Promise<void> {
+async function runStep(s: Session, planned: Step): Promise<void> {
+  let step = planned;
   const { deps, host } = s;
   const now = () => deps.clock.now();
   const name = stepName(s, step);
@@ -267,6 +270,9 @@ async function runStep(s: Session, step: Step): Promise<void> {
       break;
     }
     case 'write-host-file': {
+      const edits = step.edits.filter((e) => !(e.type === 'promote' && s.pendingNext.has(e.repo)));
+      if (edits.length === 0) break;
+      step = { ...step, edits };
       const generated: { repo: string; fingerprint: string }[] = [];
       for (const e of step.edits) {
         if (e.type === 'generate') {
@@ -317,6 +323,7 @@ async function runStep(s: Session, step: Step): Promise<void> {
           delete rec.pending;
         } else rec.pending = true;
       }
+      if (!key && step.slot === 'next') s.pendingNext.add(step.repo);
       await saveState(s);
       await deps.log.append({
         action: key ? 'register' : 'register-pending',
@@ -426,7 +433,7 @@ async function load(deps: LifecycleDeps, cache: ForgeCache, viewer: KeyViewer, h
   const state: HostState = prior ? structuredClone(prior) : newState(host, deps.clock.now());
   const listings = await cache.listAll(deps.repos);
   const view = keys ? viewer.view(keys, file) : undefined;
-  const session: Session = { deps, cache, viewer, host, file, keys: keys ?? emptyHostKeys(), state, listings, done: [], counters: new Map() };
+  const session: Session = { deps, cache, viewer, host, file, keys: keys ?? emptyHostKeys(), state, listings, done: [], counters: new Map(), pendingNext: new Set() };
   const input: PlanInput = { host, repos: deps.repos, file, keys: view, state: prior, listings, now: deps.clock.now() };
   const resumed = prior?.operation ? { command: prior.operation.command, startedAt: prior.operation.startedAt, ...(prior.operation.step ? { step: prior.operation.step } : {}) } : undefined;
   return { session, input, ...(resumed ? { resumed } : {}) };

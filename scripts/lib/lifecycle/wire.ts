@@ -55,30 +55,13 @@ export async function createForgeProvider(config: Config, env: NodeJS.ProcessEnv
       hint: `export ${f.tokenEnv}=<token with admin rights on the repos>, or pass --manual to add the keys by hand`,
     });
   }
-  // scripts/lib/forge/index.ts (createForge) is the general entry; it is loaded by name so this
-  // module still builds while that file is being written.
-  const indexSpec = '../forge/index.js';
-  let mod: { createForge?: (c: Config, o: { env: NodeJS.ProcessEnv; manual?: boolean; io?: unknown }) => Promise<ForgeProvider> | ForgeProvider } | undefined;
-  try {
-    mod = (await import(indexSpec)) as typeof mod;
-  } catch {
-    mod = undefined;
-  }
-  if (mod?.createForge) {
-    return mod.createForge(config, { env, manual, io: { stdin: io.stdin, stdout: io.stdout, stderr: io.stderr, isTTY: Boolean(io.stdin.isTTY) } });
-  }
-  if (f.type === 'github' && !manual) {
-    const { createGithubForge } = await import('../forge/github.js');
-    return createGithubForge({
-      apiUrl: f.apiUrl,
-      token: env[f.tokenEnv]!,
-      tokenEnv: f.tokenEnv,
-      writesPerMinute: f.writesPerMinute,
-      writesPerHour: f.writesPerHour,
-      warn: (m) => void io.stderr.write(`deploy-keys: warning: ${m}\n`),
-    });
-  }
-  throw new DeployKeysError(`forge type ${manual ? 'manual' : f.type} is not available in this build`, { hint: 'use a github forge' });
+  const { createForge } = await import('../forge/index.js');
+  return createForge(config, {
+    env,
+    manual,
+    io: { stdin: io.stdin, stdout: io.stdout, stderr: io.stderr, isTTY: Boolean(io.stdin.isTTY && io.stdout.isTTY) },
+    warn: (m) => void io.stderr.write(`deploy-keys: warning: ${m}\n`),
+  });
 }
 
 /** `<secrets_dir>/../activation/<host>.sh` unless `-o` names another place. */
