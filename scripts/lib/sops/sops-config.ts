@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
-import { SopsConfigError } from './errors.js';
+import { SopsConfigError, SopsUnsupportedError } from './errors.js';
 import { compileRe2, RULE_KEYS, rulesFrom } from './rules.js';
 import type { EncryptionRules } from './rules.js';
 
@@ -151,4 +151,26 @@ export function ruleForFile(config: SopsConfig, file: string): CreationRule {
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** The config for a command: `configPath`, else SOPS_CONFIG, else found upward from `cwd`; undefined when none. */
+export function loadConfigFor(opts: { cwd?: string; env?: NodeJS.ProcessEnv; configPath?: string }): SopsConfig | undefined {
+  const found = findConfigFile(opts.cwd ?? process.cwd(), opts.env ?? process.env, opts.configPath);
+  return found === undefined ? undefined : loadConfig(found);
+}
+
+/** The age recipients of a rule with one key group of age keys only (all this codec can encrypt for). */
+export function ageRecipientsOf(rule: CreationRule, config: SopsConfig, file: string): string[] {
+  const at = `${file}: creation rule ${rule.index + 1} of ${config.path}`;
+  if (rule.keyGroups.length > 1) {
+    throw new SopsUnsupportedError(`${at} has ${rule.keyGroups.length} key groups (Shamir); encrypting with several groups is not supported`, {
+      hint: 'use one group of age recipients, or the sops CLI',
+    });
+  }
+  const group = rule.keyGroups[0]!;
+  if (group.otherKeys > 0) {
+    throw new SopsUnsupportedError(`${at} has pgp/kms/vault keys, which this tool cannot encrypt for`, { hint: 'use only age recipients in this rule' });
+  }
+  if (group.age.length === 0) throw new SopsConfigError(`${at} has no age recipients`, { hint: 'add age: age1… to the rule' });
+  return group.age;
 }

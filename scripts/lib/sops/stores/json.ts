@@ -93,6 +93,12 @@ export function parseJson(text: string, file: string): SopsDoc {
   return doc;
 }
 
+/** The indent of an existing JSON file (undefined = tab, Go's default), to keep diffs small. */
+export function detectJsonIndent(text: string): number | undefined {
+  const m = /^\{\r?\n( +)"/.exec(text);
+  return m ? m[1]!.length : undefined;
+}
+
 /** Go json.Indent layout: `"key": value`, one item per line, `{}`/`[]` compact, final newline. */
 export function emitJson(doc: SopsDoc, indent: number | undefined): string {
   const step = indent === undefined ? '\t' : ' '.repeat(indent);

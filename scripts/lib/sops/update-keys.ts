@@ -1,0 +1,62 @@
+/** `sops updatekeys`: re-wrap the same data key for the recipients of the file's creation rule. */
+import path from 'node:path';
+import { isMap } from 'yaml';
+import { writeFileAtomic } from '../fs/atomic-write.js';
+import { SopsConfigError } from './errors.js';
+import { readText } from './files.js';
+import { wrapKey } from './keysource/age.js';
+import type { AgeIdentityInput } from './keysource/age.js';
+import { collectIdentities } from './keysource/identities.js';
+import { ageListNode } from './metadata.js';
+import { ageRecipientsOf, loadConfigFor, ruleForFile } from './sops-config.js';
+import { attachSops, decryptLoaded, loadEncrypted, recoverDataKey } from './sops-file.js';
+import { emitEncrypted, formatForPath } from './stores/index.js';
+import type { SopsFormat } from './stores/index.js';
+import { detectJsonIndent } from './stores/json.js';
+import { detectYamlIndent } from './stores/yaml.js';
+
+export interface UpdateKeysOptions {
+  configPath?: string;
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  identities?: AgeIdentityInput[];
+  inputType?: SopsFormat;
+}
+
+export interface UpdateKeysResult {
+  changed: boolean;
+  added: string[];
+  removed: string[];
+}
+
+/**
+ * Re-wrap the same data key for the recipients of the file's creation rule.
+ * Values, MAC and lastmodified are untouched; the file is rewritten only on change.
+ */
+export async function updateKeys(file: string, opts: UpdateKeysOptions = {}): Promise<UpdateKeysResult> {
+  const text = await readText(file);
+  const format = opts.inputType ?? formatForPath(file);
+  const loaded = loadEncrypted(text, format, file);
+  const config = loadConfigFor(opts);
+  if (!config) throw new SopsConfigError(`${file}: no .sops.yaml found`, { hint: 'updatekeys needs a creation rule for the file' });
+  const wanted = ageRecipientsOf(ruleForFile(config, path.resolve(file)), config, file);
+  const current = loaded.meta.keyGroups.flatMap((g) => g.age.map((e) => e.recipient));
+  const hasOther = loaded.meta.keyGroups.length > 1 || loaded.meta.keyGroups.some((g) => g.otherKeys > 0);
+  const added = wanted.filter((r) => !current.includes(r));
+  const removed = current.filter((r) => !wanted.includes(r));
+  if (added.length === 0 && removed.length === 0 && !hasOther) return { changed: false, added, removed };
+  const key = await recoverDataKey(loaded.meta, opts.identities ?? collectIdentities({ env: opts.env ?? process.env }), file);
+  // Prove it is the file's data key (values and MAC check out) before handing it to new recipients.
+  decryptLoaded(loadEncrypted(text, format, file), key);
+  const age = await Promise.all(wanted.map(async (recipient) => ({ recipient, enc: await wrapKey(key, recipient) })));
+  for (const { pair } of loaded.sopsPairs) {
+    const m = pair.value;
+    if (!isMap(m)) continue;
+    for (const k of ['key_groups', 'shamir_threshold', 'pgp', 'kms', 'gcp_kms', 'azure_kv', 'hc_vault', 'hckms']) m.delete(k);
+    m.set('age', ageListNode(age));
+  }
+  attachSops(loaded.docs, loaded.sopsPairs);
+  const indent = { yaml: detectYamlIndent(text, config.stores.yamlIndent ?? 4), json: detectJsonIndent(text) };
+  await writeFileAtomic(file, emitEncrypted(loaded.docs, format, indent));
+  return { changed: true, added, removed };
+}
