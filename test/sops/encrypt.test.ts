@@ -161,6 +161,14 @@ describe.skipIf(!haveTools('age', 'age-keygen'))('encryption rules, JSON, binary
     expect((await decryptText(enc, 'c.yaml', { identities: [key.identity] })).toYaml()).toBe(src);
   });
 
+  it('anchors and aliases are expanded into copies (each encrypted at its own path), as sops does', async () => {
+    const src = 'base: &b\n    user: admin-user\nweb:\n    <<: *b\n    copy: *b\n';
+    const enc = await encryptText(src, { filePath: 'a.yaml', recipients: [key.recipient], ...NO_CONFIG });
+    expect(enc).not.toMatch(/[&*]b\b/);
+    const out = await decryptText(enc, 'a.yaml', { identities: [key.identity] });
+    expect(entries(out.tree)).toEqual(entries({ base: { user: 'admin-user' }, web: { '<<': { user: 'admin-user' }, copy: { user: 'admin-user' } } }));
+  });
+
   it('JSON keeps key order (integer-like keys too), writes ints as int, tab indent', async () => {
     const src = '{\n\t"b": "x",\n\t"10": 7,\n\t"2": 7.5,\n\t"a": [\n\t\ttrue,\n\t\tnull,\n\t\t"y"\n\t],\n\t"e": {}\n}\n';
     const enc = await encryptText(src, { filePath: 's.json', recipients: [key.recipient], ...NO_CONFIG });

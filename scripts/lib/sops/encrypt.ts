@@ -62,7 +62,7 @@ export async function encryptText(text: string, opts: EncryptOptions): Promise<s
     if (isMap(doc.contents) && doc.contents.items.some((p) => isScalar(p.key) && p.key.value === 'sops')) {
       throw new SopsFormatError(`${file}: the file already has a top-level "sops" key (already encrypted?)`, { hint: 'decrypt it first, or rename that key' });
     }
-    expandAliases(doc);
+    expandAliases(doc, file);
   }
   const { recipients, rules, indent } = resolve(opts, format);
   const key = randomBytes(32);

@@ -16,6 +16,7 @@ import { RuleMatcher } from './rules.js';
 import { combineShares } from './shamir.js';
 import { parseEncrypted } from './stores/index.js';
 import type { SopsFormat } from './stores/index.js';
+import { expandAliases } from './tree.js';
 import type { SopsDoc } from './tree.js';
 import { decryptValue, encryptValue, formatEncValue, IvStash, parseEncValue } from './value-cipher.js';
 
@@ -31,6 +32,7 @@ export interface LoadedFile {
 export function loadEncrypted(text: string, format: SopsFormat, file: string): LoadedFile {
   if (text.trim() === '') throw new SopsFormatError(`${file}: the file is empty`, { hint: 'not a SOPS file' });
   const docs = parseEncrypted(text, format, file);
+  for (const doc of docs) expandAliases(doc, file); // as sops does: a hand-written alias decrypts at its own path
   const sopsPairs = docs.map((doc) => {
     const root = doc.contents;
     const index = isMap(root) ? root.items.findIndex((p) => isScalar(p.key) && p.key.value === 'sops') : -1;

@@ -4,7 +4,7 @@
  * Ints are bigint (parsed with `intAsBigInt`), floats are number: that is how the
  * `int`/`float` distinction of sops survives a JS round trip.
  */
-import { Document, isAlias, isCollection, isMap, isPair, isScalar, isSeq, Pair, Scalar, YAMLMap, YAMLSeq } from 'yaml';
+import { Document, isAlias, isCollection, isMap, isPair, isScalar, isSeq, Pair, Scalar, visit, YAMLMap, YAMLSeq } from 'yaml';
 import type { Node, ParsedNode } from 'yaml';
 import { SopsFormatError } from './errors.js';
 import { fitsInt64, formatGoFloat, parseGoBool, parseGoFloat, parseGoInt } from './go-format.js';
@@ -105,7 +105,7 @@ export function walkTree(docs: readonly SopsDoc[], visitor: TreeVisitor, file: s
       for (const [i, pair] of node.items.entries()) {
         const key = pair.key;
         if (!isScalar(key) || typeof key.value !== 'string') {
-          throw new SopsFormatError(`${file}: non-string key under ${aadOf(path)}`, { hint: 'quote mapping keys; sops only supports string keys' });
+          throw new SopsFormatError(`${file}: non-string key under ${path.join(':') || 'the top level'}`, { hint: 'quote mapping keys; sops only supports string keys' });
         }
         const head = [...stack, ...(i === 0 ? lead : []), ...slot(key, 'commentBefore', path, stack)];
         const childPath = [...path, key.value];
@@ -132,26 +132,32 @@ export function walkTree(docs: readonly SopsDoc[], visitor: TreeVisitor, file: s
       }
       if (own) slot(node, 'comment', path, stack);
     } else if (isAlias(node)) {
-      throw new SopsFormatError(`${file}: unresolved YAML alias under ${aadOf(path)}`, { hint: 'aliases are expanded before encryption; this is a bug' });
+      throw new SopsFormatError(`${file}: unresolved YAML alias under ${path.join(':') || 'the top level'}`, { hint: 'aliases must be expanded before walking; this is a bug' });
     }
     // null pair values (`key:`) are nothing to walk
   }
 }
 
 /** Replace every alias by a copy of its target and drop anchors, as sops does. */
-export function expandAliases(doc: SopsDoc): void {
+export function expandAliases(doc: SopsDoc, file: string): void {
+  let budget = 10_000; // bounds "billion laughs" expansion and alias cycles
   const expand = (node: unknown): unknown => {
     if (isAlias(node)) {
       const target = node.resolve(doc);
-      if (!target) throw new SopsFormatError('unresolvable YAML alias', { hint: 'define the anchor before using it' });
+      if (!target) throw new SopsFormatError(`${file}: YAML alias *${node.source} has no anchor`, { hint: 'define the anchor before using it' });
+      if (--budget < 0) throw new SopsFormatError(`${file}: too many YAML alias expansions`, { hint: 'remove recursive or deeply nested aliases' });
       return expand(target.clone());
     }
-    if (isScalar(node) || isCollection(node)) delete (node as { anchor?: string }).anchor;
     if (isMap(node)) for (const p of node.items) p.value = expand(p.value) as typeof p.value;
     if (isSeq(node)) node.items = node.items.map(expand);
     return node;
   };
   doc.contents = expand(doc.contents) as typeof doc.contents;
+  // Anchors go only after every alias was resolved against them.
+  const dropAnchor = (_key: unknown, node: { anchor?: string }): void => {
+    delete node.anchor;
+  };
+  visit(doc, { Scalar: dropAnchor, Map: dropAnchor, Seq: dropAnchor });
 }
 
 /** Convert a (decrypted) node to a plain value with ordered maps. */
