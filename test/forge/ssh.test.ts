@@ -157,3 +157,40 @@ describe.skipIf(!haveSshd())('ssh provider against a real sshd', () => {
     expect(st.mode & 0o777).toBe(0o644);
   });
 });
+
+describe.skipIf(!haveSshd())('ssh provider, remote mode (file edited through ssh target)', () => {
+  let sshd: SshdFixture;
+  afterAll(async () => {
+    await sshd?.stop();
+  });
+
+  it('reads and atomically rewrites a remote authorized_keys through `ssh target`', async () => {
+    sshd = await startSshd();
+    const admin = await makeClientKey(sshd.dir, 'admin');
+    await fs.appendFile(sshd.authorizedKeys, `${admin.publicKey}\n`);
+    // A file the git account can replace (its directory is git's).
+    const dir = path.join(sshd.dir, 'remote-home');
+    await fs.mkdir(dir, { mode: 0o700 });
+    const file = path.join(dir, 'authorized_keys');
+    const operator = '# operator line\n';
+    await fs.writeFile(file, operator, { mode: 0o600 });
+    await fs.chown(dir, sshd.uid, sshd.gid);
+    await fs.chown(file, sshd.uid, sshd.gid);
+    const forge = new SshForge({
+      config: { type: 'ssh', authorizedKeys: file, target: 'git@127.0.0.1', port: sshd.port },
+      sshArgs: ['-F', '/dev/null', '-i', admin.privateKeyPath, '-o', 'IdentitiesOnly=yes', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${sshd.knownHostsFile}`, '-o', 'GlobalKnownHostsFile=/dev/null'],
+    });
+    const repo = repoConfig('ssh://git@127.0.0.1:2222/srv/git/acme/app.git', 'app');
+    const k = testPublicKey();
+    const added = await forge.add(repo, { title: 'web-01-app-deploy', publicKey: k.line, readOnly: true });
+    expect(added.fingerprint).toBe(k.fingerprint);
+    const text = await fs.readFile(file, 'utf8');
+    expect(text.startsWith(operator)).toBe(true);
+    expect(text).toContain(`exec git-upload-pack '/srv/git/acme/app.git'`);
+    expect((await fs.stat(file)).mode & 0o777).toBe(0o600);
+    expect(await forge.list(repo)).toHaveLength(1);
+    await forge.remove(repo, added.id);
+    expect(await forge.list(repo)).toEqual([]);
+    expect((await forge.preflight([repo])).ok).toBe(true);
+  });
+});
