@@ -92,6 +92,55 @@ describe.runIf(haveTools('nix-instantiate'))('nix files', () => {
     expect(fromNix).toBe(ts);
   });
 
+  describe('module.nix against a stub lib/pkgs/config (test/nix/module-stub.nix)', () => {
+    const STUB = path.join(REPO, 'test/nix/module-stub.nix');
+    const baseCfg = (over: string) =>
+      `{ enable = true; hostName = "web-01"; secretsRoot = null; sopsFile = "/srv/fleet/sops/web-01.yaml"; descriptionFile = null;
+         repos = { nix-config = { url = "git@github.com:acme/nix-config.git"; cloneTo = "/root/nix-config"; publicKey = null; }; };
+         user = "root"; home = "/root"; knownHosts = [ ]; insteadOf = false; pull = false; clone = true;
+         restartSec = 30; startLimitBurst = 10; setSystemKnownHosts = true; } // ${over}`;
+    const evalModule = (over = '{ }', extra = '', attr = '') =>
+      JSON.parse(nix(['--eval', '--strict', '--json', '-E', `(import ${STUB} { cfg = ${baseCfg(over)}; ${extra} })${attr}`])) as Record<string, unknown>;
+
+    test('declares the sops-nix secrets, the activation step, the clone service and the pins', () => {
+      const m = evalModule() as {
+        failedAssertions: string[];
+        activation: { deps: string[]; text: string };
+        service: { after: string[]; serviceConfig: Record<string, unknown> };
+        sopsSecrets: Record<string, Record<string, unknown>>;
+        knownHosts: Record<string, { hostNames: string[] }>;
+      };
+      expect(m.failedAssertions).toEqual([]);
+      expect(m.activation.deps).toEqual(['users', 'groups', 'setupSecrets']);
+      expect(m.activation.text).toMatch(/dash \/nix\/store\/\w+-deploy-keys-activation-web-01\.sh --keys-dir \/run\/secrets\/deploy-keys --no-clone --quiet\n$/);
+      expect(m.service.after).toContain('network-online.target');
+      expect(m.service.serviceConfig).toMatchObject({ Type: 'oneshot', Restart: 'on-failure', RestartSec: 30, User: 'root' });
+      expect(m.sopsSecrets).toEqual({
+        'deploy-keys/nix-config': { sopsFile: '/srv/fleet/sops/web-01.yaml', key: 'deploy-keys/nix-config', owner: 'root', mode: '0400' },
+      });
+      expect(Object.values(m.knownHosts).map((k) => k.hostNames[0])).toEqual(['github.com', 'github.com', 'github.com']);
+    });
+
+    test('a non-root user runs the script through runuser and owns the secrets', () => {
+      const m = evalModule('{ user = "alice"; home = "/home/alice"; }') as { activation: { text: string }; sopsSecrets: Record<string, { owner: string }> };
+      expect(m.activation.text).toMatch(/runuser -u alice -- .*env PATH=/);
+      expect(m.sopsSecrets['deploy-keys/nix-config']!.owner).toBe('alice');
+    });
+
+    test('assertions: sops-nix missing, unpinned host, bad repo name, home mismatch', () => {
+      const noSops = evalModule('{ }', 'sopsImported = false; setupSecrets = false;', '.failedAssertions') as unknown as string[];
+      expect(noSops.join('\n')).toMatch(/needs sops-nix/);
+      const bad = evalModule(
+        '{ home = "/home/root"; repos = { Bad = { url = "git@git.example.org:a/b.git"; cloneTo = "/x"; publicKey = null; }; }; }',
+        '',
+        '.failedAssertions',
+      ) as unknown as string[];
+      expect(bad.join('\n')).toMatch(/differs from users\.users\.root\.home/);
+      expect(bad.join('\n')).toMatch(/repo name "Bad"/);
+      expect(bad.join('\n')).toMatch(/no pinned host key for git\.example\.org/);
+    });
+  });
+
   test('renderScript throws every problem at once', () => {
     expect(() => nixEval('lib.renderScript { host = "web-01"; user = "root"; home = "/root/"; repos = [ { name = "x"; url = "git@gitlab.com:a/b.git"; cloneTo = "/x"; } ]; }')).toThrow(
       /home "\/root\/" must be an absolute path without a trailing slash; repo x: no pinned host key for gitlab\.com/,
