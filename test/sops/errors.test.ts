@@ -9,6 +9,7 @@ import {
   encryptText,
   SopsError,
   SopsFormatError,
+  SopsMacMismatchError,
   SopsNoIdentityError,
   SopsUnsupportedError,
 } from '../../scripts/lib/sops/index.js';
@@ -80,6 +81,15 @@ describe.skipIf(!haveTools('age-keygen'))('failures are one-line errors that nam
     expect(await failure(encryptText('a: b\n', opts('ssh-rsa AAAAB3NzaC1yc2E x')))).toBeInstanceOf(SopsUnsupportedError);
     expect(await failure(encryptText('a: b\n', opts('pgp:ABCDEF')))).toBeInstanceOf(SopsUnsupportedError);
     await failure(encryptText('a: b\n', opts('age1notbech32')));
+  });
+
+  it('an altered lastmodified or a removed MAC is a MAC error', async () => {
+    const moved = encrypted.replace(/lastmodified: "\d{4}/, 'lastmodified: "1999');
+    expect(moved).not.toBe(encrypted);
+    expect(await failure(decryptText(moved, 'l.yaml', { identities: [key.identity] }))).toBeInstanceOf(SopsMacMismatchError);
+    const noMac = encrypted.replace(/ {4}mac: ENC\[.*\]\n/, '');
+    expect(noMac).not.toBe(encrypted);
+    expect(await failure(decryptText(noMac, 'l.yaml', { identities: [key.identity] }))).toBeInstanceOf(SopsMacMismatchError);
   });
 
   it('a sops file that is not a valid ENC value where one is expected', async () => {

@@ -5,7 +5,7 @@
  */
 import { isMap, isNode, isScalar, Pair, Scalar, YAMLMap } from 'yaml';
 import { decryptDocs } from './crypt.js';
-import { SopsDecryptError, SopsFormatError, SopsMacMismatchError, SopsNoIdentityError } from './errors.js';
+import { SopsFormatError, SopsMacMismatchError, SopsNoIdentityError } from './errors.js';
 import { unwrapKey } from './keysource/age.js';
 import type { AgeIdentityInput } from './keysource/age.js';
 import { IDENTITY_HINT } from './keysource/identities.js';
@@ -94,7 +94,7 @@ export function decryptLoaded(loaded: LoadedFile, key: Uint8Array, ignoreMac = f
     try {
       stored = decryptValue(key, enc, meta.macAad).toString('utf8');
     } catch (e) {
-      throw new SopsDecryptError(`${file}: cannot decrypt the MAC: sops.mac or sops.lastmodified was altered`, { hint: 'restore the file from version control', cause: e });
+      throw new SopsMacMismatchError(`${file}: the MAC cannot be authenticated: sops.mac or sops.lastmodified was altered`, { hint: 'restore the file from version control', cause: e });
     }
   }
   if (!macEquals(stored, computed)) {
