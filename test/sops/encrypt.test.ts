@@ -5,6 +5,7 @@ import { parseDocument } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { haveTools } from '../helpers/tools.js';
 import { decryptText, encryptFile, encryptText, SopsFormatError } from '../../scripts/lib/sops/index.js';
+import { decryptValue, parseEncValue } from '../../scripts/lib/sops/value-cipher.js';
 import { ageCliDecrypt, ageKeygen, NO_CONFIG, tempDir } from './helpers.js';
 import type { AgeKey } from './helpers.js';
 import { entries } from './vectors.js';
@@ -167,6 +168,25 @@ describe.skipIf(!haveTools('age', 'age-keygen'))('encryption rules, JSON, binary
     expect(enc).not.toMatch(/[&*]b\b/);
     const out = await decryptText(enc, 'a.yaml', { identities: [key.identity] });
     expect(entries(out.tree)).toEqual(entries({ base: { user: 'admin-user' }, web: { '<<': { user: 'admin-user' }, copy: { user: 'admin-user' } } }));
+  });
+
+  it('comments are encrypted with the AAD of their container, as sops (yaml.v3) attaches them', async () => {
+    const src = '# top\nhosts:\n    # before web1\n    web1:\n        port: 22 # inline\n        # before user\n        user: u\nlist:\n    # in list\n    - x\n';
+    const enc = await encryptText(src, { filePath: 'c.yaml', recipients: [key.recipient], ...NO_CONFIG });
+    const meta = (parseDocument(enc).toJS() as { sops: { age: { recipient: string; enc: string }[] } }).sops;
+    const dataKey = ageCliDecrypt(meta.age[0]!.enc, key.file);
+    const aads = [...enc.matchAll(/#(ENC\[[^\]]*type:comment\])/g)].map((m) => {
+      const v = parseEncValue(m[1]!)!;
+      const candidates = [':', 'hosts:', 'hosts:web1:', 'list:'];
+      return candidates.filter((aad) => {
+        try {
+          return decryptValue(dataKey, v, aad).length > 0;
+        } catch {
+          return false;
+        }
+      });
+    });
+    expect(aads).toEqual([[':'], ['hosts:'], ['hosts:web1:'], ['hosts:web1:'], ['list:']]);
   });
 
   it('JSON keeps key order (integer-like keys too), writes ints as int, tab indent', async () => {

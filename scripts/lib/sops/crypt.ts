@@ -66,7 +66,7 @@ export function decryptDocs(docs: readonly SopsDoc[], ctx: CryptContext): string
         mac.add(bytes);
       },
       comment(slot) {
-        return mapCommentLines(slot, (line) => (isEncValue(line) ? decryptComment(line, slot.path, ctx) : line));
+        return mapCommentLines(slot, (line) => (isEncValue(line) ? decryptComment(line, slot, ctx) : line));
       },
     },
     ctx.file,
@@ -79,11 +79,12 @@ export function decryptDocs(docs: readonly SopsDoc[], ctx: CryptContext): string
  * to; try the attributed container, then each enclosing one. A comment that opens
  * with none is kept as written, as sops does.
  */
-function decryptComment(line: string, path: readonly string[], ctx: CryptContext): string {
+function decryptComment(line: string, slot: CommentSlot, ctx: CryptContext): string {
   const enc = parseEncValue(line);
   if (!enc || enc.type !== 'comment') return line;
-  for (let n = path.length; n >= 0; n--) {
-    const aad = aadOf(path.slice(0, n));
+  const candidates = [...(slot.innerPath ? [slot.innerPath] : []), ...Array.from({ length: slot.path.length + 1 }, (_, i) => slot.path.slice(0, slot.path.length - i))];
+  for (const path of candidates) {
+    const aad = aadOf(path);
     try {
       const bytes = decryptValue(ctx.key, enc, aad);
       ctx.stash.remember(aad, bytes, enc.iv);

@@ -68,6 +68,11 @@ export interface CommentSlot {
   prop: 'commentBefore' | 'comment';
   /** Path of the container the comment belongs to (its AAD, spec §2). */
   path: readonly string[];
+  /**
+   * For a comment trailing a nested collection: that collection's path. Writers
+   * disagree on whether it belongs there or to the parent, so readers try both.
+   */
+  innerPath?: readonly string[];
 }
 
 export interface TreeVisitor {
@@ -92,8 +97,8 @@ export function walkTree(docs: readonly SopsDoc[], visitor: TreeVisitor, file: s
     slot(doc, 'comment', [], []);
   }
 
-  function slot(holder: CommentSlot['holder'], prop: CommentSlot['prop'], path: readonly string[], stack: readonly string[]): string[] {
-    return holder[prop] ? visitor.comment({ holder, prop, path }, stack) : [];
+  function slot(holder: CommentSlot['holder'], prop: CommentSlot['prop'], path: readonly string[], stack: readonly string[], innerPath?: readonly string[]): string[] {
+    return holder[prop] ? visitor.comment(innerPath ? { holder, prop, path, innerPath } : { holder, prop, path }, stack) : [];
   }
 
   /** `lead`: comment lines held by the collection itself, which head its first item. */
@@ -113,7 +118,7 @@ export function walkTree(docs: readonly SopsDoc[], visitor: TreeVisitor, file: s
         if (isCollection(value)) {
           walkNode(value, childPath, head, false, slot(value, 'commentBefore', childPath, head));
           slot(key, 'comment', path, head);
-          slot(value, 'comment', path, head);
+          slot(value, 'comment', path, head, childPath);
         } else {
           if (isScalar(value)) slot(value, 'commentBefore', path, head);
           walkNode(value, childPath, head, false);
