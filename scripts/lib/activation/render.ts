@@ -4,6 +4,7 @@
  * template with the same data, so the NixOS module runs this exact logic.
  */
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config, RepoConfig } from '../config/index.js';
 import { ConfigError } from '../errors.js';
@@ -100,15 +101,20 @@ export function activationInput(config: Config, host: string, opts: ActivationOp
 let templateCache: string | undefined;
 
 /**
- * template.sh beside this module; from dist/ (tsc does not copy it) the source
- * tree's copy two levels up the package.
+ * template.sh beside this module, or — when running compiled from some outDir
+ * (tsc does not copy .sh files) — the package's source copy found by walking
+ * up to the directory that holds scripts/lib/activation/template.sh.
  */
 export function activationTemplate(): string {
   if (templateCache !== undefined) return templateCache;
-  const candidates = ['./template.sh', '../../../../scripts/lib/activation/template.sh'];
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const candidates = [path.join(here, 'template.sh')];
+  for (let dir = here, i = 0; i < 8; i++, dir = path.dirname(dir)) {
+    candidates.push(path.join(dir, 'scripts/lib/activation/template.sh'));
+  }
   for (const c of candidates) {
     try {
-      templateCache = readFileSync(fileURLToPath(new URL(c, import.meta.url)), 'utf8');
+      templateCache = readFileSync(c, 'utf8');
       return templateCache;
     } catch {
       // try the next place

@@ -470,6 +470,7 @@ dk_update_gitconfig() {
   dk_cur=$DK_NL$dk_cur$DK_NL
   # Remove rules we wrote earlier that are no longer wanted.
   dk_rest=$DK_OLD_RULES
+  [ "$DK_OLD_RULES" != "$dk_want_rules" ] || dk_rest=''
   while [ -n "$dk_rest" ]; do
     dk_line=${dk_rest%%"$DK_NL"*}
     dk_rest=${dk_rest#*"$DK_NL"}
