@@ -4,7 +4,8 @@ import { decryptSops } from 'sops-age';
 import { parseDocument } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { haveTools } from '../helpers/tools.js';
-import { decryptText, encryptFile, encryptText, SopsFormatError } from '../../scripts/lib/sops/index.js';
+import { decryptText, encryptFile, encryptText, encryptTree, SopsFormatError } from '../../scripts/lib/sops/index.js';
+import type { PlainMap, PlainValue } from '../../scripts/lib/sops/index.js';
 import { decryptValue, parseEncValue } from '../../scripts/lib/sops/value-cipher.js';
 import { ageCliDecrypt, ageKeygen, NO_CONFIG, tempDir } from './helpers.js';
 import type { AgeKey } from './helpers.js';
@@ -187,6 +188,15 @@ describe.skipIf(!haveTools('age', 'age-keygen'))('encryption rules, JSON, binary
       });
     });
     expect(aads).toEqual([[':'], ['hosts:'], ['hosts:web1:'], ['hosts:web1:'], ['list:']]);
+  });
+
+  it('encryptTree writes a plain tree (Map order, PEM as a literal block) that decrypts back', async () => {
+    const tree: PlainMap = new Map<string, PlainValue>([['10', 'ten'], ['2', new Map<string, PlainValue>([['key', PEM], ['n', 5]])]]);
+    const enc = await encryptTree(tree, { filePath: 't.yaml', recipients: [key.recipient], ...NO_CONFIG });
+    const out = await decryptText(enc, 't.yaml', { identities: [key.identity] });
+    expect(entries(out.tree)).toEqual(entries(tree));
+    expect(out.toYaml()).toBe(`"10": ten\n"2":\n    key: |\n${PEM.split('\n').filter(Boolean).map((l) => `        ${l}`).join('\n')}\n    n: 5\n`);
+    expect(enc).toMatch(/ {4}n: ENC\[.*type:int\]/);
   });
 
   it('JSON keeps key order (integer-like keys too), writes ints as int, tab indent', async () => {

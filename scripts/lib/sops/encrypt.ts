@@ -1,6 +1,6 @@
 /** Encrypting new files: keys and rules from the arguments or the matching `.sops.yaml` rule. */
 import { randomBytes } from 'node:crypto';
-import { isMap, isScalar, Pair, Scalar } from 'yaml';
+import { Document, isMap, isScalar, Pair, Scalar } from 'yaml';
 import { writeFileAtomic } from '../fs/atomic-write.js';
 import { encryptDocs } from './crypt.js';
 import { SopsConfigError, SopsFormatError } from './errors.js';
@@ -14,7 +14,8 @@ import { ageRecipientsOf, loadConfigFor, matchRule, ruleForFile } from './sops-c
 import { attachSops } from './sops-file.js';
 import { emitEncrypted, formatForPath, parsePlain } from './stores/index.js';
 import type { SopsFormat } from './stores/index.js';
-import { expandAliases } from './tree.js';
+import { expandAliases, fromPlain } from './tree.js';
+import type { PlainMap, SopsDoc } from './tree.js';
 import { encryptValue, formatEncValue, IvStash } from './value-cipher.js';
 
 export interface EncryptOptions {
@@ -57,7 +58,23 @@ export async function encryptText(text: string, opts: EncryptOptions): Promise<s
   const file = opts.filePath;
   const format = opts.format ?? formatForPath(file);
   if (text.trim() === '') throw new SopsFormatError(`${file}: cannot encrypt an empty file`, { hint: 'add some content first' });
-  const docs = parsePlain(text, format, file);
+  return encryptDocuments(parsePlain(text, format, file), format, opts);
+}
+
+/**
+ * Encrypt a plain tree (a `Map` keeps integer-like keys in order) for a NEW YAML or
+ * JSON file; multi-line strings become `|` literal blocks.
+ */
+export async function encryptTree(tree: PlainMap | Record<string, unknown>, opts: EncryptOptions): Promise<string> {
+  const format = opts.format ?? formatForPath(opts.filePath);
+  if (format === 'binary') throw new SopsFormatError(`${opts.filePath}: a tree cannot be written to a binary-store file`, { hint: 'use a .yaml or .json file name' });
+  const doc = new Document() as SopsDoc;
+  doc.contents = fromPlain(tree) as SopsDoc['contents'];
+  return encryptDocuments([doc], format, opts);
+}
+
+async function encryptDocuments(docs: SopsDoc[], format: SopsFormat, opts: EncryptOptions): Promise<string> {
+  const file = opts.filePath;
   for (const doc of docs) {
     if (isMap(doc.contents) && doc.contents.items.some((p) => isScalar(p.key) && p.key.value === 'sops')) {
       throw new SopsFormatError(`${file}: the file already has a top-level "sops" key (already encrypted?)`, { hint: 'decrypt it first, or rename that key' });

@@ -7,7 +7,7 @@ export * from './errors.js';
 export { decryptFile, decryptText, openSopsFile } from './decrypt.js';
 export type { DecryptedFile, DecryptOptions, OpenOptions } from './decrypt.js';
 export { SopsEditor } from './editor.js';
-export { encryptFile, encryptText } from './encrypt.js';
+export { encryptFile, encryptText, encryptTree } from './encrypt.js';
 export type { EncryptOptions } from './encrypt.js';
 export { updateKeys } from './update-keys.js';
 export type { UpdateKeysOptions, UpdateKeysResult } from './update-keys.js';
