@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
-import { renderActivationScript, type ActivationOptions } from '../../scripts/lib/activation/index.js';
+import { activationDescription, renderActivationScript, type ActivationOptions } from '../../scripts/lib/activation/index.js';
 import type { Config } from '../../scripts/lib/config/index.js';
 import { config, makeKey, tempDir } from '../activation/fixtures.js';
 import { haveTools } from '../helpers/tools.js';
@@ -76,16 +76,7 @@ describe.runIf(haveTools('nix-instantiate'))('nix files', () => {
   test.each(cases)('TS and Nix render the same script: %s', (name, yaml, opts) => {
     const c: Config = config(yaml);
     const ts = renderActivationScript(c, 'web-01', opts);
-    const pk = opts.publicKeys as Record<string, string> | undefined;
-    const desc = {
-      host: 'web-01',
-      user: opts.user ?? 'root',
-      home: opts.home ?? '/root',
-      insteadOf: !!opts.insteadOf,
-      pull: !!opts.pull,
-      knownHosts: c.knownHosts,
-      repos: c.repos.map((r) => ({ name: r.name, url: r.url.raw, cloneTo: r.cloneTo, publicKey: pk?.[r.name] ?? null })),
-    };
+    const desc = activationDescription(c, 'web-01', opts);
     const f = path.join(t.dir, `${name.replace(/\W+/g, '-')}.json`);
     writeFileSync(f, JSON.stringify(desc));
     const fromNix = nixEval(`lib.renderScript (builtins.fromJSON (builtins.readFile ${f}))`);
@@ -125,6 +116,20 @@ describe.runIf(haveTools('nix-instantiate'))('nix files', () => {
       const m = evalModule('{ user = "alice"; home = "/home/alice"; }') as { activation: { text: string }; sopsSecrets: Record<string, { owner: string }> };
       expect(m.activation.text).toMatch(/runuser -u alice -- .*env PATH=/);
       expect(m.sopsSecrets['deploy-keys/nix-config']!.owner).toBe('alice');
+    });
+
+    test('descriptionFile supplies repos and knownHosts; secretsRoot gives sopsFile', () => {
+      const c = config(`known_hosts:\n  - "[git.example.org]:2222 ${HOST_KEY}"\nrepos:\n  infra:\n    url: ssh://git@git.example.org:2222/srv/infra.git\n`);
+      const f = path.join(t.dir, 'description.json');
+      writeFileSync(f, JSON.stringify(activationDescription(c, 'web-01')));
+      const d = evalModule(`{ descriptionFile = ${f}; secretsRoot = "/srv/fleet"; }`, '', '.defaults') as unknown as {
+        repos: Record<string, { url: string; cloneTo: string }>;
+        knownHosts: string[];
+        sopsFile: string;
+      };
+      expect(d.repos).toEqual({ infra: { url: 'ssh://git@git.example.org:2222/srv/infra.git', cloneTo: '/root/infra', publicKey: null } });
+      expect(d.knownHosts).toEqual([`[git.example.org]:2222 ${HOST_KEY}`]);
+      expect(d.sopsFile).toBe('/srv/fleet/sops/web-01.yaml');
     });
 
     test('assertions: sops-nix missing, unpinned host, bad repo name, home mismatch', () => {

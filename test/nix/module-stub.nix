@@ -55,4 +55,10 @@ in
   knownHosts = first.programs.ssh.knownHosts.content;
   sopsSecrets = if second ? sops then second.sops.secrets.content else null;
   optionNames = b.attrNames m.options.services.deploy-keys;
+  # Defaults that depend on other options (read with `.defaults`; lazy).
+  defaults = {
+    repos = m.options.services.deploy-keys.repos.default;
+    knownHosts = m.options.services.deploy-keys.knownHosts.default;
+    sopsFile = m.options.services.deploy-keys.sopsFile.default;
+  };
 }

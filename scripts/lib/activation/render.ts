@@ -177,6 +177,35 @@ export function renderFromInput(input: RenderInput): string {
 }
 
 /**
+ * The same inputs as plain JSON: what nix/lib.nix's renderScript takes and
+ * what the module's `descriptionFile` option reads, so the module need not
+ * repeat deploy-keys.yaml. Validated like the script itself.
+ */
+export interface ActivationDescription {
+  host: string;
+  user: string;
+  home: string;
+  insteadOf: boolean;
+  pull: boolean;
+  repos: { name: string; url: string; cloneTo: string; publicKey: string | null }[];
+  knownHosts: string[];
+}
+
+export function activationDescription(config: Config, host: string, opts: ActivationOptions = {}): ActivationDescription {
+  const input = activationInput(config, host, opts);
+  renderData(input); // throws on unpinned hosts and bad known_hosts lines, like the renderer
+  return {
+    host: input.host,
+    user: input.user,
+    home: input.home,
+    insteadOf: input.insteadOf,
+    pull: input.pull,
+    repos: input.repos.map(({ repo, publicKey }) => ({ name: repo.name, url: repo.url.raw, cloneTo: repo.cloneTo, publicKey: publicKey ?? null })),
+    knownHosts: [...input.knownHosts],
+  };
+}
+
+/**
  * The activation script for `host`: a POSIX sh script holding no secret.
  * Pure apart from reading the packaged template once. Throws ConfigError
  * (e.g. a repo's host has no pinned key) with a hint.
