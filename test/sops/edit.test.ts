@@ -70,6 +70,14 @@ describe.skipIf(!haveTools('age-keygen'))('editing with openSopsFile', () => {
     expect(encLines(await ed.toString())).toEqual(encLines(original));
   });
 
+  it('a new top-level key goes before the trailing sops block', async () => {
+    const ed = await openSopsFile(file, { identities: [key.identity] });
+    ed.set(['zz_new'], { nested: true });
+    const out = await ed.toString();
+    const top = out.split('\n').filter((l) => /^\S/.test(l)).map((l) => l.split(':')[0]);
+    expect(top).toEqual(['#ENC[AES256_GCM,data', 'hosts', '"0"', 'owner_unencrypted', 'zz_new', 'sops']);
+  });
+
   it('delete() and has(); save() is atomic and keeps the mode', async () => {
     const ed = await openSopsFile(file, { identities: [key.identity] });
     expect(ed.has(['hosts', 'db1'])).toBe(true);

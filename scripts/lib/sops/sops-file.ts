@@ -36,7 +36,10 @@ export function loadEncrypted(text: string, format: SopsFormat, file: string): L
   const sopsPairs = docs.map((doc) => {
     const root = doc.contents;
     const index = isMap(root) ? root.items.findIndex((p) => isScalar(p.key) && p.key.value === 'sops') : -1;
-    return index < 0 || !isMap(root) ? undefined : { pair: root.items.splice(index, 1)[0] as Pair, index };
+    if (index < 0 || !isMap(root)) return undefined;
+    // A trailing `sops:` (the usual layout) stays last even when keys are added.
+    const at = index === root.items.length - 1 ? Infinity : index;
+    return { pair: root.items.splice(index, 1)[0] as Pair, index: at };
   });
   const first = sopsPairs[0];
   if (!first) throw new SopsFormatError(`${file}: not a SOPS file (no top-level "sops" metadata)`, { hint: 'encrypt it first, or check the file name' });
