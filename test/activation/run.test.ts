@@ -2,7 +2,7 @@
  * The rendered script run for real (sh, ssh-keygen, git) against a temp tree
  * via --root. No network: these runs use --no-clone (see e2e-sshd.test.ts).
  */
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { renderActivationScript, runActivation, type ActivationOptions } from '../../scripts/lib/activation/index.js';
@@ -239,6 +239,33 @@ describe.runIf(haveTools('sh', 'ssh-keygen', 'git'))('activation script, local r
     const both = await runActivation({ script: script(), root, keysDir, args: ['--keys-stdin'] });
     expect(both.stderr).toMatch(/exclude each other/);
     expect(existsSync(ssh())).toBe(false);
+  });
+
+  test('a ~/.ssh owned by someone else (sops-nix path= leftovers) is refused', async () => {
+    mkdirSync(ssh(), { mode: 0o700 });
+    chownSync(ssh(), 65534, 65534);
+    const r = await run(script());
+    expect(r.exitCode).toBe(1);
+    expect(r.failed).toEqual(['ssh-dir']);
+    expect(r.stderr).toMatch(/is not owned by root .*chown it to root/);
+    expect(readdirSync(ssh())).toEqual([]);
+  });
+
+  test.runIf(haveTools('runuser') && process.getuid?.() === 0)('runs as a non-root user for that user', async () => {
+    const s = renderActivationScript(config(GITHUB_YAML), 'web-01', { user: 'nobody', home: '/home/nobody' });
+    mkdirSync(path.join(root, 'home/nobody'), { recursive: true });
+    chownSync(path.join(root, 'home/nobody'), 65534, 65534);
+    chmodSync(t.dir, 0o755);
+    chmodSync(keysDir, 0o755);
+    for (const n of Object.keys(keys)) chownSync(path.join(keysDir, n), 65534, 65534);
+    const { execa } = await import('execa');
+    const r = await execa('runuser', ['-u', 'nobody', '--', 'sh', '-c', s, 'x', '--root', root, '--keys-dir', keysDir, '--no-clone'], { reject: false });
+    expect(r.exitCode, `${r.stdout}${r.stderr}`).toBe(0);
+    const kf = path.join(root, 'home/nobody/.ssh/nix-config-deploy');
+    expect(statSync(kf).uid).toBe(65534);
+    expect(statSync(path.dirname(kf)).uid).toBe(65534);
+    expect(mode(kf)).toBe(0o600);
+    expect(readFileSync(path.join(root, 'home/nobody/.ssh/config'), 'utf8')).toContain('IdentityFile /home/nobody/.ssh/nix-config-deploy');
   });
 
   test('--help prints usage', async () => {
