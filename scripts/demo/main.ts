@@ -25,10 +25,10 @@ function step(title: string): void {
 }
 
 /** Runs the real CLI as a user would, echoing the command line. */
-function deployKeys(args: string[], env: NodeJS.ProcessEnv, { mayFail = false } = {}): number {
-  process.stdout.write(`$ deploy-keys ${args.join(' ')}\n`);
-  const r = spawnSync(process.execPath, [cli, ...args], { cwd: work, env, stdio: ['ignore', 'inherit', 'inherit'] });
-  if (r.status !== 0 && !mayFail) throw new Error(`deploy-keys ${args[0]} failed (exit ${r.status})`);
+function deployKeys(args: string[], env: NodeJS.ProcessEnv, { quiet = false } = {}): number {
+  process.stdout.write(`$ deploy-keys ${args.join(' ')}${quiet ? ' >/dev/null' : ''}\n`);
+  const r = spawnSync(process.execPath, [cli, ...args], { cwd: work, env, stdio: ['ignore', quiet ? 'ignore' : 'inherit', 'inherit'] });
+  if (r.status !== 0) throw new Error(`deploy-keys ${args[0]} failed (exit ${r.status})`);
   return r.status ?? 1;
 }
 
@@ -41,7 +41,9 @@ function show(cmd: string, args: string[], cwd = work): void {
 async function main(): Promise<void> {
   if (!existsSync(cli)) throw new Error('dist/ is missing: run `npm install` (or `just build`) first');
   await fs.rm(work, { recursive: true, force: true });
-  await fs.mkdir(path.join(work, 'sops'), { recursive: true, mode: 0o700 });
+  // 0711: the local sshd reads its authorized_keys and repos below as the `git` user.
+  await fs.mkdir(work, { mode: 0o711 });
+  await fs.mkdir(path.join(work, 'sops'), { mode: 0o700 });
 
   step('Operator identity and .sops.yaml');
   const identity = await generateX25519Identity();
@@ -89,7 +91,7 @@ async function main(): Promise<void> {
 
     step('The host file (encrypted; your other keys in it would be kept)');
     show('sed', ['-n', '1,6p', `sops/${HOST}.yaml`]);
-    deployKeys(['sops', 'decrypt', `sops/${HOST}.yaml`, '--extract', '["deploy-keys"]["nix-config"]', '--output', '/dev/null'], env);
+    deployKeys(['sops', 'decrypt', `sops/${HOST}.yaml`, '--extract', '["deploy-keys"]["nix-config"]'], env, { quiet: true });
     process.stdout.write('(decrypts with the operator identity; the MAC is verified)\n');
 
     step('Re-running vm-fresh for a complete host changes nothing');

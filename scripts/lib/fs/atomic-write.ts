@@ -22,15 +22,18 @@ export async function writeFileAtomic(
   options: AtomicWriteOptions = {},
 ): Promise<void> {
   const dir = path.dirname(target);
-  let mode = options.mode;
-  if (mode === undefined) {
-    try {
-      mode = (await fs.stat(target)).mode & 0o7777;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw writeError(target, e);
-      mode = 0o600;
-    }
+  let existing: import('node:fs').Stats | undefined;
+  try {
+    existing = await fs.stat(target);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw writeError(target, e);
   }
+  // Renaming over /dev/null or a FIFO would replace the device with a file full of
+  // whatever we were writing (possibly a secret): refuse anything but a regular file.
+  if (existing && !existing.isFile()) {
+    throw new DeployKeysError(`cannot write ${target}: it is not a regular file`, { hint: 'choose a file path (to discard output, omit the option instead)' });
+  }
+  const mode = options.mode ?? (existing ? existing.mode & 0o7777 : 0o600);
   const tmp = path.join(dir, `.${path.basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
   let handle: fs.FileHandle | undefined;
   try {
