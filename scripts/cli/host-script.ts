@@ -39,17 +39,28 @@ async function expectedPublicKeys(config: Config, host: string): Promise<Map<str
   return keys;
 }
 
-export async function renderHostScript(config: Config, hostArg: string, flags: ScriptFlags): Promise<string> {
-  const host = assertHostName(hostArg);
-  const { renderActivationScript } = await import('../lib/activation/render.js');
-  return renderActivationScript(config, host, {
+async function scriptOptions(config: Config, host: string, flags: ScriptFlags) {
+  return {
     publicKeys: await expectedPublicKeys(config, host),
     ...(flags.user !== undefined ? { user: flags.user } : {}),
     ...(flags.home !== undefined ? { home: flags.home } : {}),
     ...(flags.repo !== undefined ? { repos: flags.repo } : {}),
     insteadOf: flags.insteadof ?? false,
     pull: flags.pull ?? false,
-  });
+  };
+}
+
+export async function renderHostScript(config: Config, hostArg: string, flags: ScriptFlags): Promise<string> {
+  const host = assertHostName(hostArg);
+  const { renderActivationScript } = await import('../lib/activation/render.js');
+  return renderActivationScript(config, host, await scriptOptions(config, host, flags));
+}
+
+/** The same inputs as JSON, for the NixOS module's descriptionFile. */
+export async function describeHostScript(config: Config, hostArg: string, flags: ScriptFlags) {
+  const host = assertHostName(hostArg);
+  const { activationDescription } = await import('../lib/activation/render.js');
+  return activationDescription(config, host, await scriptOptions(config, host, flags));
 }
 
 /** The host's private keys by repo, decrypted with the operator's identity (MAC verified). */

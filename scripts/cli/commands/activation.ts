@@ -1,6 +1,6 @@
 import { parseCommandArgs } from '../args.js';
 import type { Command } from '../context.js';
-import { renderHostScript, SCRIPT_OPTIONS, SCRIPT_OPTIONS_HELP } from '../host-script.js';
+import { describeHostScript, renderHostScript, SCRIPT_OPTIONS, SCRIPT_OPTIONS_HELP } from '../host-script.js';
 import { writeFileAtomic } from '../../lib/fs/atomic-write.js';
 
 const HELP = `Usage: deploy-keys activation <host> [-o FILE] [options]
@@ -13,6 +13,8 @@ host keys, and clones the repos through the aliases. Run the script with
 
 Options:
   -o, --output FILE  write the script to FILE (0755, atomically) instead of standard output
+  --json             print the script's inputs as JSON instead: the file the NixOS
+                     module's services.deploy-keys.descriptionFile option reads
 ${SCRIPT_OPTIONS_HELP}
 `;
 
@@ -20,9 +22,11 @@ export const command: Command = {
   summary: "Print a host's activation script",
   help: HELP,
   async run(args, ctx) {
-    const { values, positionals } = parseCommandArgs('activation', args, { output: { type: 'string', short: 'o' }, ...SCRIPT_OPTIONS }, { min: 1, max: 1, names: '<host>' });
-    const script = await renderHostScript(await ctx.config(), positionals[0]!, values);
-    if (values.output) await writeFileAtomic(values.output, script, { mode: 0o755 });
+    const { values, positionals } = parseCommandArgs('activation', args, { output: { type: 'string', short: 'o' }, json: { type: 'boolean' }, ...SCRIPT_OPTIONS }, { min: 1, max: 1, names: '<host>' });
+    const script = values.json
+      ? `${JSON.stringify(await describeHostScript(await ctx.config(), positionals[0]!, values), null, 2)}\n`
+      : await renderHostScript(await ctx.config(), positionals[0]!, values);
+    if (values.output) await writeFileAtomic(values.output, script, { mode: values.json ? 0o644 : 0o755 });
     else ctx.stdout.write(script);
     return 0;
   },
