@@ -69,7 +69,7 @@ const requestsBefore = gh.requests.length;
 const deps = await wire(config, env, io, { withActivation: true });
 await deps.forge.preflight(deps.repos);
 const lc = new Lifecycle(deps);
-process.stderr.write("preflight done\n");
+if (process.env.FLEET_DEBUG) process.stderr.write("preflight done\n");
 const t0 = performance.now();
 for (const h of hosts) { await lc.vmFresh(h, { dryRun: false }); if (process.env.FLEET_DEBUG) process.stderr.write(`${h}\n`); }
 const vmFreshMs = performance.now() - t0;

@@ -218,6 +218,17 @@ describe('bad input', () => {
     await expect(fs.access(path.join(fleet.dir, 'sops', 'deploy-keys-state', 'web-09.json'))).rejects.toThrow();
   });
 
+  it('a .sops.yaml without a rule for the new host file: one line, nothing written', async () => {
+    await fs.writeFile(path.join(fleet.dir, '.sops.yaml'), `creation_rules:\n  - path_regex: ^other/.*\\.yaml$\n    age: ${fleet.recipient}\n`);
+    const r = await fleet.cli(['vm-fresh', 'web-01', '--yes']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/no .sops.yaml creation rule matches/);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(fleet.writeCount()).toBe(0);
+    await expect(fs.access(path.join(fleet.dir, 'sops', 'deploy-keys-state', 'web-01.json'))).rejects.toThrow();
+    await expect(fs.access(fleet.hostFile('web-01'))).rejects.toThrow();
+  });
+
   it('a held lock is a clear error; a stale one is taken over', async () => {
     const dir = path.join(fleet.dir, 'sops', 'deploy-keys-state');
     await fs.mkdir(dir, { recursive: true });

@@ -251,14 +251,16 @@ async function runStep(s: Session, planned: Step): Promise<void> {
   const name = stepName(s, step);
   switch (step.op) {
     case 'add-recipient': {
-      await deps.sops!.addHostRecipient(host, step.recipient);
+      const recipient = step.recipient;
+      await withConfigLock(deps, () => deps.sops!.addHostRecipient(host, recipient));
       s.state.ageRecipient = step.recipient;
       await saveState(s);
       await deps.log.append({ action: 'add-recipient', host, detail: step.recipient });
       break;
     }
     case 'remove-recipient': {
-      const removed = await deps.sops!.removeHostRecipient(host, step.recipient);
+      const recipient = step.recipient;
+      const removed = await withConfigLock(deps, () => deps.sops!.removeHostRecipient(host, recipient));
       delete s.state.ageRecipient;
       await saveState(s);
       await deps.log.append({ action: 'remove-recipient', host, detail: removed.join(',') || (step.recipient ?? '') });
@@ -404,6 +406,26 @@ async function execute(s: Session, plan: Plan): Promise<void> {
   await saveState(s);
 }
 
+/** `.sops.yaml` is shared by all hosts: its read-modify-write runs under its own lock. */
+async function withConfigLock<T>(deps: LifecycleDeps, fn: () => Promise<T>): Promise<T> {
+  if (!deps.lockDir) return fn();
+  let lock: Lock | undefined;
+  for (let i = 0; ; i++) {
+    try {
+      lock = await acquireLock(deps.lockDir, '_sops-config', 'edit .sops.yaml', deps.clock.now());
+      break;
+    } catch (e) {
+      if (i >= 50) throw e;
+      await new Promise((r) => setTimeout(r, 100)); // held only for one small file write
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await lock.release();
+  }
+}
+
 async function withLock<T>(deps: LifecycleDeps, host: string, command: string, dryRun: boolean, fn: () => Promise<T>): Promise<T> {
   if (dryRun || !deps.lockDir) return fn();
   const lock: Lock = await acquireLock(deps.lockDir, host, command, deps.clock.now());
@@ -488,6 +510,11 @@ export class Lifecycle {
         const inFile = (await deps.secrets.recipients(host))?.includes(opts.hostRecipient) ?? false;
         hostKey = { recipient: opts.hostRecipient, inSopsConfig: expected?.includes(opts.hostRecipient) ?? false, inFile };
       }
+      if (!loaded.input.keys && !hostKey && deps.sops && (await deps.sops.expectedRecipients(loaded.session.file)) === undefined) {
+        throw new DeployKeysError(`no .sops.yaml creation rule matches ${loaded.session.file}`, {
+          hint: 'add a creation rule for the host files (path_regex), or pass --host-key to add one for this host',
+        });
+      }
       const plan = await withActivation(deps, planVmFresh(loaded.input, hostKey ? { hostKey } : {}), loaded.input.keys);
       if (loaded.input.state?.revoked && hasChanges(plan) && !opts.dryRun) {
         // Provisioning the name again: keep the old fingerprints for audit, clear the flag.
@@ -524,9 +551,12 @@ export class Lifecycle {
       let readable: { file: string; keys: string[] }[] = [];
       let inSopsConfig = false;
       if (deps.sops) {
-        const recipient = prior?.ageRecipient;
-        if (recipient) readable = await deps.sops.filesReadableBy(recipient);
-        inSopsConfig = Boolean(recipient) || (await deps.sops.expectedRecipients(loaded.session.file)) !== undefined;
+        const inConfig = await deps.sops.hostRecipient(host);
+        const recipients = [...new Set([prior?.ageRecipient, inConfig].filter((r): r is string => Boolean(r)))];
+        const seen = new Map<string, { file: string; keys: string[] }>();
+        for (const r of recipients) for (const f of await deps.sops.filesReadableBy(r)) seen.set(f.file, f);
+        readable = [...seen.values()];
+        inSopsConfig = inConfig !== undefined;
       }
       const plan = planRevoke(loaded.input, { purge: opts.purge, readable, inSopsConfig });
       // Remember every fingerprint the host had, so audit can flag them later.

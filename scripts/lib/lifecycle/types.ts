@@ -88,6 +88,8 @@ export interface SopsConfigPort {
   updateKeys(file: string): Promise<void>;
   /** Files (absolute paths) whose metadata lists `recipient`, with their top-level keys. */
   filesReadableBy(recipient: string): Promise<{ file: string; keys: string[] }[]>;
+  /** The host's recipient as `.sops.yaml` names it (the `&host_<host>` anchor), if any. */
+  hostRecipient(host: string): Promise<string | undefined>;
   /** Recipients the current `.sops.yaml` would encrypt `file` for; undefined when no rule matches. */
   expectedRecipients(file: string): Promise<string[] | undefined>;
 }

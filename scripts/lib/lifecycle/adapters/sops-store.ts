@@ -168,6 +168,15 @@ export class SopsConfigAdapter implements SopsConfigPort {
     return { pathRegex: `^${rel.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}$`, filePath: rel };
   }
 
+  async hostRecipient(host: string): Promise<string | undefined> {
+    const text = await fs.readFile(await this.configPath(), 'utf8').catch(() => undefined);
+    if (text === undefined) return undefined;
+    const doc = parseDocument(text);
+    const keys = doc.get('keys', true) as { items?: { anchor?: string; value?: unknown }[] } | undefined;
+    const node = keys?.items?.find((n) => n?.anchor === `host_${host}`);
+    return typeof node?.value === 'string' ? node.value : undefined;
+  }
+
   async addHostRecipient(host: string, recipient: string): Promise<boolean> {
     const { addHostRecipientToFile } = await import('../../sops/sops-config-edit.js');
     const configPath = await this.configPath();
