@@ -100,6 +100,22 @@ describe('vm-fresh against the GitHub double', () => {
   });
 });
 
+describe('manual registration', () => {
+  it('--manual without a terminal records keys as pending; a later run with the token registers them', async () => {
+    const r = await fleet.cli(['vm-fresh', 'web-01', '--manual', '--yes', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.keys.map((k: { status: string }) => k.status)).toEqual(['pending', 'pending']);
+    expect(r.stderr).toMatch(/web-01-nix-config-deploy/);
+    expect(fleet.writeCount()).toBe(0);
+    const st = JSON.parse((await fleet.cli(['status', '--json'])).stdout);
+    expect(st.hosts[0].rows.map((x: { registration: string }) => x.registration)).toEqual(['pending', 'pending']);
+    const r2 = await fleet.cli(['vm-fresh', 'web-01', '--yes', '--json']);
+    expect(JSON.parse(r2.stdout).keys.map((k: { status: string }) => k.status)).toEqual(['registered', 'registered']);
+    await assertConsistent('web-01');
+  });
+});
+
 describe('rotate, finish, revoke, status, audit', () => {
   it('rotates without downtime and finishes', async () => {
     expect((await fleet.cli(['vm-fresh', 'web-01', '--yes'])).code).toBe(0);

@@ -27,7 +27,7 @@ export const command: Command = {
     const { wire } = await import('../../lib/lifecycle/wire.js');
     const { ForgeCache, collectAudit } = await import('../../lib/lifecycle/engine.js');
     const { printFindings } = await import('../../lib/lifecycle/present.js');
-    const deps = await wire(config, ctx.env, ctx);
+    const deps = await wire(config, ctx.env, ctx, { json: Boolean(values.json) });
     const { findings, hosts, keys } = await collectAudit(deps, new ForgeCache(deps.forge), { maxAgeDays: config.rotation.maxAgeDays, unusedDays: config.audit.unusedDays });
     if (values.json) printJson(ctx.stdout, { ok: findings.length === 0, hosts, forgeKeys: keys, findings });
     else printFindings(ctx.stdout, findings, hosts, keys);

@@ -43,7 +43,7 @@ export const command: Command = {
     const { Lifecycle } = await import('../../lib/lifecycle/engine.js');
     const { hostResultJson, printHostResult } = await import('../../lib/lifecycle/present.js');
     const confirm = confirmer(ctx, Boolean(values.yes), true);
-    const deps = await wire(config, ctx.env, ctx, { manual: Boolean(values.manual), ...(confirm ? { confirm } : {}) });
+    const deps = await wire(config, ctx.env, ctx, { json: Boolean(values.json), manual: Boolean(values.manual), ...(confirm ? { confirm } : {}) });
     if (deps.forge.kind === 'manual') {
       throw new DeployKeysError('revoke needs the forge API to find and delete every key of the host', {
         hint: `set the token (${config.forge.type === 'github' || config.forge.type === 'gitea' ? `$${config.forge.tokenEnv}` : 'see forge in the config'}) and run revoke without --manual`,

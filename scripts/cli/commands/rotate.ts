@@ -61,7 +61,7 @@ export const command: Command = {
     const { hostResultJson, printHostResult } = await import('../../lib/lifecycle/present.js');
     const { provisionedHosts } = await import('../../lib/lifecycle/hosts.js');
     const confirm = confirmer(ctx, Boolean(values.yes), true);
-    const deps = await wire(config, ctx.env, ctx, { manual: Boolean(values.manual), withActivation: true, ...(confirm ? { confirm } : {}) });
+    const deps = await wire(config, ctx.env, ctx, { json: Boolean(values.json), manual: Boolean(values.manual), withActivation: true, ...(confirm ? { confirm } : {}) });
     const hosts = values.all ? await provisionedHosts(config, deps.states) : hostsArg;
     await deps.forge.preflight(deps.repos);
     const lc = new Lifecycle(deps);

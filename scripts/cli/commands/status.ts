@@ -22,7 +22,7 @@ export const command: Command = {
     const { wire } = await import('../../lib/lifecycle/wire.js');
     const { ForgeCache, collectStatus } = await import('../../lib/lifecycle/engine.js');
     const { printStatus, statusJson } = await import('../../lib/lifecycle/present.js');
-    const deps = await wire(config, ctx.env, ctx);
+    const deps = await wire(config, ctx.env, ctx, { json: Boolean(values.json) });
     const { hosts: rows, missing } = await collectStatus(deps, new ForgeCache(deps.forge), hosts, config.rotation.maxAgeDays);
     if (values.json) printJson(ctx.stdout, statusJson(rows, missing));
     else printStatus(ctx.stdout, rows, missing);

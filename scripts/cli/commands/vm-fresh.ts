@@ -64,7 +64,7 @@ export const command: Command = {
     const { Lifecycle } = await import('../../lib/lifecycle/engine.js');
     const { hostResultJson, printHostResult } = await import('../../lib/lifecycle/present.js');
     const confirm = confirmer(ctx, Boolean(values.yes), false);
-    const deps = await wire(config, ctx.env, ctx, {
+    const deps = await wire(config, ctx.env, ctx, { json: Boolean(values.json),
       manual: Boolean(values.manual),
       withActivation: true,
       ...(values.output ? { activationOut: values.output } : {}),

@@ -97,10 +97,13 @@ export interface WireOptions {
   activationOut?: string;
   withActivation?: boolean;
   confirm?: (plan: Plan) => Promise<boolean>;
+  /** --json: the manual checklist goes to stderr so stdout stays JSON. */
+  json?: boolean;
 }
 
 export async function wire(config: Config, env: NodeJS.ProcessEnv, io: Io, opts: WireOptions = {}): Promise<LifecycleDeps> {
-  const forge = opts.forge ?? new ProviderForge(await createForgeProvider(config, env, io, opts.manual ?? false), config);
+  const forgeIo = opts.json ? { ...io, stdout: io.stderr } : io;
+  const forge = opts.forge ?? new ProviderForge(await createForgeProvider(config, env, forgeIo, opts.manual ?? false), config);
   const fault = faultHookFromEnv(env);
   return {
     repos: config.repos.map((r) => r.name),
