@@ -156,6 +156,23 @@ describe('rotate, finish, revoke, status, audit', () => {
     expect(log.filter((e) => e.action === 'forge-remove').map((e) => e.keyId).sort()).toEqual(old.map((k) => String(k.id)).sort());
   });
 
+  it('rotate --all skips revoked hosts and young keys; --dry-run changes nothing', async () => {
+    for (const h of ['web-01', 'web-02', 'web-03']) expect((await fleet.cli(['vm-fresh', h, '--yes'])).code).toBe(0);
+    expect((await fleet.cli(['revoke', 'web-03', '--yes'])).code).toBe(0);
+    const young = JSON.parse((await fleet.cli(['rotate', '--all', '--yes', '--json'])).stdout);
+    expect(young.results.map((r: { host: string }) => r.host)).toEqual(['web-01', 'web-02']);
+    expect(young.results.every((r: { changed: boolean }) => !r.changed)).toBe(true);
+    const writes = fleet.writeCount();
+    const dry = await fleet.cli(['rotate', '--all', '--older-than', '0', '--dry-run']);
+    expect(dry.stdout).toMatch(/generate web-01-nix-config-deploy into deploy-keys-next.nix-config/);
+    expect(fleet.writeCount()).toBe(writes);
+    const r = JSON.parse((await fleet.cli(['rotate', '--all', '--older-than', '0', '--yes', '--json'])).stdout);
+    expect(r.failures).toEqual([]);
+    expect(fleet.forgeKeys('web-01')).toHaveLength(4);
+    expect(fleet.forgeKeys('web-02')).toHaveLength(4);
+    expect(fleet.forgeKeys('web-03')).toHaveLength(0);
+  });
+
   it('revokes one host (fingerprint and title), others unaffected; audit flags strays', async () => {
     const hk = generateDeployKey('root@web-01').publicKey;
     expect((await fleet.cli(['vm-fresh', 'web-01', '--host-key', hk, '--yes'])).code).toBe(0);
