@@ -22,7 +22,9 @@ Options:
   --dry-run            print the plan (files, keys, forge calls); change nothing
   --json               machine-readable result on stdout
   -y, --yes            no confirmation prompt
-  --manual             register keys by hand (checklist) instead of the forge API
+  --manual             register keys by hand (checklist) instead of the forge API;
+                       without the forge token this is what happens at a terminal,
+                       while a non-interactive run fails and names the variable
 
 The age identity that decrypts the host file comes from SOPS_AGE_KEY,
 SOPS_AGE_KEY_FILE or ~/.config/sops/age/keys.txt (never from the command line).

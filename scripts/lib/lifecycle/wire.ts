@@ -50,7 +50,10 @@ export function faultHookFromEnv(env: NodeJS.ProcessEnv): FaultHook | undefined 
 /** The forge provider for the config (or the manual checklist with --manual). */
 export async function createForgeProvider(config: Config, env: NodeJS.ProcessEnv, io: Io, manual: boolean): Promise<ForgeProvider> {
   const f = config.forge;
-  if (!manual && (f.type === 'github' || f.type === 'gitea') && !env[f.tokenEnv]) {
+  // No token: at a terminal, fall back to the manual checklist (it says why and
+  // waits for "added"); anywhere else fail, since nobody could confirm the keys.
+  const interactive = Boolean(io.stdin.isTTY && io.stdout.isTTY);
+  if (!manual && !interactive && (f.type === 'github' || f.type === 'gitea') && !env[f.tokenEnv]) {
     throw new DeployKeysError(`$${f.tokenEnv} is not set (the ${f.type} token)`, {
       hint: `export ${f.tokenEnv}=<token with admin rights on the repos>, or pass --manual to add the keys by hand`,
     });
@@ -103,7 +106,8 @@ export interface WireOptions {
 
 export async function wire(config: Config, env: NodeJS.ProcessEnv, io: Io, opts: WireOptions = {}): Promise<LifecycleDeps> {
   const forgeIo = opts.json ? { ...io, stdout: io.stderr } : io;
-  const forge = opts.forge ?? new ProviderForge(await createForgeProvider(config, env, forgeIo, opts.manual ?? false), config);
+  const warn = (m: string) => void io.stderr.write(`deploy-keys: warning: ${m}\n`);
+  const forge = opts.forge ?? new ProviderForge(await createForgeProvider(config, env, forgeIo, opts.manual ?? false), config, warn);
   const fault = faultHookFromEnv(env);
   return {
     repos: config.repos.map((r) => r.name),

@@ -21,7 +21,12 @@ function toForgeKey(k: DeployKey): ForgeKey {
 
 export class ProviderForge implements ForgePort {
   readonly kind: string;
-  constructor(readonly provider: ForgeProvider, readonly config: Config) {
+  constructor(
+    readonly provider: ForgeProvider,
+    readonly config: Config,
+    /** Where preflight warnings go (token kind, manual registration, rate-limit API missing). */
+    readonly warn: (message: string) => void = () => {},
+  ) {
     this.kind = provider.kind;
   }
 
@@ -32,6 +37,7 @@ export class ProviderForge implements ForgePort {
   async preflight(repos: readonly string[]): Promise<void> {
     const report = await this.provider.preflight(repos.map((r) => this.#repo(r)));
     if (report.error) throw report.error;
+    for (const w of report.warnings) this.warn(w);
     const bad = report.repos.find((r) => !r.ok);
     if (bad) {
       if (bad.error) throw bad.error;
