@@ -40,3 +40,13 @@ describe('writeFileAtomic', () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 });
+
+describe.skipIf(process.getuid?.() !== 0)('writeFileAtomic as root', () => {
+  it('gives the new file its owner before it appears', async () => {
+    const dir = fresh();
+    const file = path.join(dir, 'authorized_keys');
+    await writeFileAtomic(file, 'x\n', { mode: 0o600, owner: { uid: 65534, gid: 65534 } });
+    const st = statSync(file);
+    expect([st.uid, st.gid, st.mode & 0o777]).toEqual([65534, 65534, 0o600]);
+  });
+});

@@ -233,11 +233,8 @@ function localStore(file: string): Store {
         const st = await fs.stat(path.dirname(file));
         owner = { uid: st.uid, gid: st.gid, mode: 0o600 };
       }
-      await writeFileAtomic(file, text, { mode: owner.mode });
-      if (process.getuid?.() === 0) {
-        const st = await fs.stat(file);
-        if (st.uid !== owner.uid || st.gid !== owner.gid) await fs.chown(file, owner.uid, owner.gid);
-      }
+      const chown = process.getuid?.() === 0 ? { owner: { uid: owner.uid, gid: owner.gid } } : {};
+      await writeFileAtomic(file, text, { mode: owner.mode, ...chown });
     },
   };
 }

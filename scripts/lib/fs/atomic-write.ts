@@ -14,6 +14,12 @@ export interface AtomicWriteOptions {
    * 0600 for a new file (safe default: anything we write may be secret).
    */
   mode?: number;
+  /**
+   * Owner of the new file, set on the temp file before the rename so the file
+   * never exists with the wrong owner (e.g. an authorized_keys sshd reads as
+   * another user). Needs root; default: whoever runs this.
+   */
+  owner?: { uid: number; gid: number };
 }
 
 export async function writeFileAtomic(
@@ -40,6 +46,7 @@ export async function writeFileAtomic(
     // O_EXCL: never follow or reuse something an attacker placed at the temp name.
     handle = await fs.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
     await handle.writeFile(data);
+    if (options.owner) await handle.chown(options.owner.uid, options.owner.gid);
     await handle.chmod(mode);
     await handle.sync();
     await handle.close();
