@@ -1,6 +1,11 @@
-/** Key parsing for the forge layer: the keys module is the single source of truth. */
+/** Key parsing and add-request checks shared by the providers; the keys module is the single source of truth. */
 import { createHash } from 'node:crypto';
+import type { RepoConfig } from '../config/types.js';
+import { DeployKeysError } from '../errors.js';
+import { commentProblem } from '../keys/comment.js';
 import { parsePublicKey } from '../keys/public-key.js';
+import { ForgeFailure, InvalidKey, NotReadOnly, type ForgeErrorContext } from './errors.js';
+import type { AddKeyRequest, DeployKey, ForgeProvider } from './types.js';
 
 export interface ParsedKey {
   /** `type base64`, no comment: what forges store and compare. */
@@ -35,4 +40,43 @@ export function blobFingerprint(line: string): string {
   const b64 = line.trim().split(/\s+/)[1] ?? '';
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) return 'SHA256:?';
   return `SHA256:${createHash('sha256').update(Buffer.from(b64, 'base64')).digest('base64').replace(/=+$/, '')}`;
+}
+
+/**
+ * The checks every provider makes before registering a key: read-only only,
+ * a parsable public key, a one-line title. Returns the parsed key and the
+ * error context extended with its fingerprint.
+ */
+export function checkAddRequest(
+  baseCtx: ForgeErrorContext,
+  req: AddKeyRequest,
+): { parsed: ParsedKey; ctx: ForgeErrorContext & { fingerprint: string } } {
+  if (req.readOnly !== true) {
+    throw new ForgeFailure(baseCtx, 'refusing to register a deploy key with write access', 'nix-deploy-keys only registers read-only keys');
+  }
+  let parsed: ParsedKey;
+  try {
+    parsed = parseKey(req.publicKey);
+  } catch (e) {
+    throw new InvalidKey(baseCtx, e instanceof DeployKeysError ? e.message : 'unparsable public key', e);
+  }
+  const ctx = { ...baseCtx, fingerprint: parsed.fingerprint };
+  const problem = commentProblem(req.title);
+  if (problem) throw new ForgeFailure(ctx, `title ${problem}`, 'use a title like "web-01-nix-config-deploy"');
+  return { parsed, ctx };
+}
+
+/**
+ * A key the forge holds with write access is deleted (best effort) and
+ * reported: registering read-only is the whole point.
+ */
+export async function ensureReadOnly(
+  forge: Pick<ForgeProvider, 'remove'>,
+  repo: RepoConfig,
+  key: DeployKey,
+  ctx: ForgeErrorContext,
+): Promise<DeployKey> {
+  if (key.readOnly) return key;
+  const deleted = await forge.remove(repo, key.id).then(() => true, () => false);
+  throw new NotReadOnly(ctx, deleted);
 }

@@ -11,17 +11,14 @@
  * attached to several repos. Gitea has no documented secondary write limits;
  * writes are not throttled.
  */
-import { DeployKeysError } from '../errors.js';
-import { commentProblem } from '../keys/comment.js';
 import type { RepoConfig } from '../config/types.js';
-import { blobFingerprint, parseKey } from './fingerprint.js';
+import { blobFingerprint, checkAddRequest, ensureReadOnly } from './fingerprint.js';
 import {
   ForgeError,
   ForgeFailure,
   InvalidKey,
   KeyInUse,
   NotFoundOrNoAdmin,
-  NotReadOnly,
   RateLimited,
   TitleInUse,
   Transient,
@@ -185,17 +182,7 @@ export class GiteaForge implements ForgeProvider {
   }
 
   async add(repo: RepoConfig, req: AddKeyRequest): Promise<DeployKey> {
-    const baseCtx = this.ctx(repo, req.host === undefined ? {} : { host: req.host });
-    if (req.readOnly !== true) throw new ForgeFailure(baseCtx, 'refusing to register a deploy key with write access', 'nix-deploy-keys only registers read-only keys');
-    let parsed;
-    try {
-      parsed = parseKey(req.publicKey);
-    } catch (e) {
-      throw new InvalidKey(baseCtx, e instanceof DeployKeysError ? e.message : 'unparsable public key', e);
-    }
-    const ctx = { ...baseCtx, fingerprint: parsed.fingerprint };
-    const problem = commentProblem(req.title);
-    if (problem) throw new ForgeFailure(ctx, `title ${problem}`, 'use a title like "web-01-nix-config-deploy"');
+    const { parsed, ctx } = checkAddRequest(this.ctx(repo, req.host === undefined ? {} : { host: req.host }), req);
 
     for (let attempt = 0; ; attempt++) {
       try {
@@ -204,34 +191,22 @@ export class GiteaForge implements ForgeProvider {
         if (got.fingerprint !== parsed.fingerprint) {
           throw new ForgeFailure(ctx, `the forge answered with a different key (${got.fingerprint}, id ${got.id})`, 'check api_url; remove that key by hand');
         }
-        return await this.ensureReadOnly(repo, got, ctx);
+        return await ensureReadOnly(this, repo, got, ctx);
       } catch (e) {
         if (e instanceof ForgeError) throw e;
         const err = this.mapError(e, ctx, req.title);
         if (err instanceof KeyInUse || err instanceof TitleInUse) {
           // "already been added to this repository" or a lost reply: ours if the fingerprint is here.
           const existing = await this.findByFingerprint(repo, parsed.fingerprint);
-          if (existing) return await this.ensureReadOnly(repo, existing, ctx);
+          if (existing) return await ensureReadOnly(this, repo, existing, ctx);
           throw err;
         }
         if (!(err instanceof Transient) || attempt >= this.retries) throw err;
         await this.clock.sleep(Math.min(30_000, this.retryBaseMs * 2 ** attempt));
         const existing = await this.findByFingerprint(repo, parsed.fingerprint);
-        if (existing) return await this.ensureReadOnly(repo, existing, ctx);
+        if (existing) return await ensureReadOnly(this, repo, existing, ctx);
       }
     }
-  }
-
-  private async ensureReadOnly(repo: RepoConfig, key: DeployKey, ctx: ForgeErrorContext): Promise<DeployKey> {
-    if (key.readOnly) return key;
-    let deleted = false;
-    try {
-      await this.remove(repo, key.id);
-      deleted = true;
-    } catch {
-      deleted = false;
-    }
-    throw new NotReadOnly(ctx, deleted);
   }
 
   async remove(repo: RepoConfig, id: string, ctx: KeyContext = {}): Promise<void> {

@@ -33,10 +33,8 @@
  * classic PAT (`ghp_`), a fine-grained PAT (`github_pat_`) or an OAuth token
  * (`gho_`) produces a warning.
  */
-import { DeployKeysError } from '../errors.js';
-import { commentProblem } from '../keys/comment.js';
 import type { RepoConfig } from '../config/types.js';
-import { blobFingerprint, parseKey } from './fingerprint.js';
+import { blobFingerprint, checkAddRequest, ensureReadOnly } from './fingerprint.js';
 import {
   DeployKeysDisabled,
   ForgeError,
@@ -44,7 +42,6 @@ import {
   InvalidKey,
   KeyInUse,
   NotFoundOrNoAdmin,
-  NotReadOnly,
   RateLimited,
   Transient,
   Unauthorized,
@@ -360,19 +357,7 @@ export class GithubForge implements ForgeProvider {
   }
 
   async add(repo: RepoConfig, req: AddKeyRequest): Promise<DeployKey> {
-    const baseCtx = this.ctx(repo, req.host === undefined ? {} : { host: req.host });
-    if (req.readOnly !== true) {
-      throw new ForgeFailure(baseCtx, 'refusing to register a deploy key with write access', 'nix-deploy-keys only registers read-only keys');
-    }
-    let parsed;
-    try {
-      parsed = parseKey(req.publicKey, 'public key');
-    } catch (e) {
-      throw new InvalidKey(baseCtx, e instanceof DeployKeysError ? e.message : 'unparsable public key', e);
-    }
-    const ctx = { ...baseCtx, fingerprint: parsed.fingerprint };
-    const titleProblem = commentProblem(req.title);
-    if (titleProblem) throw new ForgeFailure(ctx, `title ${titleProblem}`, 'use a title like "web-01-nix-config-deploy"');
+    const { parsed, ctx } = checkAddRequest(this.ctx(repo, req.host === undefined ? {} : { host: req.host }), req);
 
     for (let attempt = 0; ; attempt++) {
       const release = await this.limiter.acquire();
@@ -391,7 +376,7 @@ export class GithubForge implements ForgeProvider {
         if (got.fingerprint !== parsed.fingerprint) {
           throw new ForgeFailure(ctx, `the forge answered with a different key (${got.fingerprint}, id ${got.id})`, 'check api_url points at GitHub; remove that key by hand');
         }
-        return await this.ensureReadOnly(repo, got, ctx);
+        return await ensureReadOnly(this, repo, got, ctx);
       } catch (e) {
         release();
         if (e instanceof ForgeError && !(e instanceof Transient)) throw e;
@@ -399,28 +384,16 @@ export class GithubForge implements ForgeProvider {
         if (err instanceof KeyInUse) {
           // Ours if this repo holds it (e.g. an earlier create whose reply was lost).
           const existing = await this.findByFingerprint(repo, parsed.fingerprint);
-          if (existing) return await this.ensureReadOnly(repo, existing, ctx);
+          if (existing) return await ensureReadOnly(this, repo, existing, ctx);
           throw err;
         }
         if (!(err instanceof Transient) || attempt >= this.retries) throw err;
         await this.clock.sleep(backoffDelay(attempt, this.retryBaseMs, 30_000, 0.5));
         // The create may have happened although its reply was lost: look before adding again.
         const existing = await this.findByFingerprint(repo, parsed.fingerprint);
-        if (existing) return await this.ensureReadOnly(repo, existing, ctx);
+        if (existing) return await ensureReadOnly(this, repo, existing, ctx);
       }
     }
-  }
-
-  private async ensureReadOnly(repo: RepoConfig, key: DeployKey, ctx: ForgeErrorContext): Promise<DeployKey> {
-    if (key.readOnly) return key;
-    let deleted = false;
-    try {
-      await this.remove(repo, key.id);
-      deleted = true;
-    } catch {
-      deleted = false;
-    }
-    throw new NotReadOnly(ctx, deleted);
   }
 
   async remove(repo: RepoConfig, id: string, ctx: KeyContext = {}): Promise<void> {

@@ -11,9 +11,7 @@
 import readline from 'node:readline';
 import type { RepoConfig } from '../config/types.js';
 import { DeployKeysError } from '../errors.js';
-import { commentProblem } from '../keys/comment.js';
-import { ForgeFailure, InvalidKey } from './errors.js';
-import { parseKey } from './fingerprint.js';
+import { checkAddRequest } from './fingerprint.js';
 import type { AddKeyRequest, DeployKey, ForgeIO, ForgeProvider, KeyContext, PendingKey, PreflightReport } from './types.js';
 
 /** The web page where a human adds a deploy key to `repo`. */
@@ -55,14 +53,7 @@ export class ManualForge implements ForgeProvider {
   async add(repo: RepoConfig, req: AddKeyRequest): Promise<PendingKey> {
     const where = `${repo.url.owner}/${repo.url.repo}`;
     const ctx = { forge: 'manual' as const, repo: where, ...(req.host === undefined ? {} : { host: req.host }) };
-    let parsed;
-    try {
-      parsed = parseKey(req.publicKey);
-    } catch (e) {
-      throw new InvalidKey(ctx, e instanceof DeployKeysError ? e.message : 'unparsable public key', e);
-    }
-    const problem = commentProblem(req.title);
-    if (problem) throw new ForgeFailure({ ...ctx, fingerprint: parsed.fingerprint }, `title ${problem}`, 'use a title like "web-01-nix-config-deploy"');
+    const { parsed } = checkAddRequest(ctx, req);
     const settingsUrl = deployKeySettingsUrl(repo);
     this.step++;
     this.print(

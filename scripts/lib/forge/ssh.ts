@@ -20,11 +20,10 @@ import { constants, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { RepoConfig, SshForgeConfig } from '../config/types.js';
-import { commentProblem } from '../keys/comment.js';
 import { writeFileAtomic } from '../fs/atomic-write.js';
 import { DeployKeysError } from '../errors.js';
-import { blobFingerprint, parseKey } from './fingerprint.js';
-import { ForgeError, ForgeFailure, InvalidKey, KeyInUse, type ForgeErrorContext } from './errors.js';
+import { blobFingerprint, checkAddRequest } from './fingerprint.js';
+import { ForgeError, ForgeFailure, KeyInUse, type ForgeErrorContext } from './errors.js';
 import {
   assertRepoPath,
   entryId,
@@ -144,16 +143,7 @@ export class SshForge implements ForgeProvider {
   add(repo: RepoConfig, req: AddKeyRequest): Promise<DeployKey> {
     const baseCtx = this.ctx(repo, req.host === undefined ? {} : { host: req.host });
     return this.exclusive(async () => {
-      if (req.readOnly !== true) throw new ForgeFailure(baseCtx, 'refusing to register a deploy key with write access', 'nix-deploy-keys only registers read-only keys');
-      let parsed;
-      try {
-        parsed = parseKey(req.publicKey);
-      } catch (e) {
-        throw new InvalidKey(baseCtx, e instanceof DeployKeysError ? e.message : 'unparsable public key', e);
-      }
-      const ctx = { ...baseCtx, fingerprint: parsed.fingerprint };
-      const problem = commentProblem(req.title);
-      if (problem) throw new ForgeFailure(ctx, `title ${problem}`, 'use a title like "web-01-nix-config-deploy"');
+      const { parsed, ctx } = checkAddRequest(baseCtx, req);
       try {
         assertRepoPath(repo.url.path);
       } catch (e) {
