@@ -4,7 +4,7 @@
  * checkouts present: no clone, no change). Target: median ≤ 50 ms.
  *
  * Build and run:
- *   npx tsc -p bench/activation-tsconfig.json && node dist/bench-activation/bench/activation-noop.js
+ *   npm run bench (or: npx tsc -p tsconfig.bench.json && node dist/bench/activation-noop.js)
  * Env: BENCH_RUNS (default 50). Writes bench/results/activation.md.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -138,10 +138,10 @@ function main(): void {
     '',
     'Why it is cheap: the script compares every managed file with builtins (`read` loops, string compare) and writes only on a difference; a no-op run starts `id` (which user runs it), `chmod` (~/.ssh mode) and, with insteadOf, one `git config --get-regexp`. ssh-keygen runs only when a key changes.',
     '',
-    'Run: `npx tsc -p bench/activation-tsconfig.json && node dist/bench-activation/bench/activation-noop.js`',
+    'Run: `npm run bench (or: npx tsc -p tsconfig.bench.json && node dist/bench/activation-noop.js)`',
     '',
   ].join('\n');
-  const out = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../../bench/results/activation.md');
+  const out = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../bench/results/activation.md');
   const target = path.resolve(process.env.BENCH_RESULTS ?? out);
   mkdirSync(path.dirname(target), { recursive: true });
   writeFileSync(target, md);

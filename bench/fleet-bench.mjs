@@ -12,7 +12,7 @@
  *    each (target: under 5 s for 1,000 hosts), ms/host.
  * Results go to bench/results/fleet.md with machine info.
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdtempSync, promises as fs, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -26,14 +26,8 @@ const N = Number(process.env.FLEET_HOSTS ?? 1000);
 const CLI_SAMPLES = Number(process.env.FLEET_CLI_SAMPLES ?? 5);
 const dist = (p) => pathToFileURL(path.join(root, 'dist', p)).href;
 
-// The GitHub double is test code (TypeScript): compile it on the fly, outside dist/.
-const buildDir = path.join(root, 'bench', '.build');
-execFileSync(
-  process.execPath,
-  [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), 'test/doubles/github-api.ts', '--outDir', buildDir, '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--skipLibCheck', '--types', 'node'],
-  { cwd: root, stdio: 'inherit' },
-);
-const { startGithubApiDouble } = await import(pathToFileURL(path.join(buildDir, 'github-api.js')).href);
+// The GitHub double is test code, compiled into dist/ by tsconfig.bench.json.
+const { startGithubApiDouble } = await import(dist('test/doubles/github-api.js'));
 const { generateX25519Identity, identityToRecipient } = await import('age-encryption');
 const { loadConfig } = await import(dist('scripts/lib/config/load.js'));
 const { wire } = await import(dist('scripts/lib/lifecycle/wire.js'));

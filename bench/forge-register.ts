@@ -11,7 +11,7 @@
  * (b) Limits off: client overhead per key, sequential and 8 concurrent.
  *
  * Build and run:
- *   npx tsc -p bench/forge-tsconfig.json && node dist/bench-forge/bench/forge-register.js
+ *   npm run bench (or: npx tsc -p tsconfig.bench.json && node dist/bench/forge-register.js)
  * Writes bench/results/forge.md.
  */
 import { execFileSync } from 'node:child_process';
@@ -190,7 +190,7 @@ async function main(): Promise<void> {
     '',
   ].join('\n');
   process.stdout.write(md);
-  const out = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bench/results/forge.md');
+  const out = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bench/results/forge.md');
   mkdirSync(path.dirname(out), { recursive: true });
   writeFileSync(out, md);
   process.stderr.write(`wrote ${out}\n`);
