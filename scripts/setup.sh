@@ -7,7 +7,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-PACKAGES="age openssh-server openssh-client git shellcheck nix-bin ca-certificates"
+PACKAGES="age openssh-server openssh-client git shellcheck nix-bin bsdutils ca-certificates"
 
 missing=""
 for p in $PACKAGES; do
