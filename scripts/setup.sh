@@ -1,9 +1,10 @@
 #!/bin/sh
 # One command from a fresh Debian 12 machine to a working demo:
 #   sh scripts/setup.sh            install system packages + npm deps, build, run `just demo`
-#   sh scripts/setup.sh --no-demo  the same without the demo (CI uses this before `npm test`)
+#   sh scripts/setup.sh --no-demo  the same without the demo
 # System packages: age (CLI, for interop checks), openssh (sshd serves the demo's
-# git repos), git, shellcheck and nix-bin (tests check the emitted sh and .nix).
+# git repos), git, shellcheck and nix-bin (tests check the emitted sh and .nix),
+# bsdutils (`script`: tests drive the CLI on a real terminal).
 set -eu
 cd "$(dirname "$0")/.."
 
