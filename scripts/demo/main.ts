@@ -41,9 +41,7 @@ function show(cmd: string, args: string[], cwd = work): void {
 async function main(): Promise<void> {
   if (!existsSync(cli)) throw new Error('dist/ is missing: run `npm install` (or `just build`) first');
   await fs.rm(work, { recursive: true, force: true });
-  // 0711: the local sshd reads its authorized_keys and repos below as the `git` user.
-  await fs.mkdir(work, { mode: 0o711 });
-  await fs.mkdir(path.join(work, 'sops'), { mode: 0o700 });
+  await fs.mkdir(path.join(work, 'sops'), { recursive: true, mode: 0o700 });
 
   step('Operator identity and .sops.yaml');
   const identity = await generateX25519Identity();
@@ -66,7 +64,9 @@ async function main(): Promise<void> {
     let repoUrls: string[];
     let knownHosts = '[]';
     if (sshdAvailable()) {
-      server = await startGitServer({ dir: path.join(work, 'git-server'), repos: REPOS.map((r) => `acme/${r}`) });
+      // In a temp dir, not .demo/: sshd reads it as the `git` user, who may not
+      // be able to enter the checkout's directory (e.g. under /root).
+      server = await startGitServer({ repos: REPOS.map((r) => `acme/${r}`) });
       forgeYaml = `  type: ssh\n  authorized_keys: ${server.authorizedKeys}\n`;
       repoUrls = REPOS.map((r) => server!.repoUrl(`acme/${r}`));
       knownHosts = `\n  - "${server.knownHostsLine()}"`;
