@@ -8,9 +8,9 @@ cli := "node " + quote(justfile_directory() / "dist/scripts/cli/bin.js")
 default:
     @just --list --unsorted
 
-# Build the CLI into dist/ (npm install does this too)
+# Build the CLI into dist/ (npm install does this too); a no-op when dist/ is current
 build:
-    @npm run --silent build
+    @if [ ! -f dist/.tsbuildinfo ] || [ -n "$(find scripts package.json tsconfig*.json -newer dist/.tsbuildinfo -print -quit)" ]; then npm run --silent build; fi
 
 # Self-contained demo: own age key, local sshd + git repos, vm-fresh, activate, status
 demo: build
