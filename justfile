@@ -10,7 +10,7 @@ default:
 
 # Build the CLI into dist/ (npm install does this too); a no-op when dist/ is current
 build:
-    @cd {{quote(justfile_directory())}} && if [ ! -f dist/.tsbuildinfo ] || [ -n "$(find scripts package.json tsconfig*.json -newer dist/.tsbuildinfo -print -quit)" ]; then npm run --silent build; fi
+    @cd {{quote(justfile_directory())}} && if [ ! -f dist/.tsbuildinfo ] || [ -n "$(find scripts package.json tsconfig*.json -newer dist/.tsbuildinfo -print -quit)" ]; then npm run --silent build && touch dist/.tsbuildinfo; fi
 
 # Self-contained demo: own age key, local sshd + git repos, vm-fresh, activate, status
 demo: build
