@@ -3,6 +3,7 @@
  * created with O_EXCL, holding pid, machine and start time. A lock whose process
  * is gone (same machine) is stale and taken over; anything else is a clear error.
  */
+import { createHash, randomBytes } from 'node:crypto';
 import { constants, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,6 +14,8 @@ export interface LockInfo {
   machine: string;
   command: string;
   startedAt: string;
+  /** Makes every lock's content unique, so a takeover can check it removes exactly the stale lock it judged. */
+  nonce?: string;
 }
 
 export class LockedError extends DeployKeysError {
@@ -37,33 +40,32 @@ export interface Lock {
 export async function acquireLock(dir: string, name: string, command: string, now = new Date()): Promise<Lock> {
   await fs.mkdir(dir, { recursive: true });
   const file = path.join(dir, `${name}.lock`);
-  const info: LockInfo = { pid: process.pid, machine: os.hostname(), command, startedAt: now.toISOString() };
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      const h = await fs.open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
-      try {
-        await h.writeFile(`${JSON.stringify(info)}\n`);
-        await h.sync();
-      } finally {
-        await h.close();
-      }
+  const info: LockInfo = { pid: process.pid, machine: os.hostname(), command, startedAt: now.toISOString(), nonce: randomBytes(8).toString('hex') };
+  const mine = `${JSON.stringify(info)}\n`;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    if (await createExclusive(file, mine)) {
       let released = false;
       return {
         file,
         async release() {
           if (released) return;
           released = true;
-          await fs.rm(file, { force: true });
+          // Only our own lock: never the one a later command holds.
+          const now = await fs.readFile(file, 'utf8').catch(() => undefined);
+          if (now === mine) await fs.rm(file, { force: true });
         },
       };
+    }
+    let text: string | undefined;
+    try {
+      text = await fs.readFile(file, 'utf8');
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw new DeployKeysError(`cannot create lock ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-      }
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue; // released meanwhile: try again
+      text = undefined;
     }
     let holder: LockInfo | undefined;
     try {
-      holder = JSON.parse(await fs.readFile(file, 'utf8')) as LockInfo;
+      holder = text === undefined ? undefined : (JSON.parse(text) as LockInfo);
     } catch {
       holder = undefined;
     }
@@ -77,10 +79,51 @@ export async function acquireLock(dir: string, name: string, command: string, no
         hint: `wait for it to finish; if that process is gone, delete ${file}`,
       });
     }
-    // Stale: remove it and retry; O_EXCL arbitrates between two processes racing here.
-    await fs.rm(file, { force: true });
+    await takeOver(file, text ?? '');
+    await new Promise((r) => setTimeout(r, 5 * attempt));
   }
   throw new LockedError(`cannot take the lock ${file}`, { hint: 'another command keeps taking it; retry' });
+}
+
+async function createExclusive(file: string, content: string): Promise<boolean> {
+  let h;
+  try {
+    h = await fs.open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw new DeployKeysError(`cannot create lock ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+  try {
+    await h.writeFile(content);
+    await h.sync();
+  } finally {
+    await h.close();
+  }
+  return true;
+}
+
+/**
+ * Removes the stale lock whose content is `stale`, if it is still that lock.
+ * Two commands that both judged it stale must not both "win": a plain rm
+ * followed by O_EXCL lets the slower one delete the faster one's fresh lock.
+ * So the removal runs under a guard named after the stale content (created
+ * with O_EXCL; only one command gets it), and the guard holder re-reads the
+ * lock and removes it only when it is still the stale one. A lock's content is
+ * unique (nonce), so the guard can never apply to a later lock.
+ */
+async function takeOver(file: string, stale: string): Promise<void> {
+  const guard = `${file}.takeover-${createHash('sha256').update(stale).digest('hex').slice(0, 16)}`;
+  if (!(await createExclusive(guard, `${process.pid}\n`))) {
+    // Another command is taking it over; a guard left by a crashed one expires.
+    if (await olderThan(guard, 30_000)) await fs.rm(guard, { force: true });
+    return;
+  }
+  try {
+    const now = await fs.readFile(file, 'utf8').catch(() => undefined);
+    if (now === stale) await fs.rm(file, { force: true });
+  } finally {
+    await fs.rm(guard, { force: true });
+  }
 }
 
 async function olderThan(file: string, ms: number): Promise<boolean> {
