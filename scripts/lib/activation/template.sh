@@ -250,14 +250,20 @@ dk__stdin_missing() {
   case $dk_seen in *" $1 "*) ;; *) dk_set_err "$DK_I" "no key for it on standard input" ;; esac
 }
 
+# dk_ours FILE: FILE is a regular file (not a symlink) owned by the user this
+# script runs as. A file someone else left behind (while ~/.ssh was writable)
+# is never kept, even with the right content: its owner could still rewrite it.
+dk_ours() { [ ! -L "$1" ] && [ -f "$1" ] && [ -O "$1" ]; }
+
 # dk_put FILE MODE CONTENT WHAT: replace FILE atomically (temp file in the same
 # directory, then rename) unless it already holds exactly CONTENT.
 dk_put() {
-  if [ -d "$1" ] && [ ! -L "$1" ]; then
-    dk_warn "$1 is a directory; not replacing it"
+  # Also a symlink to a directory: mv would move the temp file into it.
+  if [ -d "$1" ]; then
+    dk_warn "$1 is a directory (or a symlink to one); not replacing it"
     return 1
   fi
-  if [ ! -L "$1" ] && dk_read "$1" && [ "$DK_R" = "$3" ]; then return 0; fi
+  if dk_ours "$1" && dk_read "$1" && [ "$DK_R" = "$3" ]; then return 0; fi
   DK_TMP=${1%/*}/.${1##*/}.dk-tmp.$$
   dk_mode_ok=1
   [ "$2" = 600 ] || dk_mode_ok=0
@@ -314,9 +320,11 @@ dk__install_key() {
   dk_pub=$dk_key.pub
   dk_want_pub=''
   [ -z "$5" ] || dk_want_pub=$5$DK_NL
-  # Unchanged key and public key: nothing to check or write.
-  if [ ! -L "$dk_key" ] && dk_read "$dk_key" && [ "$DK_R" = "$DK_K" ] &&
-    [ ! -L "$dk_pub" ] && dk_read "$dk_pub" && { [ -z "$dk_want_pub" ] || [ "$DK_R" = "$dk_want_pub" ]; }; then
+  # Unchanged key and public key: nothing to check or write. chmod changes no
+  # content and no mtime; it repairs a loosened mode (ssh ignores such a key).
+  if dk_ours "$dk_key" && dk_read "$dk_key" && [ "$DK_R" = "$DK_K" ] &&
+    dk_ours "$dk_pub" && dk_read "$dk_pub" && { [ -z "$dk_want_pub" ] || [ "$DK_R" = "$dk_want_pub" ]; } &&
+    chmod 600 -- "$dk_key"; then
     DK_OWNED_KEYS="$DK_OWNED_KEYS$1 "
     return 0
   fi
@@ -355,7 +363,7 @@ dk__install_key() {
   else
     dk_want_pub="$dk_d_type $dk_d_blob $DK_HOST-$1-deploy$DK_NL"
   fi
-  if [ ! -L "$dk_key" ] && dk_read "$dk_key" && [ "$DK_R" = "$DK_K" ]; then
+  if dk_ours "$dk_key" && dk_read "$dk_key" && [ "$DK_R" = "$DK_K" ] && chmod 600 -- "$dk_key"; then
     rm -f -- "$DK_TMP"
   else
     if ! mv -f -- "$DK_TMP" "$dk_key"; then
@@ -375,6 +383,11 @@ dk__install_key() {
 dk_read_manifest() {
   DK_OLD_KEYS=' '
   DK_OLD_RULES=''
+  # Only our own manifest says what may be removed: not one read through a symlink.
+  if [ -L "$DK_MANIFEST" ] || { [ -e "$DK_MANIFEST" ] && [ ! -O "$DK_MANIFEST" ]; }; then
+    dk_warn "ignoring $DK_MANIFEST: a symlink or not owned by $DK_USER (it is rewritten)"
+    return 0
+  fi
   dk_read "$DK_MANIFEST" || return 0
   dk_rest=$DK_R
   while [ -n "$dk_rest" ]; do
@@ -446,7 +459,7 @@ dk_update_config() {
   [ "$dk_in" = 0 ] || { dk_fail ssh-config "$DK_CONFIG has a '$DK_BEGIN' line without its END line; fix it by hand"; return 0; }
   # ssh takes the first value it finds: a new block goes first.
   [ "$dk_found" = 1 ] || dk_new=$DK_SSH_BLOCK$dk_old
-  [ "$dk_new" = "$dk_old" ] && return 0
+  if [ "$dk_new" = "$dk_old" ] && dk_ours "$DK_CONFIG"; then return 0; fi
   dk_put "$DK_CONFIG" 600 "$dk_new" "$DK_HOME/.ssh/config (deploy-keys block)" || dk_fail ssh-config "cannot write $DK_CONFIG"
 }
 

@@ -1,0 +1,135 @@
+/**
+ * Hostile ~/.ssh contents: symlinks, foreign owners, loosened modes and an
+ * edited manifest, against the rendered script run for real (sh, ssh-keygen).
+ */
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { renderActivationScript, runActivation } from '../../scripts/lib/activation/index.js';
+import { haveTools } from '../helpers/tools.js';
+import { config, GITHUB_YAML, makeKey, tempDir, type KeyPair, type TempDir } from './fixtures.js';
+
+const isRoot = process.getuid?.() === 0;
+
+describe.runIf(haveTools('sh', 'ssh-keygen'))('activation script against a hostile ~/.ssh', () => {
+  let t: TempDir;
+  let root: string;
+  let keysDir: string;
+  let keys: Record<string, KeyPair>;
+  const ssh = () => path.join(root, 'root/.ssh');
+  const mode = (p: string) => statSync(p).mode & 0o777;
+
+  beforeEach(() => {
+    t = tempDir();
+    root = path.join(t.dir, 'root-fs');
+    mkdirSync(path.join(root, 'root'), { recursive: true });
+    keysDir = path.join(t.dir, 'keys');
+    mkdirSync(keysDir, { mode: 0o700 });
+    keys = { 'nix-config': makeKey('web-01-nix-config-deploy'), 'nix-secrets': makeKey('web-01-nix-secrets-deploy') };
+    for (const [n, k] of Object.entries(keys)) writeFileSync(path.join(keysDir, n), k.privatePem, { mode: 0o600 });
+  });
+  afterEach(() => t.cleanup());
+
+  const script = () =>
+    renderActivationScript(config(GITHUB_YAML), 'web-01', {
+      publicKeys: Object.fromEntries(Object.entries(keys).map(([n, k]) => [n, k.publicLine])),
+    });
+  const run = (shell = 'sh') => runActivation({ script: script(), root, keysDir, shell, args: ['--no-clone'] });
+
+  test('a file path that is a symlink to a directory is refused, nothing is written into that directory', async () => {
+    const elsewhere = path.join(t.dir, 'elsewhere');
+    mkdirSync(elsewhere);
+    mkdirSync(ssh(), { mode: 0o700 });
+    symlinkSync(elsewhere, path.join(ssh(), 'deploy-keys_known_hosts'));
+    symlinkSync(elsewhere, path.join(ssh(), '.deploy-keys-managed'));
+    symlinkSync(elsewhere, path.join(ssh(), 'nix-config-deploy.pub'));
+    const r = await run();
+    expect(r.exitCode).toBe(1);
+    expect(readdirSync(elsewhere)).toEqual([]);
+    expect(r.failed).toEqual(expect.arrayContaining(['known-hosts', 'manifest', 'nix-config']));
+    expect(r.stdout).not.toMatch(/wrote \/root\/\.ssh\/(deploy-keys_known_hosts|\.deploy-keys-managed)/);
+    expect(readdirSync(ssh()).filter((n) => n.includes('dk-tmp'))).toEqual([]);
+    // The other repo still installs.
+    expect(readFileSync(path.join(ssh(), 'nix-secrets-deploy'), 'utf8')).toBe(keys['nix-secrets']!.privatePem);
+  });
+
+  test('an installed key whose mode was loosened is made 0600 again, its content kept', async () => {
+    expect((await run()).exitCode).toBe(0);
+    const kf = path.join(ssh(), 'nix-config-deploy');
+    chmodSync(kf, 0o644);
+    const r = await run();
+    expect(r.exitCode, r.output).toBe(0);
+    expect(mode(kf)).toBe(0o600);
+    expect(readFileSync(kf, 'utf8')).toBe(keys['nix-config']!.privatePem);
+    const again = await run();
+    expect(again.unchanged, again.output).toBe(true);
+  });
+
+  test.runIf(isRoot)('files with the right content but another owner are replaced by our own files', async () => {
+    expect((await run()).exitCode).toBe(0);
+    // Left behind while ~/.ssh was writable by others: an attacker who still
+    // holds them open could rewrite the pins or read the key later.
+    for (const n of ['deploy-keys_known_hosts', 'nix-config-deploy', 'nix-config-deploy.pub', 'config', '.deploy-keys-managed']) {
+      chownSync(path.join(ssh(), n), 65534, 65534);
+      chmodSync(path.join(ssh(), n), 0o666);
+    }
+    const r = await run();
+    expect(r.exitCode, r.output).toBe(0);
+    for (const n of ['deploy-keys_known_hosts', 'nix-config-deploy', 'nix-config-deploy.pub', 'config', '.deploy-keys-managed']) {
+      expect(statSync(path.join(ssh(), n)).uid, n).toBe(0);
+    }
+    expect(mode(path.join(ssh(), 'nix-config-deploy'))).toBe(0o600);
+    expect(readFileSync(path.join(ssh(), 'nix-config-deploy'), 'utf8')).toBe(keys['nix-config']!.privatePem);
+    expect((await run()).unchanged).toBe(true);
+  });
+
+  test('an edited manifest cannot make the script delete files it did not write', async () => {
+    expect((await run()).exitCode).toBe(0);
+    const victim = path.join(t.dir, 'victim-deploy');
+    writeFileSync(victim, 'precious\n');
+    writeFileSync(path.join(root, 'victim-deploy'), 'precious\n');
+    writeFileSync(path.join(ssh(), 'mine-deploy'), 'precious\n');
+    symlinkSync(victim, path.join(ssh(), 'linked-deploy'));
+    const manifest = path.join(ssh(), '.deploy-keys-managed');
+    writeFileSync(
+      manifest,
+      `${readFileSync(manifest, 'utf8')}key ../../../victim\nkey ${victim.slice(0, -'-deploy'.length)}\nkey /victim\nkey ..\nkey linked\nkey .\nkey  mine\n`,
+    );
+    const r = await run();
+    expect(readFileSync(victim, 'utf8')).toBe('precious\n');
+    expect(readFileSync(path.join(root, 'victim-deploy'), 'utf8')).toBe('precious\n');
+    expect(readFileSync(path.join(ssh(), 'mine-deploy'), 'utf8')).toBe('precious\n');
+    expect(lstatSync(path.join(ssh(), 'linked-deploy')).isSymbolicLink()).toBe(true);
+    expect(r.stdout).not.toMatch(/removed/);
+  });
+
+  test('a manifest that is a symlink is not read (it could list another tree)', async () => {
+    mkdirSync(ssh(), { mode: 0o700 });
+    writeFileSync(path.join(ssh(), 'other-deploy'), 'not ours\n', { mode: 0o600 });
+    const fake = path.join(t.dir, 'fake-manifest');
+    writeFileSync(fake, 'key other\n');
+    symlinkSync(fake, path.join(ssh(), '.deploy-keys-managed'));
+    const r = await run();
+    expect(r.exitCode, r.output).toBe(0);
+    expect(existsSync(path.join(ssh(), 'other-deploy'))).toBe(true);
+    expect(readFileSync(fake, 'utf8')).toBe('key other\n');
+    expect(lstatSync(path.join(ssh(), '.deploy-keys-managed')).isFile()).toBe(true);
+  });
+
+  test.runIf(haveTools('bash'))('bash runs it the same way as sh (dash)', async () => {
+    const r = await run('bash');
+    expect(r.exitCode, r.output).toBe(0);
+    expect(readFileSync(path.join(ssh(), 'nix-config-deploy'), 'utf8')).toBe(keys['nix-config']!.privatePem);
+    expect(mode(path.join(ssh(), 'nix-config-deploy'))).toBe(0o600);
+    const again = await run('sh');
+    expect(again.unchanged, again.output).toBe(true);
+    const stdin = await runActivation({
+      script: script(),
+      root,
+      shell: 'bash',
+      keys: new Map(Object.entries(keys).map(([n, k]) => [n, k.privatePem])),
+      args: ['--no-clone'],
+    });
+    expect(stdin.unchanged, stdin.output).toBe(true);
+  });
+});
