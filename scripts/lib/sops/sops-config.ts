@@ -102,7 +102,8 @@ function parseRule(r: unknown, index: number, where: string): CreationRule {
 function parseGroup(g: unknown, at: string): RuleKeyGroup {
   if (!isRecord(g)) throw new SopsConfigError(`${at}: a key group is not a mapping`, { hint: 'key_groups is a list of mappings like {age: [age1…]}' });
   const age = splitKeys(g.age, at);
-  let otherKeys = ['pgp', 'kms', 'gcp_kms', 'azure_keyvault', 'hc_vault_transit_uri', 'hckms'].reduce((n, k) => n + splitKeys(g[k], at).length, 0);
+  // A rule spells vault keys `hc_vault_transit_uri`, a key group `hc_vault` (sops config.go).
+  let otherKeys = ['pgp', 'kms', 'gcp_kms', 'azure_keyvault', 'hc_vault_transit_uri', 'hc_vault', 'hckms'].reduce((n, k) => n + splitKeys(g[k], at).length, 0);
   if (Array.isArray(g.merge)) {
     for (const sub of g.merge) {
       const m = parseGroup(sub, at);

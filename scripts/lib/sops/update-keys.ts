@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { isMap } from 'yaml';
 import { writeFileAtomic } from '../fs/atomic-write.js';
-import { SopsConfigError } from './errors.js';
+import { SopsConfigError, SopsUnsupportedError } from './errors.js';
 import { readText } from './files.js';
 import { wrapKey } from './keysource/age.js';
 import type { AgeIdentityInput } from './keysource/age.js';
@@ -40,11 +40,20 @@ export async function updateKeys(file: string, opts: UpdateKeysOptions = {}): Pr
   const config = loadConfigFor(opts);
   if (!config) throw new SopsConfigError(`${file}: no .sops.yaml found`, { hint: 'updatekeys needs a creation rule for the file' });
   const wanted = ageRecipientsOf(ruleForFile(config, path.resolve(file)), config, file);
-  const current = loaded.meta.keyGroups.flatMap((g) => g.age.map((e) => e.recipient));
-  const hasOther = loaded.meta.keyGroups.length > 1 || loaded.meta.keyGroups.some((g) => g.otherKeys > 0);
+  // The rule holds one group of age keys only; re-wrapping would drop the file's other
+  // groups (Shamir shares) or pgp/kms/vault keys without anyone being asked.
+  const { keyGroups } = loaded.meta;
+  const other = keyGroups.reduce((n, g) => n + g.otherKeys, 0);
+  if (keyGroups.length > 1 || other > 0) {
+    const what = keyGroups.length > 1 ? `${keyGroups.length} key groups (Shamir)` : `${other} pgp/kms/vault key(s)`;
+    throw new SopsUnsupportedError(`${file}: the file has ${what}, which updating its keys here would drop`, {
+      hint: 'run `sops updatekeys` with the sops CLI, which can re-wrap them',
+    });
+  }
+  const current = keyGroups.flatMap((g) => g.age.map((e) => e.recipient));
   const added = wanted.filter((r) => !current.includes(r));
   const removed = current.filter((r) => !wanted.includes(r));
-  if (added.length === 0 && removed.length === 0 && !hasOther) return { changed: false, added, removed };
+  if (added.length === 0 && removed.length === 0) return { changed: false, added, removed };
   const key = await recoverDataKey(loaded.meta, opts.identities ?? collectIdentities({ env: opts.env ?? process.env }), file);
   // Prove it is the file's data key (values and MAC check out) before handing it to new recipients.
   decryptLoaded(loadEncrypted(text, format, file), key);
