@@ -83,6 +83,14 @@ describe.skipIf(!haveTools('age-keygen'))('failures are one-line errors that nam
     await failure(encryptText('a: b\n', opts('age1notbech32')));
   });
 
+  it('a secret key given as a recipient is refused without being echoed', async () => {
+    const opts = (r: string) => ({ filePath: 'x.yaml', recipients: [r], ...NO_CONFIG });
+    const err = await failure(encryptText('a: b\n', opts(key.identity)));
+    expect(err).toBeInstanceOf(SopsUnsupportedError);
+    expect(`${err.message} ${err.hint}`).not.toContain(key.identity.slice('AGE-SECRET-KEY-1'.length, 40));
+    expect(err.message).toMatch(/secret key/);
+  });
+
   it('an altered lastmodified or a removed MAC is a MAC error', async () => {
     const moved = encrypted.replace(/lastmodified: "\d{4}/, 'lastmodified: "1999');
     expect(moved).not.toBe(encrypted);

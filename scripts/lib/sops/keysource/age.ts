@@ -17,6 +17,12 @@ export type AgeIdentityInput = string | Identity | IdentitySpec;
 
 export function toRecipient(recipient: string): Recipient | string {
   const r = recipient.trim();
+  // A secret pasted where a recipient belongs must not end up in an error message or log.
+  if (/^AGE-SECRET-KEY-|^AGE-PLUGIN-|PRIVATE KEY/i.test(r)) {
+    throw new SopsUnsupportedError('a secret key was given where an age recipient belongs (not shown)', {
+      hint: 'give the public side: age-keygen -y keys.txt, or the ssh key\'s .pub file',
+    });
+  }
   if (r.startsWith('ssh-ed25519 ')) return new SshEd25519Recipient(r);
   if (r.startsWith('ssh-')) {
     throw new SopsUnsupportedError(`unsupported recipient type ${r.split(' ')[0]}`, { hint: 'use an age1… or ssh-ed25519 recipient' });
