@@ -12,11 +12,13 @@
  * (that line, not the restricted one, could win).
  *
  * Writes are atomic (writeFileAtomic) and keep the file's owner and mode;
- * read-modify-write is serialized per provider instance. Concurrent runs of
- * two processes against the same file are not locked against each other.
+ * read-modify-write is serialized per provider instance and, for a local
+ * file, across processes by a lock file beside it (`<file>.ndk-lock`, O_EXCL,
+ * taken over when its process is gone). Remote files are not locked.
  */
 import { execFile, spawn } from 'node:child_process';
 import { constants, promises as fs } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { RepoConfig, SshForgeConfig } from '../config/types.js';
@@ -55,6 +57,8 @@ interface Store {
   read(): Promise<string>;
   write(text: string): Promise<void>;
   describe(): string;
+  /** Runs a read-modify-write excluding other writers of the same file (other processes too, where possible). */
+  locked<T>(fn: () => Promise<T>): Promise<T>;
 }
 
 export class SshForge implements ForgeProvider {
@@ -73,7 +77,8 @@ export class SshForge implements ForgeProvider {
   }
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.mutex.then(fn, fn);
+    const run = (): Promise<T> => this.store.locked(fn);
+    const next = this.mutex.then(run, run);
     this.mutex = next.catch(() => {});
     return next;
   }
@@ -205,6 +210,7 @@ function toDeployKey(repo: RepoConfig, e: ManagedEntry): DeployKey {
 function localStore(file: string): Store {
   return {
     describe: () => file,
+    locked: (fn) => withFileLock(`${file}.ndk-lock`, fn),
     async read() {
       try {
         return await fs.readFile(file, 'utf8');
@@ -252,6 +258,7 @@ function remoteStore(cfg: SshForgeConfig, extra: string[]): Store {
     });
   return {
     describe: () => `${target}:${file}`,
+    locked: (fn) => fn(),
     read: () => sshRun(`if [ -e '${file}' ]; then cat -- '${file}'; fi`),
     async write(text) {
       // Same directory temp + mv: atomic on the server; keeps mode 0600 unless the old file had another.
@@ -261,6 +268,70 @@ function remoteStore(cfg: SshForgeConfig, extra: string[]): Store {
       await sshRun(script, text);
     },
   };
+}
+
+interface LockInfo {
+  pid: number;
+  machine: string;
+  startedAt: string;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Holds `lockFile` (created with O_EXCL) while `fn` runs. Waits for another
+ * holder up to `timeoutMs`; a lock whose process is gone (same machine), or an
+ * unreadable one older than a minute, is stale and taken over.
+ */
+async function withFileLock<T>(lockFile: string, fn: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
+  const info: LockInfo = { pid: process.pid, machine: os.hostname(), startedAt: new Date().toISOString() };
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const h = await fs.open(lockFile, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+      try {
+        await h.writeFile(`${JSON.stringify(info)}\n`);
+      } finally {
+        await h.close();
+      }
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new ForgeFailure({ forge: 'ssh' }, `cannot create the lock ${lockFile}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, 'check that the directory of authorized_keys is writable');
+      }
+    }
+    let holder: LockInfo | undefined;
+    try {
+      holder = JSON.parse(await fs.readFile(lockFile, 'utf8')) as LockInfo;
+    } catch {
+      holder = undefined;
+    }
+    const stale =
+      holder === undefined
+        ? await fs.stat(lockFile).then((st) => Date.now() - st.mtimeMs > 60_000, () => false)
+        : holder.machine === os.hostname() && !alive(holder.pid);
+    if (stale) {
+      await fs.rm(lockFile, { force: true });
+      continue;
+    }
+    if (Date.now() > deadline) {
+      const who = holder ? `pid ${holder.pid} on ${holder.machine} since ${holder.startedAt}` : 'another process';
+      throw new ForgeFailure({ forge: 'ssh' }, `${lockFile} is held by ${who}`, `wait for the other deploy-keys run to finish; if that process is gone, delete ${lockFile}`);
+    }
+    await new Promise((r) => setTimeout(r, 20 + Math.random() * 60));
+  }
+  try {
+    return await fn();
+  } finally {
+    await fs.rm(lockFile, { force: true });
+  }
 }
 
 /** The login shell of the user owning `file` (or its directory), from /etc/passwd. */
