@@ -267,6 +267,17 @@ async function runStep(s: Session, planned: Step): Promise<void> {
       break;
     }
     case 'updatekeys': {
+      const drop = step.drop ?? [];
+      if (drop.length) {
+        // updatekeys encrypts for what .sops.yaml names now: a rule that still lists the
+        // revoked recipient (literally, not through the host's anchor) would keep it.
+        const still = ((await deps.sops!.expectedRecipients(step.file)) ?? []).filter((r) => drop.includes(r));
+        if (still.length) {
+          throw new DeployKeysError(`.sops.yaml still encrypts ${step.file} for ${host}'s recipient ${still.join(', ')}`, {
+            hint: `remove it from the creation rule for that file by hand, then re-run "deploy-keys revoke ${host}"`,
+          });
+        }
+      }
       await deps.sops!.updateKeys(step.file);
       await deps.log.append({ action: 'updatekeys', host, detail: step.file });
       break;
@@ -377,6 +388,8 @@ async function runStep(s: Session, planned: Step): Promise<void> {
       break;
     }
     case 'mark-revoked': {
+      // The host holds no key any more: its records go (the fingerprints stay in revokedFingerprints).
+      refreshState(s);
       s.state.revoked = { at: now().toISOString(), purged: step.purged };
       await saveState(s);
       await deps.log.append({ action: 'revoke', host, detail: step.purged ? 'purged' : 'keys removed' });
@@ -550,15 +563,18 @@ export class Lifecycle {
       const prior = loaded.input.state;
       let readable: { file: string; keys: string[] }[] = [];
       let inSopsConfig = false;
+      let revokedRecipients: string[] = [];
       if (deps.sops) {
         const inConfig = await deps.sops.hostRecipient(host);
-        const recipients = [...new Set([prior?.ageRecipient, inConfig].filter((r): r is string => Boolean(r)))];
+        const recipients = [...new Set([prior?.ageRecipient, inConfig, ...(prior?.revokedRecipients ?? [])].filter((r): r is string => Boolean(r)))].sort();
+        if (recipients.length) loaded.session.state.revokedRecipients = recipients;
+        revokedRecipients = recipients;
         const seen = new Map<string, { file: string; keys: string[] }>();
         for (const r of recipients) for (const f of await deps.sops.filesReadableBy(r)) seen.set(f.file, f);
         readable = [...seen.values()];
         inSopsConfig = inConfig !== undefined;
       }
-      const plan = planRevoke(loaded.input, { purge: opts.purge, readable, inSopsConfig });
+      const plan = planRevoke(loaded.input, { purge: opts.purge, readable, inSopsConfig, recipients: revokedRecipients });
       // Remember every fingerprint the host had, so audit can flag them later.
       const fps = new Set(prior?.revokedFingerprints ?? []);
       for (const st of plan.steps) if (st.op === 'forge-remove') fps.add(st.fingerprint);

@@ -18,7 +18,8 @@ export type Edit =
 export type Step =
   | { op: 'add-recipient'; recipient: string }
   | { op: 'remove-recipient'; recipient?: string }
-  | { op: 'updatekeys'; file: string }
+  /** `drop`: recipients (of a revoked host) that `.sops.yaml` must no longer name for the file. */
+  | { op: 'updatekeys'; file: string; drop?: string[] }
   | { op: 'write-host-file'; file: string; create: boolean; edits: Edit[] }
   /** `fingerprint` is absent for a key this plan generates. */
   | { op: 'forge-add'; repo: string; slot: 'current' | 'next'; title: string; fingerprint?: string }
@@ -288,6 +289,8 @@ export interface RevokeOptions {
   readable: readonly { file: string; keys: string[] }[];
   /** Whether `.sops.yaml` names the host (its recipient or a rule for its file). */
   inSopsConfig: boolean;
+  /** The host's age recipients (state, `.sops.yaml`, earlier revokes): no file may stay encrypted for them. */
+  recipients?: readonly string[];
 }
 
 export function planRevoke(input: PlanInput, opts: RevokeOptions): Plan {
@@ -311,7 +314,7 @@ export function planRevoke(input: PlanInput, opts: RevokeOptions): Plan {
   if (opts.inSopsConfig) steps.push({ op: 'remove-recipient', ...(input.state?.ageRecipient ? { recipient: input.state.ageRecipient } : {}) });
   for (const r of opts.readable) {
     if (opts.purge && r.file === input.file) continue;
-    steps.push({ op: 'updatekeys', file: r.file });
+    steps.push({ op: 'updatekeys', file: r.file, ...(opts.recipients?.length ? { drop: [...opts.recipients] } : {}) });
   }
   if (opts.purge) {
     if (input.keys !== undefined || opts.readable.some((r) => r.file === input.file)) steps.push({ op: 'purge-host-file', file: input.file });

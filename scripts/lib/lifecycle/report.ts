@@ -133,7 +133,8 @@ export function auditFindings(input: AuditInput): Finding[] {
   for (const st of input.states) {
     for (const fp of st.revokedFingerprints ?? []) revokedFps.set(fp, st.host);
     if (st.revoked) for (const repo of input.repos) revokedTitles.set(`${repo}\0${deployKeyTitle(st.host, repo)}`, st.host);
-    for (const [repo, rs] of Object.entries(st.repos)) {
+    // A revoked host owns no key, whatever records its state still has.
+    if (!st.revoked) for (const [repo, rs] of Object.entries(st.repos)) {
       for (const rec of [rs.current, rs.next, rs.previous]) if (rec) owners.set(rec.fingerprint, { host: st.host, repo, rec });
     }
     if (st.operation) {

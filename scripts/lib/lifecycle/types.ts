@@ -156,6 +156,12 @@ export interface HostState {
   revoked?: { at: string; purged: boolean };
   /** Every fingerprint this host ever had revoked; audit flags them wherever they show up. */
   revokedFingerprints?: string[];
+  /**
+   * Every age recipient this host had when it was revoked. Recorded before the
+   * first change, so a re-run of an interrupted revoke still finds (and re-keys)
+   * the files they can read after `.sops.yaml` no longer names them.
+   */
+  revokedRecipients?: string[];
   updatedAt: string;
 }
 
