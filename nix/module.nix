@@ -22,6 +22,9 @@
 #    setupSecrets): keys, ~/.ssh/config block, pins, git rules. No network.
 #  - deploy-keys-clone.service (after network-online.target, retried): the same
 #    script again (a no-op for the keys) plus the clones.
+#    With sops-nix's systemd-based activation (sysusers/userborn) the secrets
+#    only exist after activation: the service then installs the keys too, and
+#    sops-nix restarts it when a key changes.
 { config, lib, pkgs, options, ... }:
 
 let
@@ -45,6 +48,15 @@ let
   script = pkgs.writeText "deploy-keys-activation-${cfg.hostName}.sh" (dk.renderScript desc);
 
   keysDir = "${config.sops.defaultSymlinkPath or "/run/secrets"}/deploy-keys";
+
+  # sops-nix installs the secrets either in its `setupSecrets` activation
+  # snippet or, with systemd-based activation (sysusers/userborn), in
+  # sops-install-secrets.service, after activation. In the second case the keys
+  # do not exist yet when activation runs, so the service installs them.
+  # (Only ever read lazily, inside values: never to decide which attributes
+  # exist, which would recurse through sops-nix's own definitions.)
+  secretsByActivation = config.system.activationScripts ? setupSecrets;
+  runService = cfg.clone || !secretsByActivation;
   runtimeInputs = [ pkgs.openssh pkgs.git pkgs.coreutils ];
   shell = "${pkgs.dash}/bin/dash";
   # The script manages the files of the user it runs as (never root writing
@@ -196,7 +208,11 @@ in
     clone = mkOption {
       type = types.bool;
       default = true;
-      description = "Run deploy-keys-clone.service, which clones absent repos after the network is up.";
+      description = ''
+        Clone absent repos in deploy-keys-clone.service after the network is up.
+        (With sops-nix's systemd-based activation the service runs anyway,
+        with `--no-clone`, to install the keys once sops-nix has written them.)
+      '';
     };
 
     restartSec = mkOption {
@@ -255,14 +271,17 @@ in
         # sops-nix's setupSecrets writes /run/secrets; with its systemd
         # activation there is no such snippet and the clone service (ordered
         # after sops-install-secrets.service) installs the keys instead.
-        deps = [ "users" "groups" ] ++ lib.optional (config.system.activationScripts ? setupSecrets) "setupSecrets";
-        text = ''
+        deps = [ "users" "groups" ] ++ lib.optional secretsByActivation "setupSecrets";
+        text = if secretsByActivation then ''
           # deploy-keys: keys, ssh aliases, pins (no network; clones run in deploy-keys-clone.service)
           ${runScript "--keys-dir ${keysDir} --no-clone --quiet"}
+        '' else ''
+          # deploy-keys: sops-nix installs the secrets in sops-install-secrets.service,
+          # after activation; deploy-keys-clone.service installs the keys then.
         '';
       };
 
-      systemd.services.deploy-keys-clone = mkIf cfg.clone {
+      systemd.services.deploy-keys-clone = mkIf runService {
         description = "Clone repositories with per-host deploy keys (nix-deploy-keys)";
         wantedBy = [ "multi-user.target" ];
         wants = [ "network-online.target" ];
@@ -275,7 +294,7 @@ in
           # Active after success, so a changed script is run again on switch.
           RemainAfterExit = true;
           User = cfg.user;
-          ExecStart = "${shell} ${script} --keys-dir ${keysDir}";
+          ExecStart = "${shell} ${script} --keys-dir ${keysDir}${lib.optionalString (!cfg.clone) " --no-clone"}";
           Restart = "on-failure";
           RestartSec = cfg.restartSec;
           NoNewPrivileges = true;
@@ -301,6 +320,10 @@ in
           key = "deploy-keys/${name}";
           owner = cfg.user;
           mode = "0400";
+          # With systemd-based sops-nix activation nothing else runs the
+          # script after a key changes. (A value, not an attribute that may be
+          # absent: see secretsByActivation.)
+          restartUnits = lib.optional (!secretsByActivation) "deploy-keys-clone.service";
         })
         cfg.repos);
     })

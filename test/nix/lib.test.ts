@@ -107,7 +107,7 @@ describe.runIf(haveTools('nix-instantiate'))('nix files', () => {
       expect(m.service.after).toContain('network-online.target');
       expect(m.service.serviceConfig).toMatchObject({ Type: 'oneshot', Restart: 'on-failure', RestartSec: 30, User: 'root' });
       expect(m.sopsSecrets).toEqual({
-        'deploy-keys/nix-config': { sopsFile: '/srv/fleet/sops/web-01.yaml', key: 'deploy-keys/nix-config', owner: 'root', mode: '0400' },
+        'deploy-keys/nix-config': { sopsFile: '/srv/fleet/sops/web-01.yaml', key: 'deploy-keys/nix-config', owner: 'root', mode: '0400', restartUnits: [] },
       });
       expect(Object.values(m.knownHosts).map((k) => k.hostNames[0])).toEqual(['github.com', 'github.com', 'github.com']);
     });
@@ -130,6 +130,32 @@ describe.runIf(haveTools('nix-instantiate'))('nix files', () => {
       expect(d.repos).toEqual({ infra: { url: 'ssh://git@git.example.org:2222/srv/infra.git', cloneTo: '/root/infra', publicKey: null } });
       expect(d.knownHosts).toEqual([`[git.example.org]:2222 ${HOST_KEY}`]);
       expect(d.sopsFile).toBe('/srv/fleet/sops/web-01.yaml');
+    });
+
+    test('sops-nix with systemd activation (no setupSecrets): the service installs the keys, no failing activation step', () => {
+      type M = {
+        activation: { deps: string[]; text: string };
+        service: { after: string[]; serviceConfig: { ExecStart: string } };
+        serviceEnabled: boolean;
+        sopsSecrets: Record<string, { restartUnits?: string[] }>;
+      };
+      const sd = evalModule('{ clone = false; }', 'setupSecrets = false;') as unknown as M;
+      // No secrets exist yet when activation runs: running the script then only fails every repo.
+      expect(sd.activation.text).not.toMatch(/deploy-keys-activation/);
+      expect(sd.activation.deps).not.toContain('setupSecrets');
+      expect(sd.serviceEnabled).toBe(true);
+      expect(sd.service.after).toContain('sops-install-secrets.service');
+      expect(sd.service.serviceConfig.ExecStart).toMatch(/--keys-dir \/run\/secrets\/deploy-keys --no-clone$/);
+      // A rotated key is installed when sops-nix installs it, not at the next reboot.
+      expect(sd.sopsSecrets['deploy-keys/nix-config']!.restartUnits).toEqual(['deploy-keys-clone.service']);
+
+      const act = evalModule('{ clone = false; }') as unknown as M;
+      expect(act.serviceEnabled).toBe(false);
+      expect(act.activation.text).toMatch(/--keys-dir \/run\/secrets\/deploy-keys --no-clone --quiet\n$/);
+      expect(act.sopsSecrets['deploy-keys/nix-config']!.restartUnits).toEqual([]);
+      const cloning = evalModule() as unknown as M;
+      expect(cloning.serviceEnabled).toBe(true);
+      expect(cloning.service.serviceConfig.ExecStart).toMatch(/--keys-dir \/run\/secrets\/deploy-keys$/);
     });
 
     test('assertions: sops-nix missing, unpinned host, bad repo name, home mismatch', () => {

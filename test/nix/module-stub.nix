@@ -24,6 +24,7 @@ let
     inherit (b) filter;
     optional = c: x: if c then [ x ] else [ ];
     optionalAttrs = c: s: if c then s else { };
+    optionalString = c: s: if c then s else "";
     mapAttrs' = f: s: b.listToAttrs (mapAttrsToList f s);
     nameValuePair = name: value: { inherit name value; };
     makeBinPath = ps: b.concatStringsSep ":" (map (p: "${p}/bin") ps);
@@ -52,6 +53,7 @@ in
   failedAssertions = map (a: a.message) (b.filter (a: !a.assertion) first.assertions);
   activation = first.system.activationScripts.deploy-keys;
   service = first.systemd.services.deploy-keys-clone.content;
+  serviceEnabled = first.systemd.services.deploy-keys-clone.condition;
   knownHosts = first.programs.ssh.knownHosts.content;
   sopsSecrets = if second ? sops then second.sops.secrets.content else null;
   optionNames = b.attrNames m.options.services.deploy-keys;
