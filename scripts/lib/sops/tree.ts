@@ -110,7 +110,7 @@ export function walkTree(docs: readonly SopsDoc[], visitor: TreeVisitor, file: s
       for (const [i, pair] of node.items.entries()) {
         const key = pair.key;
         if (!isScalar(key) || typeof key.value !== 'string') {
-          throw new SopsFormatError(`${file}: non-string key under ${path.join(':') || 'the top level'}`, { hint: 'quote mapping keys; sops only supports string keys' });
+          throw nonStringKey(key, path, file);
         }
         const head = [...stack, ...(i === 0 ? lead : []), ...slot(key, 'commentBefore', path, stack)];
         const childPath = [...path, key.value];
@@ -141,6 +141,18 @@ export function walkTree(docs: readonly SopsDoc[], visitor: TreeVisitor, file: s
     }
     // null pair values (`key:`) are nothing to walk
   }
+}
+
+/** sops refuses ("Tree contains a non-string key"); say which key and how to fix it. Keys are plaintext in SOPS files anyway. */
+function nonStringKey(key: unknown, path: readonly string[], file: string): SopsFormatError {
+  const where = path.length ? `under ${path.join(':')}` : 'at the top level';
+  if (!isScalar(key)) return new SopsFormatError(`${file}: a complex (non-scalar) mapping key ${where} is not supported`, { hint: 'use plain string keys, as sops requires' });
+  const v: unknown = key.value;
+  const text = (key.source ?? String(v)).slice(0, 40);
+  const kind = v === null || v === undefined ? 'null' : typeof v === 'bigint' ? 'integer' : typeof v === 'number' ? 'number' : typeof v;
+  return new SopsFormatError(`${file}: mapping key ${text === '' ? '(empty)' : text} ${where} is a ${kind}, and sops only supports string keys`, {
+    hint: `quote it: "${text}": …`,
+  });
 }
 
 /** Replace every alias by a copy of its target and drop anchors, as sops does. */

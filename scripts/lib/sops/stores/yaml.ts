@@ -3,7 +3,7 @@
  * block scalars survive an edit. Parse errors report line:column only, never the
  * source text (it may be a plaintext secret).
  */
-import { parseAllDocuments } from 'yaml';
+import { parseAllDocuments, Scalar, visit } from 'yaml';
 import { SopsFormatError } from '../errors.js';
 import type { SopsDoc } from '../tree.js';
 
@@ -34,7 +34,33 @@ export function detectYamlIndent(text: string, fallback: number): number {
   return fallback;
 }
 
+/**
+ * Would Go's yaml.v3 (sops) resolve this plain scalar to something other than a
+ * string, where the YAML 1.2 core schema (ours) keeps a string? Timestamps (a time
+ * since sops 3.10), numbers with `_` separators, `0b` binaries, signed `0x`/`0o`,
+ * and the `<<` merge key. Over-approximating is harmless: it only adds quotes.
+ */
+export function goYamlReadsAsNonString(s: string): boolean {
+  if (s === '<<' || /^\d{4}-\d{1,2}-\d{1,2}(?:$|[Tt ])/.test(s)) return true;
+  const n = s.replace(/_/g, '');
+  return /^[-+]?(?:0b[01]+|0o[0-7]+|0x[0-9a-f]+|\d+)$/i.test(n) || /^[-+]?(?:\.\d+|\d+(?:\.\d*)?)(?:e[-+]?\d+)?$/i.test(n);
+}
+
+/**
+ * Quote the strings sops would otherwise read as another type (keys too: sops
+ * refuses non-string keys), so the MAC bytes and the tree sops sees are ours.
+ */
+function quoteAmbiguousStrings(doc: SopsDoc): void {
+  visit(doc, {
+    Scalar(_key, node) {
+      const plain = node.type === undefined || node.type === Scalar.PLAIN;
+      if (plain && typeof node.value === 'string' && goYamlReadsAsNonString(node.value)) node.type = Scalar.QUOTE_DOUBLE;
+    },
+  });
+}
+
 export function emitYaml(docs: readonly SopsDoc[], indent: number): string {
+  for (const doc of docs) quoteAmbiguousStrings(doc);
   return docs
     .map((doc, i) => {
       const out = doc.toString({ indent, lineWidth: 0, flowCollectionPadding: false });
