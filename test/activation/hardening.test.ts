@@ -116,6 +116,18 @@ describe.runIf(haveTools('sh', 'ssh-keygen'))('activation script against a hosti
     expect(lstatSync(path.join(ssh(), '.deploy-keys-managed')).isFile()).toBe(true);
   });
 
+  test.each(['sh', 'bash'].filter((x) => haveTools(x)))('%s -x (someone debugging) never traces the private keys', async (shell) => {
+    const { execa } = await import('execa');
+    const { encodeKeyStream } = await import('../../scripts/lib/activation/index.js');
+    const stream = encodeKeyStream(new Map(Object.entries(keys).map(([n, k]) => [n, k.privatePem])));
+    const r = await execa(shell, ['-x', '-c', script(), 'x', '--root', root, '--keys-stdin', '--no-clone'], { input: stream, reject: false, all: true });
+    expect(r.exitCode, r.all).toBe(0);
+    for (const k of Object.values(keys)) {
+      for (const line of k.privatePem.split('\n').slice(1, -2)) expect(r.all).not.toContain(line);
+    }
+    expect(readFileSync(path.join(ssh(), 'nix-config-deploy'), 'utf8')).toBe(keys['nix-config']!.privatePem);
+  });
+
   test.runIf(haveTools('bash'))('bash runs it the same way as sh (dash)', async () => {
     const r = await run('bash');
     expect(r.exitCode, r.output).toBe(0);

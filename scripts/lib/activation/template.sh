@@ -51,6 +51,8 @@
 # shellcheck disable=SC2317 # helpers are called through dk_repos "$@"
 set -eu
 umask 077
+# The private keys live in shell variables: "sh -x" would print them.
+set +x
 
 # @DATA@
 
