@@ -474,6 +474,15 @@ async function load(deps: LifecycleDeps, cache: ForgeCache, viewer: KeyViewer, h
   return { session, input, ...(resumed ? { resumed } : {}) };
 }
 
+/** rotate and --finish need a provisioned host: a typo must not create state for a new name. */
+function assertKnownHost(loaded: Loaded): void {
+  if (!loaded.input.keys && !loaded.input.state) {
+    throw new DeployKeysError(`${loaded.session.host}: no host file ${loaded.session.file} and no state`, {
+      hint: `check the name, or provision it with "deploy-keys vm-fresh ${loaded.session.host}"`,
+    });
+  }
+}
+
 async function finishRun(loaded: Loaded, plan: Plan, dryRun: boolean): Promise<HostResult> {
   const s = loaded.session;
   if (!dryRun) {
@@ -541,8 +550,10 @@ export class Lifecycle {
   async rotate(host: string, opts: { dryRun: boolean; olderThanDays: number; force?: boolean }): Promise<HostResult> {
     return withLock(this.deps, host, 'rotate', opts.dryRun, async () => {
       const loaded = await load(this.deps, this.cache, this.viewer, host);
+      assertKnownHost(loaded);
       const planned = planRotate(loaded.input, { olderThanDays: opts.olderThanDays, force: opts.force ?? false });
-      const plan = planned.steps.some((st) => st.op === 'write-host-file') ? await withActivation(this.deps, planned, loaded.input.keys) : planned;
+      // A resumed run may have promoted keys before it was interrupted: the activation script must follow.
+      const plan = planned.steps.some((st) => st.op === 'write-host-file') || loaded.resumed ? await withActivation(this.deps, planned, loaded.input.keys) : planned;
       return finishRun(loaded, plan, opts.dryRun);
     });
   }
@@ -550,6 +561,7 @@ export class Lifecycle {
   async finish(host: string, opts: { dryRun: boolean; graceDays: number; force: boolean }): Promise<HostResult> {
     return withLock(this.deps, host, 'rotate --finish', opts.dryRun, async () => {
       const loaded = await load(this.deps, this.cache, this.viewer, host);
+      assertKnownHost(loaded);
       const plan = planFinish(loaded.input, { graceDays: opts.graceDays, force: opts.force });
       return finishRun(loaded, plan, opts.dryRun);
     });
