@@ -134,4 +134,3 @@ await fs.writeFile(path.join(root, 'bench', 'results', 'fleet.md'), md);
 process.stdout.write(md);
 await gh.close();
 rmSync(dir, { recursive: true, force: true });
-rmSync(buildDir, { recursive: true, force: true });
