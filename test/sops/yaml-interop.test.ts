@@ -2,11 +2,15 @@
  * YAML that Go sops (yaml.v3) reads the way we wrote it: timestamp-looking strings
  * quoted, and non-string keys refused with the key named.
  */
+import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
+import { parseDocument, YAMLMap } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { decryptText, encryptText, openSopsFile, SopsFormatError } from '../../scripts/lib/sops/index.js';
+import { unwrapKey } from '../../scripts/lib/sops/keysource/age.js';
+import { encryptValue, formatEncValue } from '../../scripts/lib/sops/value-cipher.js';
 import { NO_CONFIG, tempDir } from './helpers.js';
 
 async function newKey(): Promise<{ identity: string; recipient: string }> {
@@ -55,5 +59,27 @@ describe('non-string mapping keys are refused like sops does, naming the key', (
     expect(err).toBeInstanceOf(SopsFormatError);
     expect((err as Error).message).toContain(`key ${shown} `);
     expect((err as SopsFormatError).hint).toMatch(/quote/);
+  });
+});
+
+describe('a type:time value written by sops >= 3.10', () => {
+  it('decrypts to a plain YAML timestamp (as sops -d writes it), and keeps type:time on edit', async () => {
+    const key = await newKey();
+    const enc = await encryptText('when: placeholder\n', { filePath: 't.yaml', recipients: [key.recipient], ...NO_CONFIG });
+    const doc = parseDocument(enc);
+    const sops = (doc.get('sops') as YAMLMap).toJSON() as { age: { recipient: string; enc: string }[]; lastmodified: string };
+    const dataKey = (await unwrapKey(sops.age, [key.identity], 't.yaml'))!;
+    const when = '2024-01-01T00:00:00Z';
+    doc.set('when', formatEncValue(encryptValue(dataKey, Buffer.from(when), 'when:', 'time')));
+    const mac = createHash('sha512').update(when).digest('hex').toUpperCase();
+    (doc.get('sops') as YAMLMap).set('mac', formatEncValue(encryptValue(dataKey, Buffer.from(mac), sops.lastmodified, 'str')));
+    const text = doc.toString({ indent: 4 });
+
+    expect((await decryptText(text, 't.yaml', { identities: [key.identity] })).toYaml()).toBe(`when: ${when}\n`);
+    const dir = tempDir();
+    const file = path.join(dir, 't.yaml');
+    writeFileSync(file, text);
+    const out = await (await openSopsFile(file, { identities: [key.identity] })).toString();
+    expect(out).toMatch(/^when: ENC\[AES256_GCM,.*type:time\]$/m);
   });
 });

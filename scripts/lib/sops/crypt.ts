@@ -8,7 +8,7 @@ import { SopsDecryptError, SopsFormatError } from './errors.js';
 import type { SopsType } from './go-format.js';
 import { MacHasher } from './mac.js';
 import type { RuleMatcher } from './rules.js';
-import { aadOf, leafBytes, scalarValueFrom, walkTree } from './tree.js';
+import { aadOf, GO_TIME_VALUES, leafBytes, scalarValueFrom, walkTree } from './tree.js';
 import type { CommentSlot, SopsDoc } from './tree.js';
 import { decryptValue, encryptValue, formatEncValue, isEncValue, IvStash, parseEncValue } from './value-cipher.js';
 
@@ -63,6 +63,7 @@ export function decryptDocs(docs: readonly SopsDoc[], ctx: CryptContext): string
         node.value = value;
         node.type = typeof value === 'string' && value.includes('\n') ? Scalar.BLOCK_LITERAL : Scalar.PLAIN;
         (node as WithOrigin)[ORIGIN] = { type: enc.type as SopsType, value };
+        if (enc.type === 'time') GO_TIME_VALUES.add(node);
         mac.add(bytes);
       },
       comment(slot) {

@@ -16,6 +16,9 @@ export type SopsDoc = Document<Node | ParsedNode, true>;
 export type PlainValue = string | number | bigint | boolean | null | Uint8Array | PlainMap | PlainValue[];
 export type PlainMap = Map<string, PlainValue>;
 
+/** Values decrypted from `type:time`: written plain (a YAML timestamp), like sops -d does. */
+export const GO_TIME_VALUES = new WeakSet<Scalar>();
+
 export interface LeafBytes {
   type: SopsType;
   bytes: Buffer;

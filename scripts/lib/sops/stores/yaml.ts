@@ -5,6 +5,7 @@
  */
 import { parseAllDocuments, Scalar, visit } from 'yaml';
 import { SopsFormatError } from '../errors.js';
+import { GO_TIME_VALUES } from '../tree.js';
 import type { SopsDoc } from '../tree.js';
 
 export const YAML_PARSE_OPTIONS = { intAsBigInt: true, uniqueKeys: true, prettyErrors: true, version: '1.2', schema: 'core' } as const;
@@ -53,7 +54,7 @@ export function goYamlReadsAsNonString(s: string): boolean {
 function quoteAmbiguousStrings(doc: SopsDoc): void {
   visit(doc, {
     Scalar(_key, node) {
-      const plain = node.type === undefined || node.type === Scalar.PLAIN;
+      const plain = (node.type === undefined || node.type === Scalar.PLAIN) && !GO_TIME_VALUES.has(node);
       if (plain && typeof node.value === 'string' && goYamlReadsAsNonString(node.value)) node.type = Scalar.QUOTE_DOUBLE;
     },
   });
