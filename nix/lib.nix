@@ -93,6 +93,7 @@ rec {
         "  StrictHostKeyChecking yes"
         "  UserKnownHostsFile ${d}/deploy-keys_known_hosts"
         "  GlobalKnownHostsFile /dev/null"
+        "  VerifyHostKeyDNS no"
         "  UpdateHostKeys no"
         "  BatchMode yes"
         "  ForwardAgent no"

@@ -105,6 +105,23 @@ describe('rendered script', () => {
     expect(block.endsWith('Host *\n# END nix-deploy-keys\n')).toBe(true);
   });
 
+  test.runIf(haveTools('ssh'))('a later Host * cannot add host key sources to the aliases (ssh -G)', async () => {
+    const block = /DK_SSH_BLOCK='([^']*)'/.exec(script)![1]!;
+    const t = tempDir('dk-sshg-');
+    try {
+      const f = path.join(t.dir, 'config');
+      writeFileSync(f, `${block}Host *\n  VerifyHostKeyDNS yes\n  StrictHostKeyChecking accept-new\n  UserKnownHostsFile ~/.ssh/known_hosts\n`);
+      const { execa } = await import('execa');
+      const g = (await execa('ssh', ['-F', f, '-G', 'git.example.org-infra'], { stdin: 'ignore' })).stdout;
+      expect(g).toMatch(/^verifyhostkeydns false$/m);
+      expect(g).toMatch(/^stricthostkeychecking true$/m);
+      expect(g).toMatch(/^userknownhostsfile \/root\/\.ssh\/deploy-keys_known_hosts$/m);
+      expect(g).toMatch(/^globalknownhostsfile \/dev\/null$/m);
+    } finally {
+      t.cleanup();
+    }
+  });
+
   test('insteadOf rules cover scp, ssh:// and https forms with and without .git', () => {
     const c = config(SSH_FORGE_YAML);
     const gh = insteadOfRules(c.repos[1]!);

@@ -44,6 +44,8 @@ export function renderSshConfigBlock(repos: readonly RepoConfig[], home: string)
       // Only the pins we rendered count: a TOFU-scanned or stale key in the
       // system file (e.g. GitHub's pre-2023 RSA key) must not be accepted.
       '  GlobalKnownHostsFile /dev/null',
+      // Nor SSHFP records from DNS (a later `Host *` may turn this on).
+      '  VerifyHostKeyDNS no',
       '  UpdateHostKeys no',
       '  BatchMode yes',
       '  ForwardAgent no',
