@@ -149,8 +149,13 @@ export function confirmer(io: Io, yes: boolean, deletes: boolean): ((plan: Plan)
   return async (plan) => {
     const lines = plan.steps.filter((s) => s.op !== 'record').map((s) => `  ${describeStep(s, plan.host)}`);
     if (!io.stdin.isTTY) {
-      if (!deletes || !plan.steps.some((s) => s.op === 'forge-remove' || s.op === 'purge-host-file')) return true;
-      throw new DeployKeysError(`${plan.command} ${plan.host}: would delete keys and stdin is not a terminal`, { hint: 'pass --yes to confirm, or --dry-run to see the plan' });
+      const deleting = plan.steps.filter(
+        (s) => s.op === 'forge-remove' || s.op === 'purge-host-file' || s.op === 'remove-recipient' || (s.op === 'write-host-file' && s.edits.some((e) => e.type === 'delete')),
+      );
+      if (!deletes || deleting.length === 0) return true;
+      throw new DeployKeysError(`${plan.command} ${plan.host}: would ${describeStep(deleting[0]!, plan.host)}${deleting.length > 1 ? ` (and ${deleting.length - 1} more)` : ''}, and stdin is not a terminal`, {
+        hint: 'pass --yes to confirm, or --dry-run to see the plan',
+      });
     }
     io.stderr.write(`${plan.command} ${plan.host} will:\n${lines.join('\n')}\n`);
     const a = (await ask(io, 'Proceed? [y/N] ')).trim().toLowerCase();

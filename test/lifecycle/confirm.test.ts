@@ -1,0 +1,27 @@
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { confirmer } from '../../scripts/lib/lifecycle/wire.js';
+import type { Plan } from '../../scripts/lib/lifecycle/plan.js';
+
+function io() {
+  const stdin = new PassThrough();
+  stdin.end();
+  return { stdin, stdout: new PassThrough(), stderr: new PassThrough() };
+}
+
+const plan = (steps: Plan['steps']): Plan => ({ command: 'revoke', host: 'web-01', steps, notes: [], warnings: [] });
+
+describe('confirmation without a terminal', () => {
+  it('a deleting command refuses every deleting step without --yes, and never waits', async () => {
+    const ask = confirmer(io(), false, true)!;
+    const deleting: Plan['steps'][] = [
+      [{ op: 'forge-remove', repo: 'r', id: '1', fingerprint: 'SHA256:x', title: 't', reason: 'x' }],
+      [{ op: 'purge-host-file', file: '/s/web-01.yaml' }],
+      [{ op: 'remove-recipient', recipient: 'age1x' }],
+      [{ op: 'write-host-file', file: '/s/web-01.yaml', create: false, edits: [{ type: 'delete', slot: 'current', repo: 'r' }] }],
+    ];
+    for (const steps of deleting) await expect(ask(plan(steps)), steps[0]!.op).rejects.toThrow(/stdin is not a terminal/);
+    await expect(ask(plan([{ op: 'mark-revoked', purged: false }]))).resolves.toBe(true);
+    expect(await confirmer(io(), true, true)).toBeUndefined();
+  });
+});
