@@ -41,3 +41,23 @@ describe('rotate on a host that does not exist', () => {
     expect(w.log.entries).toEqual([]);
   });
 });
+
+describe('a lost forge answer', () => {
+  it('the key the forge added before the error is adopted by fingerprint, never added twice', async () => {
+    const w = fakeWorld(['nix-config']);
+    const add = w.forge.add.bind(w.forge);
+    let lose = true;
+    w.forge.add = async (repo, k) => {
+      await add(repo, k);
+      if (lose) {
+        lose = false;
+        throw new Error('socket hang up');
+      }
+      return add(repo, k); // unreachable for the first call
+    };
+    const r = await new Lifecycle(w.deps()).vmFresh('web-01', { dryRun: false });
+    expect(w.forge.all()).toHaveLength(1);
+    expect(r.keys[0]).toMatchObject({ status: 'registered', forgeId: w.forge.all()[0]!.id });
+    expect(w.log.entries.filter((e) => e.action === 'register')).toHaveLength(1);
+  });
+});
