@@ -133,7 +133,15 @@ export class GithubApiDouble {
   private readonly byFingerprint = new Map<string, StoredKey>();
   private nextId = 1000;
   private primary = new Map<string, { used: number; resetAt: number }>();
-  private faults: { kind: 'status' | 'cut' | 'secondary' | 'writable'; status: number; retryAfter: number; method?: string; left: number }[] = [];
+  private faults: {
+    kind: 'status' | 'cut' | 'secondary' | 'writable' | 'reply';
+    status: number;
+    retryAfter: number;
+    method?: string;
+    left: number;
+    message?: string;
+    headers?: Record<string, string>;
+  }[] = [];
 
   private constructor(
     private readonly server: http.Server,
@@ -233,6 +241,15 @@ export class GithubApiDouble {
     this.faults.push({ kind: 'secondary', status, retryAfter: retryAfterSeconds, left: n, ...(method ? { method } : {}) });
   }
 
+  /**
+   * The next `n` requests (optionally only of `method`) get `status` with GitHub's error body
+   * `message` and extra headers, e.g. 403 "Resource not accessible by integration" (an App
+   * without Administration write) or 401 "Bad credentials" (a token revoked mid-run).
+   */
+  replyNext(n: number, status: number, message: string, opts: { method?: string; headers?: Record<string, string> } = {}): void {
+    this.faults.push({ kind: 'reply', status, retryAfter: 0, left: n, message, ...(opts.headers ? { headers: opts.headers } : {}), ...(opts.method ? { method: opts.method } : {}) });
+  }
+
   /** The next `n` creates register the key with write access, whatever was asked (a misbehaving forge). */
   ignoreReadOnlyNext(n: number): void {
     this.faults.push({ kind: 'writable', status: 0, retryAfter: 0, left: n, method: 'POST' });
@@ -304,7 +321,8 @@ export class GithubApiDouble {
     const error = (status: number, message: string, extra: Record<string, string> = {}): void =>
       send(status, { message, documentation_url: DOCS, status: String(status) }, extra);
 
-    const fault = this.takeFault(method, ['status', 'secondary']);
+    const fault = this.takeFault(method, ['status', 'secondary', 'reply']);
+    if (fault?.kind === 'reply') return error(fault.status, fault.message ?? '', fault.headers ?? {});
     if (fault?.kind === 'status') return error(fault.status, fault.status === 502 ? 'Server Error' : 'Service Unavailable');
     if (fault?.kind === 'secondary') return this.secondary(error, fault.status, fault.retryAfter);
 

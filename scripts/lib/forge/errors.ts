@@ -138,6 +138,7 @@ export class RateLimited extends ForgeError {
   override name = 'RateLimited';
   readonly code = 'RateLimited';
   readonly retryAt: Date;
+  readonly limit: 'primary' | 'secondary';
   constructor(ctx: ForgeErrorContext, retryAt: Date, kind: 'primary' | 'secondary', cause?: unknown) {
     super(
       ctx,
@@ -146,6 +147,7 @@ export class RateLimited extends ForgeError {
       cause,
     );
     this.retryAt = retryAt;
+    this.limit = kind;
   }
 }
 

@@ -47,7 +47,7 @@ import {
   Unauthorized,
   type ForgeErrorContext,
 } from './errors.js';
-import { WriteLimiter } from './rate-limit.js';
+import { LimiterPaused, WriteLimiter, type Release } from './rate-limit.js';
 import { backoffDelay } from './retry.js';
 import {
   systemClock,
@@ -360,7 +360,7 @@ export class GithubForge implements ForgeProvider {
     const { parsed, ctx } = checkAddRequest(this.ctx(repo, req.host === undefined ? {} : { host: req.host }), req);
 
     for (let attempt = 0; ; attempt++) {
-      const release = await this.limiter.acquire();
+      const release = await this.acquireWrite(ctx);
       try {
         const res = await this.api.request('POST /repos/{owner}/{repo}/keys', {
           owner: repo.url.owner,
@@ -379,8 +379,8 @@ export class GithubForge implements ForgeProvider {
         return await ensureReadOnly(this, repo, got, ctx);
       } catch (e) {
         release();
-        if (e instanceof ForgeError && !(e instanceof Transient)) throw e;
         const err = this.mapError(e, ctx);
+        if (e instanceof ForgeError && !(e instanceof Transient)) throw err;
         if (err instanceof KeyInUse) {
           // Ours if this repo holds it (e.g. an earlier create whose reply was lost).
           const existing = await this.findByFingerprint(repo, parsed.fingerprint);
@@ -399,7 +399,7 @@ export class GithubForge implements ForgeProvider {
   async remove(repo: RepoConfig, id: string, ctx: KeyContext = {}): Promise<void> {
     const c = this.ctx(repo, ctx);
     if (!/^\d{1,20}$/.test(id)) throw new ForgeFailure(c, `invalid deploy key id ${JSON.stringify(id)}`, 'GitHub deploy key ids are numbers; see `deploy-keys status`');
-    const release = await this.limiter.acquire();
+    const release = await this.acquireWrite(c);
     try {
       await this.api.request('DELETE /repos/{owner}/{repo}/keys/{key_id}', {
         owner: repo.url.owner,
@@ -420,8 +420,20 @@ export class GithubForge implements ForgeProvider {
     }
   }
 
+  /** A write slot; a secondary-limit pause longer than the tolerated wait is RateLimited at once (no hour-long hang). */
+  private async acquireWrite(ctx: ForgeErrorContext): Promise<Release> {
+    try {
+      return await this.limiter.acquire({ maxPauseMs: this.maxWaitMs });
+    } catch (e) {
+      if (e instanceof LimiterPaused) throw new RateLimited(ctx, new Date(e.until), 'secondary');
+      throw e;
+    }
+  }
+
   /** A typed ForgeError for anything Octokit (or the network) threw. */
   mapError(e: unknown, ctx: ForgeErrorContext): ForgeError {
+    // Thrown by the request hook (known exhausted budget), which does not know host and repo.
+    if (e instanceof RateLimited && e.repo === undefined && ctx.repo !== undefined) return new RateLimited(ctx, e.retryAt, e.limit, e);
     if (e instanceof ForgeError) return e;
     const err = e as RequestErrorLike;
     const status = typeof err?.status === 'number' ? err.status : undefined;

@@ -38,6 +38,19 @@ interface Grant {
 /** Call when the write has completed (or failed). Idempotent. */
 export type Release = () => void;
 
+/** acquire() refused to wait out a pause longer than the caller tolerates. */
+export class LimiterPaused extends Error {
+  override name = 'LimiterPaused';
+  constructor(readonly until: number) {
+    super(`writes are paused until ${new Date(until).toISOString()}`);
+  }
+}
+
+export interface AcquireOptions {
+  /** Longest pause (pauseUntil) to wait out; a longer one rejects with LimiterPaused. Default: any. */
+  maxPauseMs?: number;
+}
+
 export class WriteLimiter {
   private readonly windows: Window[];
   private readonly clock: Clock;
@@ -67,8 +80,8 @@ export class WriteLimiter {
    * somewhere in between, so no latency jitter can push two writes closer
    * together than the window on the server's side.
    */
-  acquire(): Promise<Release> {
-    const next = this.tail.then(() => this.grant());
+  acquire(opts: AcquireOptions = {}): Promise<Release> {
+    const next = this.tail.then(() => this.grant(opts.maxPauseMs ?? Infinity));
     // A failed grant must not poison the queue.
     this.tail = next.then(
       () => {},
@@ -78,8 +91,8 @@ export class WriteLimiter {
   }
 
   /** acquire(), run `fn`, release. */
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    const release = await this.acquire();
+  async run<T>(fn: () => Promise<T>, opts: AcquireOptions = {}): Promise<T> {
+    const release = await this.acquire(opts);
     try {
       return await fn();
     } finally {
@@ -96,13 +109,18 @@ export class WriteLimiter {
     return { granted: this.granted, waitedMs: this.waitedMs, inFlight: this.grants.filter((g) => g.open).length };
   }
 
-  private async grant(): Promise<Release> {
+  private checkPause(maxPauseMs: number): void {
+    if (this.pausedUntil - this.clock.now() > maxPauseMs) throw new LimiterPaused(this.pausedUntil);
+  }
+
+  private async grant(maxPauseMs: number): Promise<Release> {
     if (this.windows.length === 0) {
-      await this.waitPause();
+      await this.waitPause(maxPauseMs);
       this.granted++;
       return () => {};
     }
     for (;;) {
+      this.checkPause(maxPauseMs);
       const now = this.clock.now();
       const longest = Math.max(...this.windows.map((w) => w.ms));
       this.grants = this.grants.filter((g) => g.open || g.at > now - longest);
@@ -138,8 +156,9 @@ export class WriteLimiter {
     }
   }
 
-  private async waitPause(): Promise<void> {
+  private async waitPause(maxPauseMs: number): Promise<void> {
     for (;;) {
+      this.checkPause(maxPauseMs);
       const now = this.clock.now();
       if (this.pausedUntil <= now) return;
       this.waitedMs += this.pausedUntil - now;
