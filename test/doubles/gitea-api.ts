@@ -30,7 +30,7 @@ export class GiteaApiDouble {
   readonly maxLimit = 50;
   private readonly repos = new Map<string, GiteaKeyJson[]>();
   private nextId = 1;
-  private faults: { kind: 'status' | 'cut' | 'writable'; status: number; method?: string; left: number }[] = [];
+  private faults: { kind: 'status' | 'cut' | 'writable' | 'reply'; status: number; method?: string; left: number; message?: string }[] = [];
 
   private constructor(private readonly server: http.Server) {
     this.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -69,14 +69,23 @@ export class GiteaApiDouble {
     this.faults.push({ kind: 'cut', status: 0, left: n, method });
   }
 
+  /** The next `n` requests (optionally only of `method`) get `status` with Gitea's error body `message`. */
+  replyNext(n: number, status: number, message: string, method?: string): void {
+    this.faults.push({ kind: 'reply', status, left: n, message, ...(method ? { method } : {}) });
+  }
+
   ignoreReadOnlyNext(n: number): void {
     this.faults.push({ kind: 'writable', status: 0, left: n, method: 'POST' });
   }
 
   private take(method: string, kind: string): boolean {
+    return this.takeFault(method, kind) !== undefined;
+  }
+
+  private takeFault(method: string, kind: string): (typeof this.faults)[number] | undefined {
     const f = this.faults.find((x) => x.left > 0 && x.kind === kind && (!x.method || x.method === method));
     if (f) f.left--;
-    return !!f;
+    return f;
   }
 
   private make(fullName: string, key: string, title: string, readOnly: boolean): GiteaKeyJson {
@@ -107,6 +116,8 @@ export class GiteaApiDouble {
     };
     const err = (status: number, message: string): void => send(status, { message, url: `${this.url}/api/swagger` });
     if (this.take(method, 'status')) return err(502, 'bad gateway');
+    const reply = this.takeFault(method, 'reply');
+    if (reply) return err(reply.status, reply.message ?? '');
     if (req.headers.authorization !== `token ${this.token}`) return err(401, 'token is required');
     if (u.pathname === '/api/v1/user' && method === 'GET') return send(200, { id: 1, login: 'admin' });
     const m = /^\/api\/v1\/repos\/([^/]+)\/([^/]+)\/keys(?:\/(\d+))?$/.exec(u.pathname);
@@ -128,8 +139,9 @@ export class GiteaApiDouble {
       if (parts.length < 2 || !/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp\d+)$/.test(parts[0]!)) return err(422, 'Invalid key content: no key found');
       const canon = `${parts[0]} ${parts[1]}`;
       if (this.userKeys.has(canon)) return err(422, 'Key content has been used as non-deploy key');
-      if (keys.some((k) => k.key === canon)) return err(422, 'A key with the same content already exists');
-      if (keys.some((k) => k.title === title)) return err(422, 'Key title has been used');
+      // Gitea's messages (routers/api/v1/repo/key.go HandleAddKeyError).
+      if (keys.some((k) => k.key === canon)) return err(422, 'This key has already been added to this repository');
+      if (keys.some((k) => k.title === title)) return err(422, 'A key with the same name already exists');
       const writable = this.take('POST', 'writable');
       const k = this.make(full, canon, title, writable ? false : body?.read_only === true);
       keys.push(k);

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { InvalidKey, KeyInUse, NotFoundOrNoAdmin, NotReadOnly, TitleInUse, Transient, Unauthorized } from '../../scripts/lib/forge/errors.js';
+import { InvalidKey, KeyInUse, type ForgeError, NotFoundOrNoAdmin, NotReadOnly, TitleInUse, Transient, Unauthorized } from '../../scripts/lib/forge/errors.js';
 import { GiteaForge } from '../../scripts/lib/forge/gitea.js';
 import { GiteaApiDouble } from '../doubles/gitea-api.js';
 import { repoConfig, testPublicKey } from './fixtures.js';
@@ -50,6 +50,26 @@ describe('gitea provider', () => {
     gt.userKeys.add(u.line.split(' ').slice(0, 2).join(' '));
     await expect(f.add(app, { title: 'u', publicKey: u.line, readOnly: true })).rejects.toBeInstanceOf(KeyInUse);
     await expect(f.add(app, { title: 'x', publicKey: 'ssh-ed25519 AAAA', readOnly: true })).rejects.toBeInstanceOf(InvalidKey);
+  });
+
+  it('maps every 422 message Gitea sends on create (routers/api/v1/repo/key.go)', async () => {
+    const f = forge();
+    const cases: [string, string][] = [
+      ['This key has already been added to this repository', 'KeyInUse'],
+      ['Key content has been used as non-deploy key', 'KeyInUse'],
+      ['Key title has been used', 'TitleInUse'],
+      ['A key with the same name already exists', 'TitleInUse'],
+      ['Invalid key content: no key found', 'InvalidKey'],
+      ['Unable to verify key content', 'InvalidKey'],
+      ['SSH is disabled', 'ForgeFailure'],
+    ];
+    for (const [message, code] of cases) {
+      gt.replyNext(1, 422, message, 'POST');
+      const e = (await f.add(app, { title: 'web-01-app-deploy', publicKey: testPublicKey().line, readOnly: true, host: 'web-01' }).catch((x: unknown) => x)) as ForgeError;
+      expect([message, e.code]).toEqual([message, code]);
+      expect(e.oneLine()).toMatch(/of host web-01 on acme\/app/);
+    }
+    expect(gt.keys('acme/app')).toEqual([]);
   });
 
   it('401 not retried; 404 → NotFoundOrNoAdmin', async () => {
