@@ -16,6 +16,7 @@ const BENCHES = [
 ];
 
 const only = process.argv.slice(2);
+const report = only.includes('--report');
 for (const b of BENCHES) {
   if (only.length && !only.includes(b.name)) continue;
   console.log(`\n== ${b.name}: ${b.title}`);
@@ -29,7 +30,8 @@ for (const b of BENCHES) {
 const sections = BENCHES.map((b) => {
   let body;
   try {
-    body = readFileSync(path.join(root, 'bench/results', b.result), 'utf8').trim();
+    // Nest the result file's own headings under this section's.
+    body = readFileSync(path.join(root, 'bench/results', b.result), 'utf8').trim().replace(/^(#{1,4}) /gm, '$1## ');
   } catch {
     body = '_not run yet: `npm run bench`_';
   }
