@@ -111,6 +111,32 @@ creation_rules:
     expect(removeHostRecipient(manual, 'web1')).toBe(BASE);
   });
 
+  it('removes a revoked recipient that rules spell out literally (comma strings, lists, key groups)', () => {
+    const text = [
+      'creation_rules:',
+      `  - path_regex: ^shared/a\\.yaml$`,
+      `    age: ${A}, ${C},${B}`,
+      `  - path_regex: ^shared/b\\.yaml$`,
+      '    age:',
+      `      - ${C}`,
+      `      - ${A}`,
+      `  - path_regex: ^shared/c\\.yaml$`,
+      '    key_groups:',
+      '      - age:',
+      `          - ${A}`,
+      `          - ${C}`,
+      '',
+    ].join('\n');
+    const out = removeHostRecipient(text, 'web1', { recipients: [C] });
+    expect(out).not.toContain(C);
+    const cfg = parseConfig(out, '/repo/.sops.yaml');
+    expect(matchRule(cfg, '/repo/shared/a.yaml')!.keyGroups[0]!.age).toEqual([A, B]);
+    expect(matchRule(cfg, '/repo/shared/b.yaml')!.keyGroups[0]!.age).toEqual([A]);
+    expect(matchRule(cfg, '/repo/shared/c.yaml')!.keyGroups[0]!.age).toEqual([A]);
+    // Without the recipient list only the anchor and the host's own rule go.
+    expect(removeHostRecipient(text, 'web1')).toBe(text);
+  });
+
   it('copies comma-string recipients, starts an empty config, and refuses multi-group rules', () => {
     const out = addHostRecipient(BASE, { host: 'x', recipient: A, pathRegex: '^other/x\\.yaml$', filePath: 'other/x.yaml' });
     expect(matchRule(parseConfig(out, '/r/.sops.yaml'), '/r/other/x.yaml')!.keyGroups[0]!.age).toEqual([C, A]);

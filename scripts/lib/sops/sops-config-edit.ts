@@ -131,7 +131,37 @@ export function addHostRecipient(configText: string, opts: HostRecipientOptions,
 }
 
 /** Remove a host's anchor, every alias to it, and its own rule. Pure text → text. */
-export function removeHostRecipient(configText: string, host: string, opts: { pathRegex?: string } = {}, where = '.sops.yaml'): string {
+export interface RemoveHostOptions {
+  pathRegex?: string;
+  /** The host's recipients: also removed where a rule spells them out instead of using the anchor. */
+  recipients?: readonly string[];
+}
+
+/** Drops `drop` from an `age:` value: a comma-separated string or a list of (comma-separated) strings. */
+function dropLiteralRecipients(container: YAMLMap, drop: ReadonlySet<string>): void {
+  const without = (text: string): string | undefined => {
+    const parts = text.split(',').map((p) => p.trim()).filter(Boolean);
+    const kept = parts.filter((p) => !drop.has(p));
+    return kept.length === parts.length ? undefined : kept.join(',');
+  };
+  const age = container.get('age', true);
+  if (isScalar(age) && typeof age.value === 'string') {
+    const kept = without(age.value);
+    if (kept === '') container.delete('age');
+    else if (kept !== undefined) age.value = kept;
+  } else if (isSeq(age)) {
+    age.items = age.items.flatMap((item) => {
+      if (!isScalar(item) || typeof item.value !== 'string') return [item];
+      const kept = without(item.value);
+      if (kept === undefined) return [item];
+      if (kept === '') return [];
+      item.value = kept;
+      return [item];
+    });
+  }
+}
+
+export function removeHostRecipient(configText: string, host: string, opts: RemoveHostOptions = {}, where = '.sops.yaml'): string {
   const doc = parse(configText, where);
   const anchor = anchorOf(host);
   const pathRegex = opts.pathRegex ?? defaultHostPathRegex(host);
@@ -139,6 +169,15 @@ export function removeHostRecipient(configText: string, host: string, opts: { pa
 
   const rules = root.get('creation_rules', true);
   if (isSeq(rules)) rules.items = rules.items.filter((r) => pathRegexOf(r) !== pathRegex);
+  const drop = new Set(opts.recipients ?? []);
+  if (drop.size && isSeq(rules)) {
+    for (const rule of rules.items) {
+      if (!isMap(rule)) continue;
+      dropLiteralRecipients(rule, drop);
+      const groups = rule.get('key_groups', true);
+      if (isSeq(groups)) for (const g of groups.items) if (isMap(g)) dropLiteralRecipients(g, drop);
+    }
+  }
   visit(doc, {
     Alias(_key, node) {
       if (node.source === anchor) return visit.REMOVE;
@@ -171,7 +210,7 @@ export async function addHostRecipientToFile(configPath: string, opts: HostRecip
   return after !== before;
 }
 
-export async function removeHostRecipientFromFile(configPath: string, host: string, opts: { pathRegex?: string } = {}): Promise<boolean> {
+export async function removeHostRecipientFromFile(configPath: string, host: string, opts: RemoveHostOptions = {}): Promise<boolean> {
   const before = await readOrEmpty(configPath);
   const after = removeHostRecipient(before, host, opts, configPath);
   if (after !== before) await writeFileAtomic(configPath, after);

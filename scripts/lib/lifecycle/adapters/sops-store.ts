@@ -188,7 +188,10 @@ export class SopsConfigAdapter implements SopsConfigPort {
     const { removeHostRecipientFromFile } = await import('../../sops/sops-config-edit.js');
     const configPath = await this.configPath();
     this.#invalidate();
-    const changed = await removeHostRecipientFromFile(configPath, host, { pathRegex: this.#hostRule(configPath, host).pathRegex });
+    const changed = await removeHostRecipientFromFile(configPath, host, {
+      pathRegex: this.#hostRule(configPath, host).pathRegex,
+      ...(recipient ? { recipients: [recipient] } : {}),
+    });
     return changed ? [recipient ?? host] : [];
   }
 
