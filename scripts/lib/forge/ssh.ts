@@ -18,11 +18,11 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { constants, promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { RepoConfig, SshForgeConfig } from '../config/types.js';
 import { writeFileAtomic } from '../fs/atomic-write.js';
+import { withFileLock } from '../fs/file-lock.js';
 import { DeployKeysError } from '../errors.js';
 import { blobFingerprint, checkAddRequest } from './fingerprint.js';
 import { ForgeError, ForgeFailure, KeyInUse, type ForgeErrorContext } from './errors.js';
@@ -210,7 +210,7 @@ function toDeployKey(repo: RepoConfig, e: ManagedEntry): DeployKey {
 function localStore(file: string): Store {
   return {
     describe: () => file,
-    locked: (fn) => withFileLock(`${file}.ndk-lock`, fn),
+    locked: (fn) => withFileLock(`${file}.ndk-lock`, { command: 'edit authorized_keys', waitMs: 60_000 }, fn),
     async read() {
       try {
         return await fs.readFile(file, 'utf8');
@@ -268,70 +268,6 @@ function remoteStore(cfg: SshForgeConfig, extra: string[]): Store {
       await sshRun(script, text);
     },
   };
-}
-
-interface LockInfo {
-  pid: number;
-  machine: string;
-  startedAt: string;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/**
- * Holds `lockFile` (created with O_EXCL) while `fn` runs. Waits for another
- * holder up to `timeoutMs`; a lock whose process is gone (same machine), or an
- * unreadable one older than a minute, is stale and taken over.
- */
-async function withFileLock<T>(lockFile: string, fn: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
-  const info: LockInfo = { pid: process.pid, machine: os.hostname(), startedAt: new Date().toISOString() };
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const h = await fs.open(lockFile, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-      try {
-        await h.writeFile(`${JSON.stringify(info)}\n`);
-      } finally {
-        await h.close();
-      }
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw new ForgeFailure({ forge: 'ssh' }, `cannot create the lock ${lockFile}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, 'check that the directory of authorized_keys is writable');
-      }
-    }
-    let holder: LockInfo | undefined;
-    try {
-      holder = JSON.parse(await fs.readFile(lockFile, 'utf8')) as LockInfo;
-    } catch {
-      holder = undefined;
-    }
-    const stale =
-      holder === undefined
-        ? await fs.stat(lockFile).then((st) => Date.now() - st.mtimeMs > 60_000, () => false)
-        : holder.machine === os.hostname() && !alive(holder.pid);
-    if (stale) {
-      await fs.rm(lockFile, { force: true });
-      continue;
-    }
-    if (Date.now() > deadline) {
-      const who = holder ? `pid ${holder.pid} on ${holder.machine} since ${holder.startedAt}` : 'another process';
-      throw new ForgeFailure({ forge: 'ssh' }, `${lockFile} is held by ${who}`, `wait for the other deploy-keys run to finish; if that process is gone, delete ${lockFile}`);
-    }
-    await new Promise((r) => setTimeout(r, 20 + Math.random() * 60));
-  }
-  try {
-    return await fn();
-  } finally {
-    await fs.rm(lockFile, { force: true });
-  }
 }
 
 /** The login shell of the user owning `file` (or its directory), from /etc/passwd. */

@@ -1,136 +1,15 @@
 /**
  * One command per host at a time: `<secrets_dir>/deploy-keys-state/<name>.lock`
- * created with O_EXCL, holding pid, machine and start time. A lock whose process
- * is gone (same machine) is stale and taken over; anything else is a clear error.
+ * (see ../fs/file-lock.ts for the format and the stale-lock takeover).
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { constants, promises as fs } from 'node:fs';
-import os from 'node:os';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { DeployKeysError } from '../errors.js';
+import { acquireFileLock, type Lock } from '../fs/file-lock.js';
 
-export interface LockInfo {
-  pid: number;
-  machine: string;
-  command: string;
-  startedAt: string;
-  /** Makes every lock's content unique, so a takeover can check it removes exactly the stale lock it judged. */
-  nonce?: string;
-}
+export { LockedError, type Lock, type LockInfo } from '../fs/file-lock.js';
 
-export class LockedError extends DeployKeysError {
-  override name = 'LockedError';
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-export interface Lock {
-  file: string;
-  release(): Promise<void>;
-}
-
-/** Locks `name` (a host, or `_sops-config`) in `dir`. */
+/** Locks `name` (a host, or `_sops-config`) in `dir`; a held lock is an error at once. */
 export async function acquireLock(dir: string, name: string, command: string, now = new Date()): Promise<Lock> {
   await fs.mkdir(dir, { recursive: true });
-  const file = path.join(dir, `${name}.lock`);
-  const info: LockInfo = { pid: process.pid, machine: os.hostname(), command, startedAt: now.toISOString(), nonce: randomBytes(8).toString('hex') };
-  const mine = `${JSON.stringify(info)}\n`;
-  for (let attempt = 0; attempt < 5; attempt++) {
-    if (await createExclusive(file, mine)) {
-      let released = false;
-      return {
-        file,
-        async release() {
-          if (released) return;
-          released = true;
-          // Only our own lock: never the one a later command holds.
-          const now = await fs.readFile(file, 'utf8').catch(() => undefined);
-          if (now === mine) await fs.rm(file, { force: true });
-        },
-      };
-    }
-    let text: string | undefined;
-    try {
-      text = await fs.readFile(file, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue; // released meanwhile: try again
-      text = undefined;
-    }
-    let holder: LockInfo | undefined;
-    try {
-      holder = text === undefined ? undefined : (JSON.parse(text) as LockInfo);
-    } catch {
-      holder = undefined;
-    }
-    const stale =
-      holder === undefined
-        ? await olderThan(file, 60_000) // unreadable: a writer died between create and write
-        : holder.machine === os.hostname() && !alive(holder.pid);
-    if (!stale) {
-      const who = holder ? `"${holder.command}" (pid ${holder.pid} on ${holder.machine}, since ${holder.startedAt})` : 'another command';
-      throw new LockedError(`${name} is locked by ${who}`, {
-        hint: `wait for it to finish; if that process is gone, delete ${file}`,
-      });
-    }
-    await takeOver(file, text ?? '');
-    await new Promise((r) => setTimeout(r, 5 * attempt));
-  }
-  throw new LockedError(`cannot take the lock ${file}`, { hint: 'another command keeps taking it; retry' });
-}
-
-async function createExclusive(file: string, content: string): Promise<boolean> {
-  let h;
-  try {
-    h = await fs.open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw new DeployKeysError(`cannot create lock ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-  }
-  try {
-    await h.writeFile(content);
-    await h.sync();
-  } finally {
-    await h.close();
-  }
-  return true;
-}
-
-/**
- * Removes the stale lock whose content is `stale`, if it is still that lock.
- * Two commands that both judged it stale must not both "win": a plain rm
- * followed by O_EXCL lets the slower one delete the faster one's fresh lock.
- * So the removal runs under a guard named after the stale content (created
- * with O_EXCL; only one command gets it), and the guard holder re-reads the
- * lock and removes it only when it is still the stale one. A lock's content is
- * unique (nonce), so the guard can never apply to a later lock.
- */
-async function takeOver(file: string, stale: string): Promise<void> {
-  const guard = `${file}.takeover-${createHash('sha256').update(stale).digest('hex').slice(0, 16)}`;
-  if (!(await createExclusive(guard, `${process.pid}\n`))) {
-    // Another command is taking it over; a guard left by a crashed one expires.
-    if (await olderThan(guard, 30_000)) await fs.rm(guard, { force: true });
-    return;
-  }
-  try {
-    const now = await fs.readFile(file, 'utf8').catch(() => undefined);
-    if (now === stale) await fs.rm(file, { force: true });
-  } finally {
-    await fs.rm(guard, { force: true });
-  }
-}
-
-async function olderThan(file: string, ms: number): Promise<boolean> {
-  try {
-    const st = await fs.stat(file);
-    return Date.now() - st.mtimeMs > ms;
-  } catch {
-    return true;
-  }
+  return acquireFileLock(path.join(dir, `${name}.lock`), { command, label: name, now });
 }
