@@ -1,6 +1,6 @@
 /** Configs, keys and temp trees for the activation tests. */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseConfig, type Config } from '../../scripts/lib/config/index.js';
@@ -50,4 +50,22 @@ export function makeKey(comment: string): KeyPair {
   } finally {
     t.cleanup();
   }
+}
+
+/** A host filesystem for `--root`: `<dir>/root-fs/root`, plus a 0700 keys dir holding two real keys. */
+export interface Sandbox extends TempDir {
+  root: string;
+  keysDir: string;
+  keys: Record<string, KeyPair>;
+}
+
+export function sandbox(): Sandbox {
+  const t = tempDir();
+  const root = path.join(t.dir, 'root-fs');
+  mkdirSync(path.join(root, 'root'), { recursive: true });
+  const keysDir = path.join(t.dir, 'keys');
+  mkdirSync(keysDir, { mode: 0o700 });
+  const keys = { 'nix-config': makeKey('web-01-nix-config-deploy'), 'nix-secrets': makeKey('web-01-nix-secrets-deploy') };
+  for (const [n, k] of Object.entries(keys)) writeFileSync(path.join(keysDir, n), k.privatePem, { mode: 0o600 });
+  return { ...t, root, keysDir, keys };
 }

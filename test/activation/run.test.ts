@@ -7,25 +7,20 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { renderActivationScript, runActivation, type ActivationOptions } from '../../scripts/lib/activation/index.js';
 import { haveTools } from '../helpers/tools.js';
-import { config, GITHUB_YAML, makeKey, tempDir, type KeyPair, type TempDir } from './fixtures.js';
+import { config, GITHUB_YAML, makeKey, sandbox, type KeyPair, type Sandbox } from './fixtures.js';
 
 const GIT_ENV = { GIT_CONFIG_NOSYSTEM: '1', LC_ALL: 'C' };
 
 describe.runIf(haveTools('sh', 'ssh-keygen', 'git'))('activation script, local runs', () => {
-  let t: TempDir;
+  let t: Sandbox;
   let root: string;
   let keysDir: string;
   let keys: Record<string, KeyPair>;
   const ssh = () => path.join(root, 'root/.ssh');
 
   beforeEach(() => {
-    t = tempDir();
-    root = path.join(t.dir, 'root-fs');
-    mkdirSync(path.join(root, 'root'), { recursive: true });
-    keysDir = path.join(t.dir, 'keys');
-    mkdirSync(keysDir, { mode: 0o700 });
-    keys = { 'nix-config': makeKey('web-01-nix-config-deploy'), 'nix-secrets': makeKey('web-01-nix-secrets-deploy') };
-    for (const [n, k] of Object.entries(keys)) writeFileSync(path.join(keysDir, n), k.privatePem, { mode: 0o600 });
+    t = sandbox();
+    ({ root, keysDir, keys } = t);
   });
   afterEach(() => t.cleanup());
 
