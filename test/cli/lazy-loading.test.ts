@@ -3,11 +3,11 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { VECTORS_DIR } from '../sops/vectors.js';
 import { describe, expect, it } from 'vitest';
 
 const BIN = new URL('../../dist/scripts/cli/bin.js', import.meta.url).pathname;
 const HOOK = new URL('../helpers/record-imports.mjs', import.meta.url).pathname;
-const VECTORS = path.resolve(new URL('.', import.meta.url).pathname, '../../../shared/interop/sops-vectors');
 
 function loaded(args: string[], env: NodeJS.ProcessEnv = {}): { code: number | null; urls: string[] } {
   const log = path.join(mkdtempSync(path.join(tmpdir(), 'dk-imports-')), 'imports.txt');
@@ -29,7 +29,7 @@ describe('lazy loading', () => {
   });
 
   it('sops decrypt does not load Octokit', () => {
-    const r = loaded([BIN, 'sops', 'decrypt', path.join(VECTORS, 'sops-nix/secrets.yaml')], { SOPS_AGE_KEY_FILE: path.join(VECTORS, 'sops-nix/age-keys.txt') });
+    const r = loaded([BIN, 'sops', 'decrypt', path.join(VECTORS_DIR, 'sops-nix/secrets.yaml')], { SOPS_AGE_KEY_FILE: path.join(VECTORS_DIR, 'sops-nix/age-keys.txt') });
     expect(r.code).toBe(0);
     expect(r.urls.some((u) => u.includes('/age-encryption/'))).toBe(true);
     expect(r.urls.filter((u) => u.includes('/@octokit/'))).toEqual([]);

@@ -3,10 +3,10 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
+import { VECTORS_DIR } from '../sops/vectors.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 const BIN = new URL('../../dist/scripts/cli/bin.js', import.meta.url).pathname;
-const VECTORS = path.resolve(new URL('.', import.meta.url).pathname, '../../../shared/interop/sops-vectors');
 
 function dk(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; cwd?: string } = {}) {
   const r = spawnSync(process.execPath, [BIN, ...args], {
@@ -20,16 +20,16 @@ function dk(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; cwd
 
 describe('deploy-keys sops (whole process)', () => {
   it('decrypts a real sops-nix file and extracts a value', () => {
-    const env = { SOPS_AGE_KEY_FILE: path.join(VECTORS, 'sops-nix/age-keys.txt') };
-    const r = dk(['sops', 'decrypt', path.join(VECTORS, 'sops-nix/secrets.yaml'), '--extract', '["test_key"]'], { env });
+    const env = { SOPS_AGE_KEY_FILE: path.join(VECTORS_DIR, 'sops-nix/age-keys.txt') };
+    const r = dk(['sops', 'decrypt', path.join(VECTORS_DIR, 'sops-nix/secrets.yaml'), '--extract', '["test_key"]'], { env });
     expect(r).toMatchObject({ code: 0, stdout: 'test_value' });
-    const j = dk(['sops', 'decrypt', path.join(VECTORS, 'sops-age/secret.enc.json'), '--output-type', 'json'], { env: { SOPS_AGE_KEY_FILE: path.join(VECTORS, 'sops-age/key.txt') } });
+    const j = dk(['sops', 'decrypt', path.join(VECTORS_DIR, 'sops-age/secret.enc.json'), '--output-type', 'json'], { env: { SOPS_AGE_KEY_FILE: path.join(VECTORS_DIR, 'sops-age/key.txt') } });
     expect(j.code).toBe(0);
-    expect(JSON.parse(j.stdout)).toEqual(JSON.parse(readFileSync(path.join(VECTORS, 'expected/sops-age__secret.enc.json.json'), 'utf8')));
+    expect(JSON.parse(j.stdout)).toEqual(JSON.parse(readFileSync(path.join(VECTORS_DIR, 'expected/sops-age__secret.enc.json.json'), 'utf8')));
   });
 
   it('refuses a MAC mismatch with one line and prints no plaintext', () => {
-    const r = dk(['sops', 'decrypt', path.join(VECTORS, 'derived/mac-mismatch-key-removed.yaml')], { env: { SOPS_AGE_KEY_FILE: path.join(VECTORS, 'sops-age/key.txt') } });
+    const r = dk(['sops', 'decrypt', path.join(VECTORS_DIR, 'derived/mac-mismatch-key-removed.yaml')], { env: { SOPS_AGE_KEY_FILE: path.join(VECTORS_DIR, 'sops-age/key.txt') } });
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
@@ -38,7 +38,7 @@ describe('deploy-keys sops (whole process)', () => {
   });
 
   it('names the file and the fix when no identity opens it', () => {
-    const r = dk(['sops', 'decrypt', path.join(VECTORS, 'sops-nix/secrets.yaml')]);
+    const r = dk(['sops', 'decrypt', path.join(VECTORS_DIR, 'sops-nix/secrets.yaml')]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/secrets\.yaml: .*SOPS_AGE_KEY_FILE/);
   });

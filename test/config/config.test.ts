@@ -3,7 +3,7 @@ import { parseConfig } from '../../scripts/lib/config/load.js';
 import { parseRepoUrl } from '../../scripts/lib/config/repo-url.js';
 import { ConfigError } from '../../scripts/lib/errors.js';
 
-const FILE = '/work/fleet/deploy-keys.yaml';
+const FILE = '/srv/fleet/deploy-keys.yaml';
 const BASE = `secrets_dir: sops
 forge:
   type: github
@@ -33,7 +33,7 @@ function failure(text: string): ConfigError {
 describe('config', () => {
   it('parses the documented example', () => {
     const c = parseConfig(BASE, FILE);
-    expect(c.secretsDir).toBe('/work/fleet/sops');
+    expect(c.secretsDir).toBe('/srv/fleet/sops');
     expect(c.forge).toEqual({ type: 'github', apiUrl: 'https://api.github.com', tokenEnv: 'GITHUB_TOKEN', writesPerMinute: 80, writesPerHour: 500 });
     expect(c.repos.map((r) => [r.name, r.url.owner, r.url.repo, r.url.host, r.url.port, r.cloneTo])).toEqual([
       ['nix-config', 'acme', 'nix-config', 'github.com', 22, '/root/nix-config'],
@@ -45,7 +45,7 @@ describe('config', () => {
 
   it('names file, line and key for an unknown key', () => {
     const e = failure(BASE.replace('rotation:', 'rotaton:'));
-    expect(e.oneLine()).toMatch(/^\/work\/fleet\/deploy-keys\.yaml:14: rotaton: unknown key \(allowed here: /);
+    expect(e.oneLine()).toMatch(/^\/srv\/fleet\/deploy-keys\.yaml:14: rotaton: unknown key \(allowed here: /);
   });
 
   it('rejects bad repo names, URLs, paths and forge settings', () => {

@@ -1,6 +1,6 @@
 /**
  * Validates the GitHub API double's replies against GitHub's official OpenAPI
- * extract (/work/shared/interop/github-api/deploy-keys.openapi.json), so the
+ * extract (test/fixtures/github-api/deploy-keys.openapi.json), so the
  * double cannot drift from GitHub.
  *
  * A small validator for the JSON-schema subset that file uses: type (incl.
@@ -10,9 +10,10 @@
  * "Basic Error" schema taken from the same file.
  */
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { RecordedResponse } from './github-api.js';
 
-export const OPENAPI_FILE = '/work/shared/interop/github-api/deploy-keys.openapi.json';
+export const OPENAPI_FILE = fileURLToPath(new URL('../fixtures/github-api/deploy-keys.openapi.json', import.meta.url));
 
 type Schema = {
   type?: string;

@@ -1,8 +1,8 @@
-/** The shared interop vectors, used in place (never copied into the repo). */
+/** The SOPS interop vectors in test/fixtures/sops-vectors (origin and licences: its README). */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-export const VECTORS_DIR = fileURLToPath(new URL('../../../shared/interop/sops-vectors/', import.meta.url));
+export const VECTORS_DIR = fileURLToPath(new URL('../fixtures/sops-vectors/', import.meta.url));
 
 export interface Vector {
   file: string;

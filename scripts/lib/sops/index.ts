@@ -1,7 +1,7 @@
 /**
  * Native SOPS codec (age recipients), compatible both ways with sops >= 3.7 and
  * sops-nix: store (YAML/JSON/binary) <-> tree <-> value cipher <-> age key source.
- * Format reference: /work/shared/docs/sops-format.md.
+ * Format reference: getsops/sops (stores/, aes/cipher.go, sops.go) and https://getsops.io/docs/.
  */
 export * from './errors.js';
 export { decryptFile, decryptText, openSopsFile } from './decrypt.js';
