@@ -6,7 +6,7 @@ cli := "node " + quote(justfile_directory() / "dist/scripts/cli/bin.js")
 
 # List the recipes
 default:
-    @just --list --unsorted
+    @{{quote(just_executable())}} --list --unsorted
 
 # Build the CLI into dist/ (npm install does this too); a no-op when dist/ is current
 build:

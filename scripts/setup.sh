@@ -28,9 +28,8 @@ if [ "$node_major" -lt 20 ]; then
   exit 1
 fi
 
-# `npm install`, not `npm ci`: the registry lacks rust-just's other platform
-# packages, which `npm ci` insists on (see README, Development).
-npm install --no-audit --no-fund --loglevel=error
+# Exactly the locked dependency tree (`prepare` builds dist/).
+npm ci --no-audit --no-fund --loglevel=error
 
 if [ "${1:-}" != "--no-demo" ]; then
   exec npx just demo
