@@ -97,7 +97,7 @@ describe('vm-fresh', () => {
       file: 'f',
       keys: undefined,
       state: undefined,
-      listings: new Map([['nix-config', [{ id: '9', title: 'web-01-nix-config-deploy', publicKey: 'x', fingerprint: 'SHA256:zz', readOnly: true }]]]),
+      listings: new Map([['nix-config', [{ status: 'registered' as const, id: '9', repo: 'nix-config', title: 'web-01-nix-config-deploy', publicKey: 'x', fingerprint: 'SHA256:zz', readOnly: true }]]]),
       now: w.clock.now(),
     });
     expect(plan.warnings[0]).toMatch(/forge key 9/);
@@ -317,7 +317,7 @@ describe('status and audit', () => {
     await new Lifecycle(w.deps()).revoke('web-01', { dryRun: false, purge: false });
     // The revoked key re-appears (e.g. re-added by someone with admin rights).
     const revokedFp = (await w.states.load('web-01'))!.revokedFingerprints![0]!;
-    const l3 = new Map([['nix-config', [...(await w.forge.list('nix-config')), { id: '999', title: 'x', publicKey: 'x', fingerprint: revokedFp, readOnly: true }]]]);
+    const l3 = new Map([['nix-config', [...(await w.forge.list('nix-config')), { status: 'registered' as const, id: '999', repo: 'nix-config', title: 'x', publicKey: 'x', fingerprint: revokedFp, readOnly: true }]]]);
     const states3 = [(await w.states.load('web-01'))!, (await w.states.load('web-02'))!];
     const f3 = auditFindings({ ...base, states: states3, listings: l3, now: w.clock.now() });
     expect(f3.find((f) => f.kind === 'revoked-host-key')?.host).toBe('web-01');

@@ -7,7 +7,7 @@ import {
   type AuditEntry,
   type AuditLog,
   type Clock,
-  type ForgeKey,
+  type DeployKey,
   type ForgePort,
   type HostKeys,
   type HostSecretsStore,
@@ -27,7 +27,7 @@ export class FakeClock implements Clock {
 
 export class FakeForge implements ForgePort {
   readonly kind = 'fake';
-  readonly keys = new Map<string, ForgeKey[]>();
+  readonly keys = new Map<string, DeployKey[]>();
   readonly writes: string[] = [];
   #id = 100;
   failRemove = false;
@@ -44,7 +44,7 @@ export class FakeForge implements ForgePort {
     const fp = fingerprintOf(k.publicKey);
     const list = this.keys.get(repo) ?? [];
     if (list.some((x) => x.fingerprint === fp)) throw new Error('key is already in use');
-    const key: ForgeKey = { id: String(this.#id++), title: k.title, publicKey: k.publicKey, fingerprint: fp, readOnly: true, enabled: true, createdAt: this.clock.now().toISOString(), lastUsed: null };
+    const key: DeployKey = { status: 'registered', id: String(this.#id++), repo, title: k.title, publicKey: k.publicKey, fingerprint: fp, readOnly: true, enabled: true, createdAt: this.clock.now().toISOString(), lastUsed: null };
     list.push(key);
     this.keys.set(repo, list);
     return { pending: false, key: { ...key } };
@@ -55,7 +55,7 @@ export class FakeForge implements ForgePort {
     const list = this.keys.get(repo) ?? [];
     this.keys.set(repo, list.filter((k) => k.id !== id));
   }
-  all(): (ForgeKey & { repo: string })[] {
+  all(): (DeployKey & { repo: string })[] {
     return [...this.keys].flatMap(([repo, l]) => l.map((k) => ({ ...k, repo })));
   }
   use(fingerprint: string) {

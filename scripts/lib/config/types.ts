@@ -1,8 +1,6 @@
 /** The validated configuration (`deploy-keys.yaml`), with absolute paths. */
 import type { RepoUrl } from './repo-url.js';
 
-export type ForgeType = 'github' | 'gitea' | 'ssh' | 'manual';
-
 export interface GithubForgeConfig {
   type: 'github';
   /** API base, e.g. https://api.github.com or https://ghe.example.com/api/v3. */
@@ -34,6 +32,9 @@ export interface ManualForgeConfig {
 }
 
 export type ForgeConfig = GithubForgeConfig | GiteaForgeConfig | SshForgeConfig | ManualForgeConfig;
+
+/** `forge.type`: which provider registers the keys. */
+export type ForgeType = ForgeConfig['type'];
 
 export interface RepoConfig {
   /** The config key, validated: `[a-z0-9][a-z0-9._-]*`. */

@@ -4,10 +4,10 @@
  * private key: only public-key fingerprints, titles and repo names.
  */
 import { DeployKeysError } from '../errors.js';
-import type { ForgeKind } from './types.js';
+import type { ForgeType } from '../config/types.js';
 
 export interface ForgeErrorContext {
-  forge: ForgeKind;
+  forge: ForgeType;
   /** `owner/repo` (or the repo's path for the ssh forge). */
   repo?: string;
   host?: string;
@@ -43,7 +43,7 @@ function msg(ctx: ForgeErrorContext, what: string): string {
 
 export abstract class ForgeError extends DeployKeysError {
   abstract readonly code: ForgeErrorCode;
-  readonly forge: ForgeKind;
+  readonly forge: ForgeType;
   readonly repo: string | undefined;
   readonly host: string | undefined;
   readonly fingerprint: string | undefined;

@@ -7,10 +7,8 @@
  * the title (`<host>-<repo>-deploy`) is for people. Fingerprints are always
  * computed locally from the public key, never taken from the forge.
  */
-import type { RepoConfig } from '../config/types.js';
+import type { ForgeType, RepoConfig } from '../config/types.js';
 import type { ForgeError } from './errors.js';
-
-export type ForgeKind = 'github' | 'gitea' | 'ssh' | 'manual';
 
 /** A key registered on the forge. */
 export interface DeployKey {
@@ -76,7 +74,7 @@ export interface RepoPreflight {
 }
 
 export interface PreflightReport {
-  kind: ForgeKind;
+  kind: ForgeType;
   ok: boolean;
   /** Token or account problems that stop everything (e.g. 401). */
   error?: ForgeError;
@@ -92,7 +90,7 @@ export interface PreflightReport {
 }
 
 export interface ForgeProvider {
-  readonly kind: ForgeKind;
+  readonly kind: ForgeType;
   /** Checks the credential and every repo before any key is generated. Never throws for repo problems: see the report. */
   preflight(repos: RepoConfig[]): Promise<PreflightReport>;
   /** All keys of the repo (every page). */

@@ -33,7 +33,7 @@ import {
   type AuditLog,
   type Clock,
   type FaultHook,
-  type ForgeKey,
+  type DeployKey,
   type ForgePort,
   type HostKeys,
   type HostKeysView,
@@ -89,10 +89,10 @@ export interface LifecycleDeps {
 
 /** Lists each repo once per run and keeps the cached listing in step with adds and removes. */
 export class ForgeCache {
-  readonly #lists = new Map<string, Promise<ForgeKey[]>>();
+  readonly #lists = new Map<string, Promise<DeployKey[]>>();
   constructor(readonly forge: ForgePort) {}
 
-  list(repo: string): Promise<ForgeKey[]> {
+  list(repo: string): Promise<DeployKey[]> {
     let p = this.#lists.get(repo);
     if (!p) {
       p = this.forge.list(repo);
@@ -106,14 +106,14 @@ export class ForgeCache {
     this.#lists.delete(repo);
   }
 
-  async listAll(repos: readonly string[]): Promise<Map<string, ForgeKey[]>> {
-    const out = new Map<string, ForgeKey[]>();
+  async listAll(repos: readonly string[]): Promise<Map<string, DeployKey[]>> {
+    const out = new Map<string, DeployKey[]>();
     const lists = await Promise.all(repos.map((r) => this.list(r)));
     repos.forEach((r, i) => out.set(r, lists[i]!));
     return out;
   }
 
-  async add(repo: string, key: { title: string; publicKey: string; readOnly: true }, fingerprint: string): Promise<ForgeKey | undefined> {
+  async add(repo: string, key: { title: string; publicKey: string; readOnly: true }, fingerprint: string): Promise<DeployKey | undefined> {
     let res;
     try {
       res = await this.forge.add(repo, key);
@@ -192,7 +192,7 @@ interface Session {
   file: string;
   keys: HostKeys;
   state: HostState;
-  listings: Map<string, ForgeKey[]>;
+  listings: Map<string, DeployKey[]>;
   done: string[];
   counters: Map<string, number>;
   /** Repos whose new key is only pending (manual forge): never promoted before it is confirmed. */

@@ -6,7 +6,7 @@
  * because it looks at what is actually stored and registered.
  */
 import { deployKeyTitle } from '../names.js';
-import type { ForgeKey, HostKeysView, HostState, PublicKeyInfo, Slot } from './types.js';
+import type { DeployKey, HostKeysView, HostState, PublicKeyInfo, Slot } from './types.js';
 
 export type Edit =
   /** Generate a new key and store it in `slot`. */
@@ -50,13 +50,13 @@ export interface PlanInput {
   keys: HostKeysView | undefined;
   state: HostState | undefined;
   /** Each managed repo's forge keys. */
-  listings: ReadonlyMap<string, readonly ForgeKey[]>;
+  listings: ReadonlyMap<string, readonly DeployKey[]>;
   now: Date;
 }
 
 const DAY = 86_400_000;
 
-export function findByFingerprint(listing: readonly ForgeKey[] | undefined, fingerprint: string): ForgeKey | undefined {
+export function findByFingerprint(listing: readonly DeployKey[] | undefined, fingerprint: string): DeployKey | undefined {
   return listing?.find((k) => k.fingerprint === fingerprint);
 }
 

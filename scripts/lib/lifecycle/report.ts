@@ -3,13 +3,13 @@
  * listings, host-file recipients from metadata, .sops.yaml) — no age identity.
  */
 import { deployKeyTitle } from '../names.js';
-import type { ForgeKey, HostState, KeyRecord, Slot } from './types.js';
+import type { DeployKey, HostState, KeyRecord, Slot } from './types.js';
 
 const DAY = 86_400_000;
 
 /** Fingerprint lookups over big listings (1,000s of keys per repo): indexed once per listing. */
-const indexes = new WeakMap<readonly ForgeKey[], Map<string, ForgeKey>>();
-function findByFingerprint(list: readonly ForgeKey[] | undefined, fp: string): ForgeKey | undefined {
+const indexes = new WeakMap<readonly DeployKey[], Map<string, DeployKey>>();
+function findByFingerprint(list: readonly DeployKey[] | undefined, fp: string): DeployKey | undefined {
   if (!list) return undefined;
   let m = indexes.get(list);
   if (!m || m.size !== list.length) {
@@ -48,7 +48,7 @@ export interface HostStatus {
 export function hostStatus(
   state: HostState,
   repos: readonly string[],
-  listings: ReadonlyMap<string, readonly ForgeKey[]>,
+  listings: ReadonlyMap<string, readonly DeployKey[]>,
   now: Date,
   maxAgeDays: number,
 ): HostStatus {
@@ -115,7 +115,7 @@ export interface Finding {
 export interface AuditInput {
   repos: readonly string[];
   states: readonly HostState[];
-  listings: ReadonlyMap<string, readonly ForgeKey[]>;
+  listings: ReadonlyMap<string, readonly DeployKey[]>;
   /** Per host: the host file's recipients (metadata) and what .sops.yaml expects; absent entries are skipped. */
   recipients: ReadonlyMap<string, { file: string; actual: string[] | undefined; expected: string[] | undefined }>;
   now: Date;

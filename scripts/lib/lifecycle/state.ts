@@ -8,7 +8,7 @@ import { ConfigError } from '../errors.js';
 import { writeFileAtomic } from '../fs/atomic-write.js';
 import { hostNameProblem } from '../names.js';
 import { findByFingerprint } from './plan.js';
-import type { ForgeKey, HostKeysView, HostState, KeyRecord, RepoState, Slot, StateStore } from './types.js';
+import type { DeployKey, HostKeysView, HostState, KeyRecord, RepoState, Slot, StateStore } from './types.js';
 
 export const STATE_DIR = 'deploy-keys-state';
 
@@ -75,7 +75,7 @@ export class FileStateStore implements StateStore {
 export function deriveRepos(
   view: HostKeysView,
   old: HostState | undefined,
-  listings: ReadonlyMap<string, readonly ForgeKey[]>,
+  listings: ReadonlyMap<string, readonly DeployKey[]>,
   now: Date,
   titles: (repo: string) => string,
 ): Record<string, RepoState> {

@@ -3,6 +3,7 @@
  * outside world only through the small ports below. The real adapters live in
  * `adapters/`, the tests use in-memory fakes.
  */
+import type { DeployKey } from '../forge/index.js';
 
 /** Where a private key sits in the host file. */
 export type Slot = 'current' | 'next' | 'previous';
@@ -31,21 +32,11 @@ export interface PublicKeyInfo {
 /** Public view of a host file's deploy keys. */
 export type HostKeysView = Record<Slot, Record<string, PublicKeyInfo>>;
 
-/** A deploy key as the forge lists it (= scripts/lib/forge DeployKey). */
-export interface ForgeKey {
-  id: string;
-  title: string;
-  publicKey: string;
-  fingerprint: string;
-  readOnly: boolean;
-  enabled?: boolean | undefined;
-  createdAt?: string | undefined;
-  lastUsed?: string | null | undefined;
-  addedBy?: string | undefined;
-}
+/** A deploy key as the forge lists it: the forge module owns its shape. */
+export type { DeployKey };
 
 /** Result of adding a key: the forge's record, or "pending" (manual provider, nobody confirmed). */
-export type AddResult = { pending: false; key: ForgeKey } | { pending: true };
+export type AddResult = { pending: false; key: DeployKey } | { pending: true };
 
 /** The forge, by repo name (the adapter maps names to RepoConfig). */
 export interface ForgePort {
@@ -53,7 +44,7 @@ export interface ForgePort {
   /** Token, admin rights, deploy-key policy; throws a clear error before anything is generated. */
   preflight(repos: readonly string[]): Promise<void>;
   /** All keys of the repo (all pages). */
-  list(repo: string): Promise<ForgeKey[]>;
+  list(repo: string): Promise<DeployKey[]>;
   add(repo: string, key: { title: string; publicKey: string; readOnly: true }): Promise<AddResult>;
   /** 404 counts as success. */
   remove(repo: string, id: string): Promise<void>;

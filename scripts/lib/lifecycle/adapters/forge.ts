@@ -2,22 +2,8 @@
 import type { Config, RepoConfig } from '../../config/types.js';
 import { repoByName } from '../../config/load.js';
 import { DeployKeysError } from '../../errors.js';
-import type { DeployKey, ForgeProvider } from '../../forge/types.js';
-import type { AddResult, ForgeKey, ForgePort } from '../types.js';
-
-function toForgeKey(k: DeployKey): ForgeKey {
-  return {
-    id: k.id,
-    title: k.title,
-    publicKey: k.publicKey,
-    fingerprint: k.fingerprint,
-    readOnly: k.readOnly,
-    ...(k.enabled !== undefined ? { enabled: k.enabled } : {}),
-    ...(k.createdAt !== undefined ? { createdAt: k.createdAt } : {}),
-    ...(k.lastUsed !== undefined ? { lastUsed: k.lastUsed } : {}),
-    ...(k.addedBy ? { addedBy: k.addedBy } : {}),
-  };
-}
+import type { ForgeProvider } from '../../forge/index.js';
+import type { AddResult, DeployKey, ForgePort } from '../types.js';
 
 export class ProviderForge implements ForgePort {
   readonly kind: string;
@@ -46,14 +32,14 @@ export class ProviderForge implements ForgePort {
     if (!report.ok) throw new DeployKeysError(`${this.kind}: preflight failed`, { hint: report.warnings.join('; ') || 'check the forge settings' });
   }
 
-  async list(repo: string): Promise<ForgeKey[]> {
-    return (await this.provider.list(this.#repo(repo))).map(toForgeKey);
+  async list(repo: string): Promise<DeployKey[]> {
+    return this.provider.list(this.#repo(repo));
   }
 
   async add(repo: string, key: { title: string; publicKey: string; readOnly: true }): Promise<AddResult> {
     const res = await this.provider.add(this.#repo(repo), key);
     if (res.status === 'pending') return { pending: true };
-    return { pending: false, key: toForgeKey(res) };
+    return { pending: false, key: res };
   }
 
   async remove(repo: string, id: string): Promise<void> {
