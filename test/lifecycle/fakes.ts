@@ -43,7 +43,9 @@ export class FakeForge implements ForgePort {
     const { fingerprintOf } = await import('../../scripts/lib/keys/index.js');
     const fp = fingerprintOf(k.publicKey);
     const list = this.keys.get(repo) ?? [];
-    if (list.some((x) => x.fingerprint === fp)) throw new Error('key is already in use');
+    // Idempotent by fingerprint, as every ForgeProvider is.
+    const existing = list.find((x) => x.fingerprint === fp);
+    if (existing) return { pending: false, key: { ...existing } };
     const key: DeployKey = { status: 'registered', id: String(this.#id++), repo, title: k.title, publicKey: k.publicKey, fingerprint: fp, readOnly: true, enabled: true, createdAt: this.clock.now().toISOString(), lastUsed: null };
     list.push(key);
     this.keys.set(repo, list);

@@ -43,21 +43,25 @@ describe('rotate on a host that does not exist', () => {
 });
 
 describe('a lost forge answer', () => {
-  it('the key the forge added before the error is adopted by fingerprint, never added twice', async () => {
+  // Providers adopt a key whose create reply was lost (test/forge); should one still fail,
+  // the error surfaces and the next run records the registration instead of adding it twice.
+  it('fails the run; the re-run adopts the key by fingerprint, never adds it twice', async () => {
     const w = fakeWorld(['nix-config']);
     const add = w.forge.add.bind(w.forge);
     let lose = true;
     w.forge.add = async (repo, k) => {
-      await add(repo, k);
+      const res = await add(repo, k);
       if (lose) {
         lose = false;
         throw new Error('socket hang up');
       }
-      return add(repo, k); // unreachable for the first call
+      return res;
     };
+    await expect(new Lifecycle(w.deps()).vmFresh('web-01', { dryRun: false })).rejects.toThrow(/socket hang up/);
     const r = await new Lifecycle(w.deps()).vmFresh('web-01', { dryRun: false });
     expect(w.forge.all()).toHaveLength(1);
+    expect(w.forge.writes.filter((x) => x.startsWith('add '))).toHaveLength(1);
     expect(r.keys[0]).toMatchObject({ status: 'registered', forgeId: w.forge.all()[0]!.id });
-    expect(w.log.entries.filter((e) => e.action === 'register')).toHaveLength(1);
+    expect(w.log.entries.filter((e) => e.action === 'record')).toHaveLength(1);
   });
 });

@@ -16,7 +16,6 @@ import { deployKeyTitle } from '../names.js';
 import { acquireLock, type Lock } from './lock.js';
 import {
   describeStep,
-  findByFingerprint,
   hasChanges,
   planFinish,
   planRevoke,
@@ -102,10 +101,6 @@ export class ForgeCache {
     return p;
   }
 
-  invalidate(repo: string): void {
-    this.#lists.delete(repo);
-  }
-
   async listAll(repos: readonly string[]): Promise<Map<string, DeployKey[]>> {
     const out = new Map<string, DeployKey[]>();
     const lists = await Promise.all(repos.map((r) => this.list(r)));
@@ -113,19 +108,12 @@ export class ForgeCache {
     return out;
   }
 
-  async add(repo: string, key: { title: string; publicKey: string; readOnly: true }, fingerprint: string): Promise<DeployKey | undefined> {
-    let res;
-    try {
-      res = await this.forge.add(repo, key);
-    } catch (e) {
-      // e.g. "key already in use" after an interrupted run: the key may be there already.
-      this.invalidate(repo);
-      const found = findByFingerprint(await this.list(repo), fingerprint);
-      if (found) return found;
-      throw e;
-    }
+  /** The forge's add is idempotent by fingerprint (a key already there is adopted), so nothing to recover here. */
+  async add(repo: string, key: { title: string; publicKey: string; readOnly: true }): Promise<DeployKey | undefined> {
+    const res = await this.forge.add(repo, key);
     if (res.pending) return undefined;
-    (await this.list(repo)).push(res.key);
+    const list = await this.list(repo);
+    if (!list.some((k) => k.id === res.key.id)) list.push(res.key);
     return res.key;
   }
 
@@ -326,7 +314,7 @@ async function runStep(s: Session, planned: Step): Promise<void> {
       if (step.fingerprint && step.fingerprint !== info.fingerprint) {
         throw new DeployKeysError(`${s.file}: the key for ${step.repo} changed during the run; re-run the command`);
       }
-      const key = await s.cache.add(step.repo, { title: step.title, publicKey: info.publicKey, readOnly: true }, info.fingerprint);
+      const key = await s.cache.add(step.repo, { title: step.title, publicKey: info.publicKey, readOnly: true });
       await fault(s, `${name}:call`);
       const rec = s.state.repos[step.repo]?.[step.slot];
       if (rec && rec.fingerprint === info.fingerprint) {
