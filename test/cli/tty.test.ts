@@ -14,9 +14,14 @@ function onTty(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; an
   const cmd = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
   const child = spawn('script', ['-qec', cmd, '/dev/null'], { cwd: opts.cwd, env: { PATH: process.env.PATH, TERM: 'xterm', ...opts.env } });
   let screen = '';
+  let answered = 0;
+  // The CLI may exit before `script` has passed on an answer: a closed pipe is not a test failure.
+  child.stdin.on('error', () => {});
   child.stdout.on('data', (d: Buffer) => {
     screen += d.toString();
-    if (opts.answers && /press Enter/.test(screen)) child.stdin.write(opts.answers);
+    // One answer per prompt shown, never again for output that follows a prompt.
+    const prompts = screen.match(/press Enter/g)?.length ?? 0;
+    for (; opts.answers && answered < prompts; answered++) child.stdin.write(opts.answers);
   });
   return new Promise((resolve) => child.on('close', (code) => resolve({ code, screen })));
 }
