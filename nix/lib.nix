@@ -130,19 +130,17 @@ rec {
       key = elemAt m 3;
     };
 
-  knownHostsProblems = knownHosts: concatLists (genList
-    (i:
-      let
-        line = elemAt knownHosts i;
-        l = parseKnownHostsLine line;
-        where = "known_hosts[${toString i}]";
-      in
-      if l == null then [ "${where} is not a known_hosts line \"HOST TYPE BASE64\"" ]
-      else if elem l.key refusedKeys then [ "${where} pins GitHub's pre-2023 RSA host key (its private half leaked); remove it" ]
-      else if (elem githubHost l.names || elem "[${githubHost}]:22" l.names) && !(elem { inherit (l) type key; } githubKeys)
-      then [ "${where} pins a key for github.com that is not one of GitHub's published host keys; remove it (they are built in)" ]
-      else [ ])
-    (length knownHosts));
+  # The problem with one configured known_hosts line (number i), or null.
+  knownHostsLineProblem = i: line:
+    let
+      l = parseKnownHostsLine line;
+      where = "known_hosts[${toString i}]";
+    in
+    if l == null then "${where} is not a known_hosts line \"HOST TYPE BASE64\""
+    else if elem l.key refusedKeys then "${where} pins GitHub's pre-2023 RSA host key (its private half leaked); remove it"
+    else if (elem githubHost l.names || elem "[${githubHost}]:22" l.names) && !(elem { inherit (l) type key; } githubKeys)
+    then "${where} pins a key for github.com that is not one of GitHub's published host keys; remove it (they are built in)"
+    else null;
 
   # Pinned keys for one endpoint: `host` pins port 22 only, `[host]:port` that port only.
   pinsFor = knownHosts: host: port:
@@ -168,29 +166,37 @@ rec {
   # Normalised repo list from { name, url, cloneTo, publicKey ? null }, URLs parsed.
   parseRepos = repos: map (r: r // { url = parseUrl r.url; publicKey = r.publicKey or null; }) repos;
 
-  # Everything wrong with a description, as messages for NixOS assertions.
-  problems = { host, user, home, repos, knownHosts ? [ ], ... }:
+  # Everything wrong with a description, each with the field it is about:
+  # { field = [ "repos" "x" "url" ]; value = "..."; message = "repo x: url ..."; }
+  # (field names as in the description; the module turns them into option paths).
+  fieldProblems = { host, user, home, repos, knownHosts ? [ ], ... }:
     let
       parsed = parseRepos repos;
       aliases = map (r: if isString r.url then null else alias r.name r.url) parsed;
-      repoProblems = r:
+      problem = field: value: message: { inherit field value message; };
+      repoProblems = raw:
+        let r = raw // { url = parseUrl raw.url; publicKey = raw.publicKey or null; }; in
         (if match repoNameRe r.name == null || hasInfix ".." r.name || match ".*\\.(git|lock)" r.name != null
-          then [ "repo name \"${r.name}\" must match [a-z0-9][a-z0-9._-]* (no .., not ending in .git/.lock)" ] else [ ])
-        ++ (if isString r.url then [ "repo ${r.name}: url ${r.url}" ] else
+          then [ (problem [ "repos" r.name ] r.name "repo name \"${r.name}\" must match [a-z0-9][a-z0-9._-]* (no .., not ending in .git/.lock)") ] else [ ])
+        ++ (if isString r.url then [ (problem [ "repos" r.name "url" ] raw.url "repo ${r.name}: url ${r.url}") ] else
           (if pinsFor knownHosts r.url.host r.url.port == [ ] then [
-            "repo ${r.name}: no pinned host key for ${knownHostsName r.url.host r.url.port}; add a known_hosts line \"${knownHostsName r.url.host r.url.port} ssh-ed25519 AAAA...\" verified out of band"
+            (problem [ "repos" r.name "url" ] raw.url "repo ${r.name}: no pinned host key for ${knownHostsName r.url.host r.url.port}; add a known_hosts line \"${knownHostsName r.url.host r.url.port} ssh-ed25519 AAAA...\" verified out of band")
           ] else [ ]))
-        ++ (if match safePathRe r.cloneTo == null || hasInfix "/../" "${r.cloneTo}/" then [ "repo ${r.name}: cloneTo \"${r.cloneTo}\" must be an absolute path of letters, digits and . _ - @ + /" ] else [ ])
+        ++ (if match safePathRe r.cloneTo == null || hasInfix "/../" "${r.cloneTo}/" then [ (problem [ "repos" r.name "cloneTo" ] r.cloneTo "repo ${r.name}: cloneTo \"${r.cloneTo}\" must be an absolute path of letters, digits and . _ - @ + /") ] else [ ])
         ++ (if r.publicKey != null && match "(${keyTypeRe}) [A-Za-z0-9+/]+=*( [A-Za-z0-9._@+-]{1,200})?" r.publicKey == null
-          then [ "repo ${r.name}: publicKey must be \"TYPE BASE64 [COMMENT]\"" ] else [ ]);
+          then [ (problem [ "repos" r.name "publicKey" ] r.publicKey "repo ${r.name}: publicKey must be \"TYPE BASE64 [COMMENT]\"") ] else [ ]);
     in
-    (if match "[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?" host == null then [ "host name \"${host}\" is not an RFC 1123 label" ] else [ ])
-    ++ (if match userRe user == null then [ "user \"${user}\" is not a valid user name" ] else [ ])
-    ++ (if match safePathRe home == null || (home != "/" && match ".*/" home != null) then [ "home \"${home}\" must be an absolute path without a trailing slash" ] else [ ])
-    ++ (if repos == [ ] then [ "no repos configured" ] else [ ])
-    ++ (if length (unique aliases) != length aliases then [ "two repos get the same ssh alias" ] else [ ])
-    ++ knownHostsProblems knownHosts
-    ++ concatLists (map repoProblems parsed);
+    (if match "[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?" host == null then [ (problem [ "host" ] host "host name \"${host}\" is not an RFC 1123 label") ] else [ ])
+    ++ (if match userRe user == null then [ (problem [ "user" ] user "user \"${user}\" is not a valid user name") ] else [ ])
+    ++ (if match safePathRe home == null || (home != "/" && match ".*/" home != null) then [ (problem [ "home" ] home "home \"${home}\" must be an absolute path without a trailing slash") ] else [ ])
+    ++ (if repos == [ ] then [ (problem [ "repos" ] { } "no repos configured") ] else [ ])
+    ++ (if length (unique aliases) != length aliases then [ (problem [ "repos" ] (map (r: r.name) repos) "two repos get the same ssh alias") ] else [ ])
+    ++ filter (p: p.message != null)
+      (genList (i: let line = elemAt knownHosts i; in problem [ "knownHosts" ] line (knownHostsLineProblem i line)) (length knownHosts))
+    ++ concatLists (map repoProblems repos);
+
+  # The same problems as plain messages.
+  problems = desc: map (p: p.message) (fieldProblems desc);
 
   renderHeader = { host, user, home, repos, ... }:
     joinLines ([

@@ -1,7 +1,8 @@
 /**
- * nix/lib.nix and the module files, without nixpkgs: parse every .nix file,
- * evaluate the pure helpers, and check that the Nix renderer emits the very
- * same script as the TypeScript one (the module's single source of truth).
+ * nix/lib.nix without nixpkgs: parse every .nix file, evaluate the pure
+ * helpers, and check that the Nix renderer emits the very same script as the
+ * TypeScript one (the module's single source of truth). The module itself is
+ * evaluated with the real nixpkgs lib and sops-nix in module.test.ts.
  */
 import { execFileSync } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
@@ -29,7 +30,13 @@ describe.runIf(haveTools('nix-instantiate'))('nix files', () => {
   const t = tempDir('dk-nix-');
   afterAll(() => t.cleanup());
 
-  const nixFiles = [path.join(REPO, 'flake.nix'), ...readdirSync(path.join(REPO, 'nix')).filter((f) => f.endsWith('.nix')).map((f) => path.join(REPO, 'nix', f))];
+  const nixFiles = [
+    path.join(REPO, 'flake.nix'),
+    ...readdirSync(path.join(REPO, 'nix'), { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.nix'))
+      .map((f) => path.join(REPO, 'nix', f)),
+    ...readdirSync(path.join(REPO, 'test/nix')).filter((f) => f.endsWith('.nix')).map((f) => path.join(REPO, 'test/nix', f)),
+  ];
   test.each(nixFiles.map((f) => [path.relative(REPO, f), f]))('%s parses', (_, f) => {
     nix(['--parse', f]);
   });
@@ -81,95 +88,6 @@ describe.runIf(haveTools('nix-instantiate'))('nix files', () => {
     writeFileSync(f, JSON.stringify(desc));
     const fromNix = nixEval(`lib.renderScript (builtins.fromJSON (builtins.readFile ${f}))`);
     expect(fromNix).toBe(ts);
-  });
-
-  describe('module.nix against a stub lib/pkgs/config (test/nix/module-stub.nix)', () => {
-    const STUB = path.join(REPO, 'test/nix/module-stub.nix');
-    const baseCfg = (over: string) =>
-      `{ enable = true; hostName = "web-01"; secretsRoot = null; sopsFile = "/srv/fleet/sops/web-01.yaml"; descriptionFile = null;
-         repos = { nix-config = { url = "git@github.com:acme/nix-config.git"; cloneTo = "/root/nix-config"; publicKey = null; }; };
-         user = "root"; home = "/root"; knownHosts = [ ]; insteadOf = false; pull = false; clone = true;
-         restartSec = 30; startLimitBurst = 10; setSystemKnownHosts = true; } // ${over}`;
-    const evalModule = (over = '{ }', extra = '', attr = '') =>
-      JSON.parse(nix(['--eval', '--strict', '--json', '-E', `(import ${STUB} { cfg = ${baseCfg(over)}; ${extra} })${attr}`])) as Record<string, unknown>;
-
-    test('declares the sops-nix secrets, the activation step, the clone service and the pins', () => {
-      const m = evalModule() as {
-        failedAssertions: string[];
-        activation: { deps: string[]; text: string };
-        service: { after: string[]; serviceConfig: Record<string, unknown> };
-        sopsSecrets: Record<string, Record<string, unknown>>;
-        knownHosts: Record<string, { hostNames: string[] }>;
-      };
-      expect(m.failedAssertions).toEqual([]);
-      expect(m.activation.deps).toEqual(['users', 'groups', 'setupSecrets']);
-      expect(m.activation.text).toMatch(/dash \/nix\/store\/\w+-deploy-keys-activation-web-01\.sh --keys-dir \/run\/secrets\/deploy-keys --no-clone --quiet\n$/);
-      expect(m.service.after).toContain('network-online.target');
-      expect(m.service.serviceConfig).toMatchObject({ Type: 'oneshot', Restart: 'on-failure', RestartSec: 30, User: 'root' });
-      expect(m.sopsSecrets).toEqual({
-        'deploy-keys/nix-config': { sopsFile: '/srv/fleet/sops/web-01.yaml', key: 'deploy-keys/nix-config', owner: 'root', mode: '0400', restartUnits: [] },
-      });
-      expect(Object.values(m.knownHosts).map((k) => k.hostNames[0])).toEqual(['github.com', 'github.com', 'github.com']);
-    });
-
-    test('a non-root user runs the script through runuser and owns the secrets', () => {
-      const m = evalModule('{ user = "alice"; home = "/home/alice"; }') as { activation: { text: string }; sopsSecrets: Record<string, { owner: string }> };
-      expect(m.activation.text).toMatch(/runuser -u alice -- .*env PATH=/);
-      expect(m.sopsSecrets['deploy-keys/nix-config']!.owner).toBe('alice');
-    });
-
-    test('descriptionFile supplies repos and knownHosts; secretsRoot gives sopsFile', () => {
-      const c = config(`known_hosts:\n  - "[git.example.org]:2222 ${HOST_KEY}"\nrepos:\n  infra:\n    url: ssh://git@git.example.org:2222/srv/infra.git\n`);
-      const f = path.join(t.dir, 'description.json');
-      writeFileSync(f, JSON.stringify(activationDescription(c, 'web-01')));
-      const d = evalModule(`{ descriptionFile = ${f}; secretsRoot = "/srv/fleet"; }`, '', '.defaults') as unknown as {
-        repos: Record<string, { url: string; cloneTo: string }>;
-        knownHosts: string[];
-        sopsFile: string;
-      };
-      expect(d.repos).toEqual({ infra: { url: 'ssh://git@git.example.org:2222/srv/infra.git', cloneTo: '/root/infra', publicKey: null } });
-      expect(d.knownHosts).toEqual([`[git.example.org]:2222 ${HOST_KEY}`]);
-      expect(d.sopsFile).toBe('/srv/fleet/sops/web-01.yaml');
-    });
-
-    test('sops-nix with systemd activation (no setupSecrets): the service installs the keys, no failing activation step', () => {
-      type M = {
-        activation: { deps: string[]; text: string };
-        service: { after: string[]; serviceConfig: { ExecStart: string } };
-        serviceEnabled: boolean;
-        sopsSecrets: Record<string, { restartUnits?: string[] }>;
-      };
-      const sd = evalModule('{ clone = false; }', 'setupSecrets = false;') as unknown as M;
-      // No secrets exist yet when activation runs: running the script then only fails every repo.
-      expect(sd.activation.text).not.toMatch(/deploy-keys-activation/);
-      expect(sd.activation.deps).not.toContain('setupSecrets');
-      expect(sd.serviceEnabled).toBe(true);
-      expect(sd.service.after).toContain('sops-install-secrets.service');
-      expect(sd.service.serviceConfig.ExecStart).toMatch(/--keys-dir \/run\/secrets\/deploy-keys --no-clone$/);
-      // A rotated key is installed when sops-nix installs it, not at the next reboot.
-      expect(sd.sopsSecrets['deploy-keys/nix-config']!.restartUnits).toEqual(['deploy-keys-clone.service']);
-
-      const act = evalModule('{ clone = false; }') as unknown as M;
-      expect(act.serviceEnabled).toBe(false);
-      expect(act.activation.text).toMatch(/--keys-dir \/run\/secrets\/deploy-keys --no-clone --quiet\n$/);
-      expect(act.sopsSecrets['deploy-keys/nix-config']!.restartUnits).toEqual([]);
-      const cloning = evalModule() as unknown as M;
-      expect(cloning.serviceEnabled).toBe(true);
-      expect(cloning.service.serviceConfig.ExecStart).toMatch(/--keys-dir \/run\/secrets\/deploy-keys$/);
-    });
-
-    test('assertions: sops-nix missing, unpinned host, bad repo name, home mismatch', () => {
-      const noSops = evalModule('{ }', 'sopsImported = false; setupSecrets = false;', '.failedAssertions') as unknown as string[];
-      expect(noSops.join('\n')).toMatch(/needs sops-nix/);
-      const bad = evalModule(
-        '{ home = "/home/root"; repos = { Bad = { url = "git@git.example.org:a/b.git"; cloneTo = "/x"; publicKey = null; }; }; }',
-        '',
-        '.failedAssertions',
-      ) as unknown as string[];
-      expect(bad.join('\n')).toMatch(/differs from users\.users\.root\.home/);
-      expect(bad.join('\n')).toMatch(/repo name "Bad"/);
-      expect(bad.join('\n')).toMatch(/no pinned host key for git\.example\.org/);
-    });
   });
 
   test('renderScript throws every problem at once', () => {
