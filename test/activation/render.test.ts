@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import {
+  activationDescription,
   GITHUB_HOST_KEYS,
   insteadOfRules,
   renderActivationScript,
@@ -69,6 +70,19 @@ describe('known_hosts pins', () => {
 
   test('a malformed key blob is refused', () => {
     expect(() => validateKnownHosts(['h.example ssh-ed25519 AAAAB3NzaC1yc2EAAAADAQAB'])).toThrow(/encoded type/);
+  });
+});
+
+describe('clone_to', () => {
+  // GITHUB_YAML: nix-config without clone_to, nix-secrets with /var/lib/nix-secrets.
+  const cloneTo = (opts: { user?: string; home?: string }) =>
+    activationDescription(config(GITHUB_YAML), 'web-01', opts).repos.map((r) => [r.name, r.cloneTo]);
+
+  test("absent, it is <home>/<repo> of the user installed for (the NixOS module's default)", () => {
+    expect(cloneTo({})).toEqual([['nix-config', '/root/nix-config'], ['nix-secrets', '/var/lib/nix-secrets']]);
+    expect(cloneTo({ user: 'alice' })).toEqual([['nix-config', '/home/alice/nix-config'], ['nix-secrets', '/var/lib/nix-secrets']]);
+    expect(cloneTo({ user: 'alice', home: '/srv/alice/' })).toEqual([['nix-config', '/srv/alice/nix-config'], ['nix-secrets', '/var/lib/nix-secrets']]);
+    expect(cloneTo({ user: 'svc', home: '/' })[0]).toEqual(['nix-config', '/nix-config']);
   });
 });
 

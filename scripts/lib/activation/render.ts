@@ -55,13 +55,16 @@ export function checkPublicKey(line: string, repo: string): string {
   return t;
 }
 
+/** A repo as installed for one user: its clone path resolved. */
+export type InstalledRepo = RepoConfig & { cloneTo: string };
+
 export interface RenderInput {
   host: string;
   user: string;
   home: string;
   insteadOf: boolean;
   pull: boolean;
-  repos: { repo: RepoConfig; publicKey: string | undefined }[];
+  repos: { repo: InstalledRepo; publicKey: string | undefined }[];
   knownHosts: readonly string[];
 }
 
@@ -87,13 +90,15 @@ export function activationInput(config: Config, host: string, opts: ActivationOp
   for (const repo of repos) {
     const rp = repoNameProblem(repo.name);
     if (rp) fail(`repo name ${JSON.stringify(repo.name)} ${rp}`);
-    if (!PATH_RE.test(repo.cloneTo) || repo.cloneTo.split('/').includes('..')) fail(`clone_to of ${repo.name} is not a safe absolute path`);
+    // Default: in the home of the user installed for (the NixOS module's default too).
+    const cloneTo = repo.cloneTo ?? (home === '/' ? `/${repo.name}` : `${home}/${repo.name}`);
+    if (!PATH_RE.test(cloneTo) || cloneTo.split('/').includes('..')) fail(`clone_to of ${repo.name} is not a safe absolute path`);
     const alias = repoAlias(repo);
     const other = aliases.get(alias);
     if (other) fail(`repos ${other} and ${repo.name} get the same ssh alias ${alias}`);
     aliases.set(alias, repo.name);
     const pub = lookup(opts.publicKeys, repo.name);
-    out.push({ repo, publicKey: pub === undefined ? undefined : checkPublicKey(pub, repo.name) });
+    out.push({ repo: { ...repo, cloneTo }, publicKey: pub === undefined ? undefined : checkPublicKey(pub, repo.name) });
   }
   return { host, user, home, insteadOf: !!opts.insteadOf, pull: !!opts.pull, repos: out, knownHosts: config.knownHosts };
 }

@@ -136,7 +136,12 @@ export function parseConfig(text: string, file: string): Config {
     const rawUrl = r.string(['repos', name, 'url']);
     const url = parseRepoUrl(rawUrl);
     if (typeof url === 'string') r.fail(['repos', name, 'url'], `${JSON.stringify(rawUrl)} ${url}`, 'use git@github.com:owner/repo.git or ssh://git@host:port/path.git');
-    const cloneTo = r.string(['repos', name, 'clone_to'], `/root/${name}`);
+    // Absent: <home>/<name> of the user the script installs for (activation/render.ts), as in the NixOS module.
+    if (r.raw(['repos', name, 'clone_to']) === undefined) {
+      repos.push({ name, url });
+      continue;
+    }
+    const cloneTo = r.string(['repos', name, 'clone_to']);
     if (!path.isAbsolute(cloneTo) || !/^\/[A-Za-z0-9._/@+-]*$/.test(cloneTo) || cloneTo.split('/').includes('..')) {
       r.fail(['repos', name, 'clone_to'], `${JSON.stringify(cloneTo)} must be an absolute path of letters, digits and . _ - @ + /`);
     }

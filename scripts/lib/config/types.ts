@@ -40,8 +40,8 @@ export interface RepoConfig {
   /** The config key, validated: `[a-z0-9][a-z0-9._-]*`. */
   name: string;
   url: RepoUrl;
-  /** Absolute path on the host where the repo is cloned. */
-  cloneTo: string;
+  /** Absolute path on the host where the repo is cloned; absent: `<home>/<name>` of the user installed for. */
+  cloneTo?: string;
 }
 
 export interface Config {
