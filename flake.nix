@@ -2,15 +2,17 @@
   description = "nix-deploy-keys: per-host read-only deploy keys for NixOS fleets, stored in SOPS, installed by an activation script";
 
   inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
+  inputs.sops-nix.url = "github:Mic92/sops-nix";
+  inputs.sops-nix.inputs.nixpkgs.follows = "nixpkgs";
 
-  outputs = { self, nixpkgs }:
+  outputs = { self, nixpkgs, sops-nix }:
     let
       systems = [ "x86_64-linux" "aarch64-linux" "x86_64-darwin" "aarch64-darwin" ];
       forAllSystems = f: nixpkgs.lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
     in
     {
       # services.deploy-keys; needs sops-nix's module too.
-      nixosModules.default = import ./nix/module.nix;
+      nixosModules.default = { imports = [ ./nix/module.nix ]; };
       nixosModules.deploy-keys = self.nixosModules.default;
 
       # Pure helpers (URL parsing, aliases, pins, the script renderer).

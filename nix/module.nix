@@ -3,10 +3,10 @@
 # One source of truth. The shell logic exists once, in
 # scripts/lib/activation/template.sh. `deploy-keys activation <host>` (TypeScript,
 # render.ts) and this module (Nix, lib.nix) both splice that template with the
-# same rendered header and data section, and test/nix/lib.test.ts checks that
-# the two renderers give byte-identical scripts for the same inputs. So the
-# module runs exactly the script the CLI prints; only the key source differs
-# (sops-nix files under /run/secrets/deploy-keys instead of stdin).
+# same rendered header and data section, and the tests check that the two give
+# byte-identical scripts for the same inputs. So the module runs exactly the
+# script the CLI prints; only the key source differs (the files sops-nix
+# writes instead of stdin).
 #
 #   imports = [ sops-nix.nixosModules.sops nix-deploy-keys.nixosModules.default ];
 #   services.deploy-keys = {
@@ -22,9 +22,13 @@
 #    setupSecrets): keys, ~/.ssh/config block, pins, git rules. No network.
 #  - deploy-keys-clone.service (after network-online.target, retried): the same
 #    script again (a no-op for the keys) plus the clones.
-#    With sops-nix's systemd-based activation (sysusers/userborn) the secrets
-#    only exist after activation: the service then installs the keys too, and
-#    sops-nix restarts it when a key changes.
+# With sops-nix's systemd-based activation (sops.useSystemdActivation, the
+# default with systemd-sysusers or userborn) the secrets only exist after
+# activation: the service then installs the keys, and sops-nix restarts it
+# when a key changes.
+#
+# nix/checks/ evaluates this module with nixpkgs' lib and the real sops-nix
+# module (`nix flake check`, and test/nix/ in `npm test`).
 { config, lib, pkgs, options, ... }:
 
 let
@@ -32,31 +36,64 @@ let
 
   cfg = config.services.deploy-keys;
   dk = import ./lib.nix;
+  opt = path: lib.showOption ([ "services" "deploy-keys" ] ++ path);
+  show = builtins.toJSON;
 
   sopsImported = options ? sops && options.sops ? secrets;
+  # Where sops-nix installs the secrets: in its `setupSecrets` activation
+  # snippet, or in sops-install-secrets.service after activation. Decided from
+  # sops-nix's own option (never from which activation snippets exist: reading
+  # those names while defining one recurses).
+  secretsBySystemd =
+    sopsImported && (
+      if options.sops ? useSystemdActivation then config.sops.useSystemdActivation
+      else (options.systemd ? sysusers && config.systemd.sysusers.enable)
+        || (options.services ? userborn && config.services.userborn.enable)
+    );
 
+  # `deploy-keys activation <host> --json`, when given.
   fileDesc = if cfg.descriptionFile == null then null else builtins.fromJSON (builtins.readFile cfg.descriptionFile);
+  fromFile = attr: default: if fileDesc == null then default else fileDesc.${attr} or default;
+  fileProblems = lib.optional (fileDesc != null && !(builtins.all (a: fileDesc ? ${a}) [ "host" "user" "home" "insteadOf" "pull" "repos" "knownHosts" ]))
+    "${opt [ "descriptionFile" ]} = ${show (toString cfg.descriptionFile)}: not the output of `deploy-keys activation <host> --json` (it needs host, user, home, insteadOf, pull, repos, knownHosts); write it again with that command";
 
-  repoList = lib.mapAttrsToList (name: r: { inherit name; inherit (r) url cloneTo publicKey; }) cfg.repos;
+  # Repos in the description file's order (the CLI's), others by name, so the
+  # script is the CLI's byte for byte.
+  fileOrder = if fileDesc == null then [ ] else lib.filter (n: cfg.repos ? ${n}) (map (r: r.name) (fileDesc.repos or [ ]));
+  repoNames = fileOrder ++ lib.filter (n: !(builtins.elem n fileOrder)) (builtins.attrNames cfg.repos);
+  repoList = map (name: { inherit name; inherit (cfg.repos.${name}) url cloneTo publicKey; }) repoNames;
   desc = {
     host = cfg.hostName;
     inherit (cfg) user home knownHosts insteadOf pull;
     repos = repoList;
   };
-  problems = dk.problems desc;
 
-  script = pkgs.writeText "deploy-keys-activation-${cfg.hostName}.sh" (dk.renderScript desc);
+  # Problems with the description, each named by its option and value.
+  descProblems = map
+    (p:
+      let
+        path = if p.field == [ "host" ] then [ "hostName" ] else p.field;
+        value = if p.value == { } then "" else " = ${show p.value}";
+      in
+      "${opt path}${value}: ${p.message}")
+    (dk.fieldProblems desc);
 
-  keysDir = "${config.sops.defaultSymlinkPath or "/run/secrets"}/deploy-keys";
+  secretName = name: "deploy-keys/${name}";
+  # The script reads every key as <dir>/<repo> from one directory: the
+  # directory of the secrets' paths, which must agree.
+  keyPaths = if sopsImported && cfg.sopsFile != null then lib.genAttrs repoNames (name: config.sops.secrets.${secretName name}.path) else { };
+  keyDirs = lib.unique (lib.mapAttrsToList (_: dirOf) keyPaths);
+  keysDir = if keyDirs == [ ] then "/run/secrets/deploy-keys" else builtins.head keyDirs;
+  keyPathProblems = lib.optional (builtins.length keyDirs > 1 || lib.any (name: baseNameOf keyPaths.${name} != name) (builtins.attrNames keyPaths))
+    ("the deploy-keys activation script reads every key as <dir>/<repo> from one directory, so each sops.secrets.\"deploy-keys/<repo>\".path must be <dir>/<repo> with the same <dir>; now: "
+      + lib.concatStringsSep ", " (lib.mapAttrsToList (name: path: "${lib.showOption [ "sops" "secrets" (secretName name) "path" ]} = ${show path}") keyPaths));
 
-  # sops-nix installs the secrets either in its `setupSecrets` activation
-  # snippet or, with systemd-based activation (sysusers/userborn), in
-  # sops-install-secrets.service, after activation. In the second case the keys
-  # do not exist yet when activation runs, so the service installs them.
-  # (Only ever read lazily, inside values: never to decide which attributes
-  # exist, which would recurse through sops-nix's own definitions.)
-  secretsByActivation = config.system.activationScripts ? setupSecrets;
-  runService = cfg.clone || !secretsByActivation;
+  script =
+    if cfg.enable && descProblems == [ ] && fileProblems == [ ]
+    then pkgs.writeText "deploy-keys-activation-${cfg.hostName}.sh" (dk.renderScript desc)
+    else null;
+
+  runService = cfg.clone || secretsBySystemd;
   runtimeInputs = [ pkgs.openssh pkgs.git pkgs.coreutils ];
   shell = "${pkgs.dash}/bin/dash";
   # The script manages the files of the user it runs as (never root writing
@@ -65,10 +102,12 @@ let
   # env sets PATH after runuser, which may reset it.
   runScript = args: runAs "${pkgs.coreutils}/bin/env PATH=${lib.makeBinPath runtimeInputs} ${shell} ${script} ${args}";
 
-  parsedRepos = dk.parseRepos repoList;
+  parsedRepos = lib.filter (r: !builtins.isString r.url) (dk.parseRepos repoList);
   pins = lib.unique (lib.concatMap
     (r: map (k: { name = dk.knownHostsName r.url.host r.url.port; inherit (k) type key; }) (dk.pinsFor cfg.knownHosts r.url.host r.url.port))
-    (lib.filter (r: !builtins.isString r.url) parsedRepos));
+    parsedRepos);
+
+  userDeclared = config.users.users ? ${cfg.user};
 
   repoModule = { name, config, ... }: {
     options = {
@@ -84,9 +123,14 @@ let
       };
       cloneTo = mkOption {
         type = types.str;
-        default = "${cfg.home}/${name}";
+        default = if cfg.home == "/" then "/${name}" else "${cfg.home}/${name}";
         defaultText = literalExpression ''"''${config.services.deploy-keys.home}/<name>"'';
-        description = "Absolute path the repository is cloned to when absent. An existing checkout is left alone.";
+        example = "/etc/nixos";
+        description = ''
+          Absolute path the repository is cloned to when absent (an existing
+          checkout is left alone). The default is the CLI's default for the
+          same user.
+        '';
       };
       publicKey = mkOption {
         type = types.nullOr types.str;
@@ -117,8 +161,8 @@ in
 
     hostName = mkOption {
       type = types.str;
-      default = config.networking.hostName;
-      defaultText = literalExpression "config.networking.hostName";
+      default = fromFile "host" config.networking.hostName;
+      defaultText = literalExpression "the descriptionFile's host, else config.networking.hostName";
       description = "Host name the keys were generated for; selects `sops/<hostName>.yaml`.";
     };
 
@@ -134,31 +178,35 @@ in
     };
 
     sopsFile = mkOption {
-      type = types.nullOr (types.either types.str types.path);
+      type = types.nullOr types.path;
       default = if cfg.secretsRoot == null then null else cfg.secretsRoot + "/sops/${cfg.hostName}.yaml";
       defaultText = literalExpression ''config.services.deploy-keys.secretsRoot + "/sops/''${hostName}.yaml"'';
       description = ''
         SOPS file holding this host's keys under `deploy-keys.<repo>`. Each
-        repo becomes the sops-nix secret `deploy-keys/<repo>`.
+        repo becomes the sops-nix secret `deploy-keys/<repo>` (sops-nix reads
+        a key with `/` as a nested YAML key). A path, so that sops-nix can
+        check the file at evaluation time ({option}`sops.validateSopsFiles`).
       '';
     };
 
     descriptionFile = mkOption {
       type = types.nullOr types.path;
       default = null;
+      example = literalExpression "./hosts/web-01/deploy-keys.json";
       description = ''
-        Optional JSON description of this host's repos and pins
-        (`{ repos = [ { name, url, cloneTo, publicKey } ]; knownHosts = [ ... ]; }`),
-        as generated from deploy-keys.yaml, so repos are not listed twice.
-        Supplies the defaults of {option}`services.deploy-keys.repos` and
-        {option}`services.deploy-keys.knownHosts`.
+        The output of `deploy-keys activation <host> --json`: this host's
+        repos, pins, user and flags as the CLI resolved them from
+        deploy-keys.yaml, so they are not written twice. It supplies the
+        defaults of {option}`services.deploy-keys.hostName`, `user`, `home`,
+        `insteadOf`, `pull`, `repos` and `knownHosts`; the module then runs
+        exactly the script that command prints.
       '';
     };
 
     repos = mkOption {
       type = types.attrsOf (types.submodule repoModule);
       default = if fileDesc == null then { } else
-        builtins.listToAttrs (map (r: { inherit (r) name; value = { inherit (r) url cloneTo; publicKey = r.publicKey or null; }; }) fileDesc.repos);
+        builtins.listToAttrs (map (r: { inherit (r) name; value = { inherit (r) url cloneTo; publicKey = r.publicKey or null; }; }) (fileDesc.repos or [ ]));
       defaultText = literalExpression "{ } (or the repos of descriptionFile)";
       example = literalExpression ''{ nix-config.url = "git@github.com:acme/nix-config.git"; }'';
       description = "Repositories this host gets a deploy key for, by repo name (`[a-z0-9][a-z0-9._-]*`).";
@@ -166,20 +214,24 @@ in
 
     user = mkOption {
       type = types.str;
-      default = "root";
-      description = "User whose ~/.ssh receives the keys and who owns the clones. The script runs as this user.";
+      default = fromFile "user" "root";
+      defaultText = literalExpression ''the descriptionFile's user, else "root"'';
+      description = ''
+        User whose ~/.ssh receives the keys and who owns the clones; must be
+        declared in {option}`users.users`. The script runs as this user.
+      '';
     };
 
     home = mkOption {
       type = types.str;
-      default = config.users.users.${cfg.user}.home or (if cfg.user == "root" then "/root" else "/home/${cfg.user}");
-      defaultText = literalExpression "config.users.users.\${user}.home";
-      description = "Home directory of {option}`services.deploy-keys.user`.";
+      default = fromFile "home" (config.users.users.${cfg.user}.home or (if cfg.user == "root" then "/root" else "/home/${cfg.user}"));
+      defaultText = literalExpression "the descriptionFile's home, else config.users.users.\${user}.home";
+      description = "Home directory of {option}`services.deploy-keys.user`; must be that user's {option}`users.users.<name>.home`.";
     };
 
     knownHosts = mkOption {
       type = types.listOf types.str;
-      default = if fileDesc == null then [ ] else fileDesc.knownHosts or [ ];
+      default = fromFile "knownHosts" [ ];
       example = [ "[git.example.org]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA..." ];
       description = ''
         Pinned host keys (`known_hosts` lines) for hosts other than github.com,
@@ -190,7 +242,7 @@ in
 
     insteadOf = mkOption {
       type = types.bool;
-      default = false;
+      default = fromFile "insteadOf" false;
       description = ''
         Write git `url.<alias>.insteadOf` rules to the user's ~/.gitconfig so
         the repos' usual URLs (scp-like, ssh://, https://) go through their
@@ -201,7 +253,7 @@ in
 
     pull = mkOption {
       type = types.bool;
-      default = false;
+      default = fromFile "pull" false;
       description = "Fast-forward existing checkouts in deploy-keys-clone.service (default: leave them alone).";
     };
 
@@ -238,11 +290,16 @@ in
     };
 
     script = mkOption {
-      type = types.package;
+      type = types.nullOr types.package;
       readOnly = true;
       default = script;
       defaultText = literalExpression "<rendered activation script>";
-      description = "The rendered activation script (holds no secret), identical to `deploy-keys activation <host>`.";
+      description = ''
+        The rendered activation script (it holds no secret), identical to
+        `deploy-keys activation <host>` with the same inputs; null while the
+        module is disabled or its configuration has problems (see the
+        assertions).
+      '';
     };
   };
 
@@ -251,41 +308,31 @@ in
       assertions = [
         {
           assertion = sopsImported;
-          message = "services.deploy-keys needs sops-nix: add sops-nix.nixosModules.sops to your modules.";
+          message = "${opt [ "enable" ]} = true needs sops-nix, which provides the secrets: add sops-nix.nixosModules.sops to this host's modules (no option sops.secrets is declared).";
         }
         {
           assertion = cfg.sopsFile != null;
-          message = "services.deploy-keys: set secretsRoot (or sopsFile) to where sops/${cfg.hostName}.yaml lives.";
+          message = "${opt [ "sopsFile" ]} = null: set ${opt [ "secretsRoot" ]} to the directory holding sops/${cfg.hostName}.yaml, or ${opt [ "sopsFile" ]} to that file.";
         }
         {
-          assertion = config.users.users ? ${cfg.user};
-          message = "services.deploy-keys.user: user ${cfg.user} is not declared in users.users.";
+          assertion = userDeclared;
+          message = "${opt [ "user" ]} = ${show cfg.user}: no such user in users.users; declare users.users.${cfg.user} or choose a declared user.";
         }
         {
-          assertion = !(config.users.users ? ${cfg.user}) || config.users.users.${cfg.user}.home == cfg.home;
-          message = "services.deploy-keys.home (${cfg.home}) differs from users.users.${cfg.user}.home; ssh would read another ~/.ssh.";
+          assertion = !userDeclared || config.users.users.${cfg.user}.home == cfg.home;
+          message = "${opt [ "home" ]} = ${show cfg.home} differs from users.users.${cfg.user}.home = ${show (config.users.users.${cfg.user}.home or null)}; ssh would read another ~/.ssh. Make them agree.";
         }
-      ] ++ map (p: { assertion = false; message = "services.deploy-keys: ${p}"; }) problems;
-
-      system.activationScripts.deploy-keys = {
-        # sops-nix's setupSecrets writes /run/secrets; with its systemd
-        # activation there is no such snippet and the clone service (ordered
-        # after sops-install-secrets.service) installs the keys instead.
-        deps = [ "users" "groups" ] ++ lib.optional secretsByActivation "setupSecrets";
-        text = if secretsByActivation then ''
-          # deploy-keys: keys, ssh aliases, pins (no network; clones run in deploy-keys-clone.service)
-          ${runScript "--keys-dir ${keysDir} --no-clone --quiet"}
-        '' else ''
-          # deploy-keys: sops-nix installs the secrets in sops-install-secrets.service,
-          # after activation; deploy-keys-clone.service installs the keys then.
-        '';
-      };
+        {
+          assertion = fileDesc == null || fileDesc.host or null == cfg.hostName;
+          message = "${opt [ "descriptionFile" ]} = ${show (toString cfg.descriptionFile)} describes host ${show (fileDesc.host or null)}, but ${opt [ "hostName" ]} = ${show cfg.hostName}; write it with `deploy-keys activation ${cfg.hostName} --json`.";
+        }
+      ] ++ map (message: { assertion = false; inherit message; }) (fileProblems ++ descProblems ++ keyPathProblems);
 
       systemd.services.deploy-keys-clone = mkIf runService {
-        description = "Clone repositories with per-host deploy keys (nix-deploy-keys)";
+        description = "Install deploy keys and clone repositories (nix-deploy-keys)";
         wantedBy = [ "multi-user.target" ];
-        wants = [ "network-online.target" ];
-        after = [ "network-online.target" "sops-install-secrets.service" ];
+        wants = lib.optional cfg.clone "network-online.target";
+        after = [ "sops-install-secrets.service" ] ++ lib.optional cfg.clone "network-online.target";
         path = runtimeInputs;
         startLimitBurst = cfg.startLimitBurst;
         startLimitIntervalSec = 1800;
@@ -313,17 +360,27 @@ in
     # Declared only when sops-nix is imported: defining an undeclared option
     # fails evaluation even under mkIf, before the assertion could explain.
     (lib.optionalAttrs sopsImported {
+      # sops-nix installs the secrets in its setupSecrets snippet: install the
+      # keys right after it, without network (clones wait for the service).
+      system.activationScripts.deploy-keys = mkIf (!secretsBySystemd) {
+        deps = [ "users" "groups" ] ++ lib.optional (cfg.repos != { }) "setupSecrets";
+        text = ''
+          # deploy-keys: keys, ssh aliases, pins (no network; clones run in deploy-keys-clone.service)
+          ${runScript "--keys-dir ${keysDir} --no-clone --quiet"}
+        '';
+      };
+
       sops.secrets = mkIf (cfg.sopsFile != null) (lib.mapAttrs'
-        (name: _: lib.nameValuePair "deploy-keys/${name}" {
+        (name: _: lib.nameValuePair (secretName name) {
           inherit (cfg) sopsFile;
-          # sops-nix walks nested YAML keys separated by "/": deploy-keys -> <repo>.
-          key = "deploy-keys/${name}";
+          # sops-install-secrets walks "/"-separated keys into nested YAML: deploy-keys -> <repo>.
+          key = secretName name;
+          format = "yaml";
           owner = cfg.user;
           mode = "0400";
           # With systemd-based sops-nix activation nothing else runs the
-          # script after a key changes. (A value, not an attribute that may be
-          # absent: see secretsByActivation.)
-          restartUnits = lib.optional (!secretsByActivation) "deploy-keys-clone.service";
+          # script after a key changes.
+          restartUnits = lib.optional secretsBySystemd "deploy-keys-clone.service";
         })
         cfg.repos);
     })
