@@ -126,10 +126,21 @@ DK_GITCONFIG=$DK_ROOT$DK_HOME/.gitconfig
 dk_me=$(id -un) || dk_die "cannot tell which user runs this script"
 [ "$dk_me" = "$DK_USER" ] || dk_die "this script installs keys for $DK_USER and must run as $DK_USER, not $dk_me (e.g. runuser -u $DK_USER -- sh SCRIPT)"
 
-trap 'if [ -n "$DK_TMP" ]; then rm -f -- "$DK_TMP"; fi' EXIT
-trap 'exit 130' INT TERM HUP
-
 # ---- helpers (builtins only: a run with nothing to do forks almost nothing) ----
+
+# dk_tmp_write FILE CONTENT: DK_TMP := a new temp file beside FILE (same
+# directory, so the final mv is a rename) holding exactly CONTENT.
+dk_tmp_write() {
+  DK_TMP=${1%/*}/.${1##*/}.dk-tmp.$$
+  rm -f -- "$DK_TMP" && printf '%s' "$2" >"$DK_TMP"
+}
+# dk_tmp_drop: removes the pending temp file, if any (also run on exit).
+dk_tmp_drop() {
+  if [ -n "$DK_TMP" ]; then rm -f -- "$DK_TMP"; fi
+  DK_TMP=''
+}
+trap dk_tmp_drop EXIT
+trap 'exit 130' INT TERM HUP
 
 # dk_read FILE: DK_R := the file's exact content. Fails if FILE is not a readable regular file.
 dk_read() {
@@ -150,8 +161,9 @@ dk_repo_index() {
   DK_I=$dk_found
 }
 dk__index() {
+  dk_repo=$1
   DK_I=$((DK_I + 1))
-  [ "$1" != "$dk_want" ] || dk_found=$DK_I
+  [ "$dk_repo" != "$dk_want" ] || dk_found=$DK_I
 }
 
 # dk_check_pem TEXT: one unencrypted PEM private key block, TEXT ending in a
@@ -199,8 +211,9 @@ dk_load_from_dir() {
   dk_repos dk__load_one
 }
 dk__load_one() {
+  dk_repo=$1
   DK_I=$((DK_I + 1))
-  dk_f=$DK_KEYS_DIR/$1
+  dk_f=$DK_KEYS_DIR/$dk_repo
   if ! dk_read "$dk_f"; then
     dk_set_err "$DK_I" "no key at $dk_f"
     return 0
@@ -248,8 +261,9 @@ dk_load_from_stdin() {
   dk_repos dk__stdin_missing
 }
 dk__stdin_missing() {
+  dk_repo=$1
   DK_I=$((DK_I + 1))
-  case $dk_seen in *" $1 "*) ;; *) dk_set_err "$DK_I" "no key for it on standard input" ;; esac
+  case $dk_seen in *" $dk_repo "*) ;; *) dk_set_err "$DK_I" "no key for it on standard input" ;; esac
 }
 
 # dk_ours FILE: FILE is a regular file (not a symlink) owned by the user this
@@ -266,14 +280,11 @@ dk_put() {
     return 1
   fi
   if dk_ours "$1" && dk_read "$1" && [ "$DK_R" = "$3" ]; then return 0; fi
-  DK_TMP=${1%/*}/.${1##*/}.dk-tmp.$$
-  dk_mode_ok=1
-  [ "$2" = 600 ] || dk_mode_ok=0
-  if ! { rm -f -- "$DK_TMP" && printf '%s' "$3" >"$DK_TMP"; } ||
-    { [ "$dk_mode_ok" = 0 ] && ! chmod "$2" "$DK_TMP"; } ||
+  # The umask gives 600; any other mode needs a chmod.
+  if ! dk_tmp_write "$1" "$3" ||
+    { [ "$2" != 600 ] && ! chmod "$2" "$DK_TMP"; } ||
     ! mv -f -- "$DK_TMP" "$1"; then
-    rm -f -- "$DK_TMP"
-    DK_TMP=''
+    dk_tmp_drop
     dk_warn "could not write $1"
     return 1
   fi
@@ -307,78 +318,72 @@ dk_install_keys() {
   dk_repos dk__install_key
 }
 dk__install_key() {
+  dk_repo=$1 dk_pubkey=$5
   DK_I=$((DK_I + 1))
   dk_get_key "$DK_I"
   dk_get_err "$DK_I"
   if [ -z "$DK_K" ]; then
-    if [ -f "$DK_SSH_DIR/$1-deploy" ]; then
-      dk_fail "$1" "$DK_E; keeping the installed key"
+    if [ -f "$DK_SSH_DIR/$dk_repo-deploy" ]; then
+      dk_fail "$dk_repo" "$DK_E; keeping the installed key"
     else
-      dk_fail "$1" "$DK_E"
+      dk_fail "$dk_repo" "$DK_E"
     fi
     return 0
   fi
-  dk_key=$DK_SSH_DIR/$1-deploy
+  dk_key=$DK_SSH_DIR/$dk_repo-deploy
   dk_pub=$dk_key.pub
   dk_want_pub=''
-  [ -z "$5" ] || dk_want_pub=$5$DK_NL
+  [ -z "$dk_pubkey" ] || dk_want_pub=$dk_pubkey$DK_NL
   # Unchanged key and public key: nothing to check or write. chmod changes no
   # content and no mtime; it repairs a loosened mode (ssh ignores such a key).
   if dk_ours "$dk_key" && dk_read "$dk_key" && [ "$DK_R" = "$DK_K" ] &&
     dk_ours "$dk_pub" && dk_read "$dk_pub" && { [ -z "$dk_want_pub" ] || [ "$DK_R" = "$dk_want_pub" ]; } &&
     chmod 600 -- "$dk_key"; then
-    DK_OWNED_KEYS="$DK_OWNED_KEYS$1 "
+    DK_OWNED_KEYS="$DK_OWNED_KEYS$dk_repo "
     return 0
   fi
   if [ -d "$dk_key" ] || [ -d "$dk_pub" ]; then
-    dk_fail "$1" "$dk_key or its .pub is a directory; not replacing it"
+    dk_fail "$dk_repo" "$dk_key or its .pub is a directory; not replacing it"
     return 0
   fi
-  DK_TMP=$DK_SSH_DIR/.$1-deploy.dk-tmp.$$
-  rm -f -- "$DK_TMP"
-  if ! printf '%s' "$DK_K" >"$DK_TMP"; then
-    dk_fail "$1" "cannot write into $DK_SSH_DIR"
-    rm -f -- "$DK_TMP"
-    DK_TMP=''
+  if ! dk_tmp_write "$dk_key" "$DK_K"; then
+    dk_tmp_drop
+    dk_fail "$dk_repo" "cannot write into $DK_SSH_DIR"
     return 0
   fi
   # -P '': never prompt; stdin is closed by now.
   if ! dk_derived=$(ssh-keygen -y -P '' -f "$DK_TMP" 2>/dev/null); then
-    rm -f -- "$DK_TMP"
-    DK_TMP=''
-    dk_fail "$1" "the new key is not a valid unencrypted private key (ssh-keygen cannot read it); the installed files are unchanged"
+    dk_tmp_drop
+    dk_fail "$dk_repo" "the new key is not a valid unencrypted private key (ssh-keygen cannot read it); the installed files are unchanged"
     return 0
   fi
   dk_d_type=${dk_derived%% *}
   dk_d_blob=${dk_derived#* }
   dk_d_blob=${dk_d_blob%% *}
-  if [ -n "$5" ]; then
-    dk_w_type=${5%% *}
-    dk_w_blob=${5#* }
+  if [ -n "$dk_pubkey" ]; then
+    dk_w_type=${dk_pubkey%% *}
+    dk_w_blob=${dk_pubkey#* }
     dk_w_blob=${dk_w_blob%% *}
     if [ "$dk_d_type" != "$dk_w_type" ] || [ "$dk_d_blob" != "$dk_w_blob" ]; then
-      rm -f -- "$DK_TMP"
-      DK_TMP=''
-      dk_fail "$1" "the new key does not match the expected public key ($dk_w_type ...${dk_w_blob#"${dk_w_blob%????????????}"}): corrupted or from another host; the installed files are unchanged"
+      dk_tmp_drop
+      dk_fail "$dk_repo" "the new key does not match the expected public key ($dk_w_type ...${dk_w_blob#"${dk_w_blob%????????????}"}): corrupted or from another host; the installed files are unchanged"
       return 0
     fi
   else
-    dk_want_pub="$dk_d_type $dk_d_blob $DK_HOST-$1-deploy$DK_NL"
+    dk_want_pub="$dk_d_type $dk_d_blob $DK_HOST-$dk_repo-deploy$DK_NL"
   fi
   if dk_ours "$dk_key" && dk_read "$dk_key" && [ "$DK_R" = "$DK_K" ] && chmod 600 -- "$dk_key"; then
-    rm -f -- "$DK_TMP"
+    dk_tmp_drop
+  elif mv -f -- "$DK_TMP" "$dk_key"; then
+    DK_TMP=''
+    dk_change "installed $DK_HOME/.ssh/$dk_repo-deploy"
   else
-    if ! mv -f -- "$DK_TMP" "$dk_key"; then
-      rm -f -- "$DK_TMP"
-      DK_TMP=''
-      dk_fail "$1" "cannot install $dk_key"
-      return 0
-    fi
-    dk_change "installed $DK_HOME/.ssh/$1-deploy"
+    dk_tmp_drop
+    dk_fail "$dk_repo" "cannot install $dk_key"
+    return 0
   fi
-  DK_TMP=''
-  DK_OWNED_KEYS="$DK_OWNED_KEYS$1 "
-  dk_put "$dk_pub" 644 "$dk_want_pub" "$DK_HOME/.ssh/$1-deploy.pub" || dk_fail "$1" "cannot write $dk_pub"
+  DK_OWNED_KEYS="$DK_OWNED_KEYS$dk_repo "
+  dk_put "$dk_pub" 644 "$dk_want_pub" "$DK_HOME/.ssh/$dk_repo-deploy.pub" || dk_fail "$dk_repo" "cannot write $dk_pub"
 }
 
 # Manifest lines: "key <repo>" and "insteadof <base> <value>".
@@ -503,20 +508,26 @@ dk_update_gitconfig() {
   [ "$DK_INSTEADOF" = 1 ] && dk_insteadof_rules dk__add_rule
   return 0
 }
-dk__want_rule() { dk_want_rules=$dk_want_rules$1' '$2$DK_NL; }
+dk__want_rule() {
+  dk_rule_base=$1 dk_rule_value=$2
+  dk_want_rules=$dk_want_rules$dk_rule_base' '$dk_rule_value$DK_NL
+}
 dk__add_rule() {
+  dk_rule_base=$1 dk_rule_value=$2
   case $dk_cur in
-    *"${DK_NL}url.$1.insteadof $2$DK_NL"*)
+    *"${DK_NL}url.$dk_rule_base.insteadof $dk_rule_value$DK_NL"*)
       # Present: ours if we recorded it, else the user's own (left alone, not recorded).
-      case $DK_NL$DK_OLD_RULES in *"$DK_NL$1 $2$DK_NL"*) DK_NEW_RULES=$DK_NEW_RULES$1' '$2$DK_NL ;; esac
+      case $DK_NL$DK_OLD_RULES in
+        *"$DK_NL$dk_rule_base $dk_rule_value$DK_NL"*) DK_NEW_RULES=$DK_NEW_RULES$dk_rule_base' '$dk_rule_value$DK_NL ;;
+      esac
       return 0
       ;;
   esac
-  if git config --file "$DK_GITCONFIG" --add "url.$1.insteadOf" "$2"; then
-    DK_NEW_RULES=$DK_NEW_RULES$1' '$2$DK_NL
-    dk_change "added git rule url.$1.insteadOf $2"
+  if git config --file "$DK_GITCONFIG" --add "url.$dk_rule_base.insteadOf" "$dk_rule_value"; then
+    DK_NEW_RULES=$DK_NEW_RULES$dk_rule_base' '$dk_rule_value$DK_NL
+    dk_change "added git rule url.$dk_rule_base.insteadOf $dk_rule_value"
   else
-    dk_fail insteadof "cannot write url.$1.insteadOf to $DK_GITCONFIG"
+    dk_fail insteadof "cannot write url.$dk_rule_base.insteadOf to $DK_GITCONFIG"
   fi
 }
 
@@ -538,34 +549,35 @@ dk_clone_all() {
   dk_repos dk__clone_one
 }
 dk__clone_one() {
-  dk_dir=$DK_ROOT$4
-  case " $DK_FAILED " in *" $1 "*) dk_say "not cloning $1 (its key failed)"; return 0 ;; esac
-  [ -f "$DK_SSH_DIR/$1-deploy" ] || { dk_fail "$1" "no key installed; not cloning"; return 0; }
+  dk_repo=$1 dk_url=$3 dk_dest=$4
+  dk_dir=$DK_ROOT$dk_dest
+  case " $DK_FAILED " in *" $dk_repo "*) dk_say "not cloning $dk_repo (its key failed)"; return 0 ;; esac
+  [ -f "$DK_SSH_DIR/$dk_repo-deploy" ] || { dk_fail "$dk_repo" "no key installed; not cloning"; return 0; }
   # The alias comes from our config file; the explicit options make --root
   # runs use the prefixed key and pins instead of the host's.
-  dk_ssh="ssh -F '$DK_CONFIG' -o 'IdentityFile=$DK_SSH_DIR/$1-deploy' -o 'UserKnownHostsFile=$DK_KH' -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o BatchMode=yes"
+  dk_ssh="ssh -F '$DK_CONFIG' -o 'IdentityFile=$DK_SSH_DIR/$dk_repo-deploy' -o 'UserKnownHostsFile=$DK_KH' -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o BatchMode=yes"
   if [ -e "$dk_dir/.git" ]; then
     [ "$DK_PULL" = 1 ] || return 0
     dk_head=$(git -C "$dk_dir" rev-parse -q --verify HEAD 2>/dev/null) || dk_head=''
     if HOME=$DK_ROOT$DK_HOME GIT_SSH_COMMAND=$dk_ssh GIT_TERMINAL_PROMPT=0 git -C "$dk_dir" pull -q --ff-only; then
       if [ "$(git -C "$dk_dir" rev-parse -q --verify HEAD 2>/dev/null || :)" != "$dk_head" ]; then
-        dk_change "fast-forwarded $4"
+        dk_change "fast-forwarded $dk_dest"
       fi
     else
-      dk_fail "$1" "git pull --ff-only in $4 failed"
+      dk_fail "$dk_repo" "git pull --ff-only in $dk_dest failed"
     fi
     return 0
   fi
   if [ -e "$dk_dir" ] || [ -L "$dk_dir" ]; then
     if [ ! -d "$dk_dir" ] || [ -L "$dk_dir" ] || ! dk_empty_dir "$dk_dir"; then
-      dk_fail "$1" "$4 exists and is not a git checkout; leaving it alone"
+      dk_fail "$dk_repo" "$dk_dest exists and is not a git checkout; leaving it alone"
       return 0
     fi
   fi
-  if HOME=$DK_ROOT$DK_HOME GIT_SSH_COMMAND=$dk_ssh GIT_TERMINAL_PROMPT=0 git clone -q -- "$3" "$dk_dir"; then
-    dk_change "cloned $1 into $4"
+  if HOME=$DK_ROOT$DK_HOME GIT_SSH_COMMAND=$dk_ssh GIT_TERMINAL_PROMPT=0 git clone -q -- "$dk_url" "$dk_dir"; then
+    dk_change "cloned $dk_repo into $dk_dest"
   else
-    dk_fail "$1" "git clone $3 into $4 failed"
+    dk_fail "$dk_repo" "git clone $dk_url into $dk_dest failed"
   fi
 }
 dk_empty_dir() {
