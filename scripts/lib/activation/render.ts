@@ -4,7 +4,6 @@
  * template with the same data, so the NixOS module runs this exact logic.
  */
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config, RepoConfig } from '../config/index.js';
 import { ConfigError } from '../errors.js';
@@ -106,26 +105,21 @@ export function activationInput(config: Config, host: string, opts: ActivationOp
 let templateCache: string | undefined;
 
 /**
- * template.sh beside this module, or — when running compiled from some outDir
- * (tsc does not copy .sh files) — the package's source copy found by walking
- * up to the directory that holds scripts/lib/activation/template.sh.
+ * template.sh, read once from beside this module: the source tree when run
+ * from source, dist/ when compiled (the build copies it there).
  */
 export function activationTemplate(): string {
-  if (templateCache !== undefined) return templateCache;
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const candidates = [path.join(here, 'template.sh')];
-  for (let dir = here, i = 0; i < 8; i++, dir = path.dirname(dir)) {
-    candidates.push(path.join(dir, 'scripts/lib/activation/template.sh'));
+  templateCache ??= readAsset('template.sh');
+  return templateCache;
+}
+
+function readAsset(name: string): string {
+  const file = new URL(name, import.meta.url);
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new Error(`${fileURLToPath(file)} is missing (${(e as NodeJS.ErrnoException).code ?? 'unreadable'}); rebuild the package (npm run build copies it)`);
   }
-  for (const c of candidates) {
-    try {
-      templateCache = readFileSync(c, 'utf8');
-      return templateCache;
-    } catch {
-      // try the next place
-    }
-  }
-  throw new Error('scripts/lib/activation/template.sh is missing from the installed package');
 }
 
 /** The header comment lines naming the host, the user and each repo. */
