@@ -55,7 +55,7 @@ function runCase(c: Case): Stats & { forks: string } {
   try {
     const root = path.join(dir, 'root-fs');
     const keys = path.join(dir, 'keys');
-    mkdirSync(path.join(root, 'root'), { recursive: true });
+    for (const d of ['root', 'etc']) mkdirSync(path.join(root, d), { recursive: true });
     mkdirSync(keys, { mode: 0o700 });
     let yaml = 'repos:\n';
     const publicKeys: Record<string, string> = {};
@@ -136,7 +136,7 @@ function main(): void {
     '',
     `**${verdict}**`,
     '',
-    'Why it is cheap: the script compares every managed file with builtins (`read` loops, string compare) and writes only on a difference; a no-op run starts `id` (which user runs it), `chmod` (~/.ssh mode) and, with insteadOf, one `git config --get-regexp`. ssh-keygen runs only when a key changes.',
+    'Why it is cheap: the script compares every managed file with builtins (`read` loops, string compare) and writes only on a difference; a no-op run starts `id` (which user runs it), `chmod` (~/.ssh and key modes), one `git config --get` (core.sshCommand of git\'s ssh command) and, with insteadOf, one `git config --get-regexp`. ssh-keygen runs only when a key changes.',
     '',
     'Run: `npm run bench (or: npx tsc -p tsconfig.bench.json && node dist/bench/activation-noop.js)`',
     '',

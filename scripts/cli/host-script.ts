@@ -12,12 +12,16 @@ export const SCRIPT_OPTIONS = {
   user: { type: 'string' },
   home: { type: 'string' },
   insteadof: { type: 'boolean' },
+  'no-git-ssh': { type: 'boolean' },
   pull: { type: 'boolean' },
   repo: { type: 'string', multiple: true },
 } as const;
 
 export const SCRIPT_OPTIONS_HELP = `  --user USER      install for USER (default root)
   --home DIR       USER's home (default /root, or /home/USER)
+  --no-git-ssh     do not install git's ssh command for the deploy keys (by default
+                   git and Nix fetch the repos' usual ssh URLs through them, as
+                   root whatever HOME is: core.sshCommand in /etc/gitconfig)
   --insteadof      write git url.<alias>.insteadOf rules for the repos' usual URLs
   --pull           fast-forward existing checkouts
   --repo NAME      only this repo (repeatable; default every configured repo)`;
@@ -26,6 +30,7 @@ export interface ScriptFlags {
   user?: string | undefined;
   home?: string | undefined;
   insteadof?: boolean | undefined;
+  'no-git-ssh'?: boolean | undefined;
   pull?: boolean | undefined;
   repo?: string[] | undefined;
 }
@@ -46,6 +51,7 @@ async function scriptOptions(config: Config, host: string, flags: ScriptFlags) {
     ...(flags.home !== undefined ? { home: flags.home } : {}),
     ...(flags.repo !== undefined ? { repos: flags.repo } : {}),
     insteadOf: flags.insteadof ?? false,
+    gitSsh: !flags['no-git-ssh'],
     pull: flags.pull ?? false,
   };
 }

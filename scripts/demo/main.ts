@@ -100,6 +100,7 @@ async function main(): Promise<void> {
     step(`Activate ${HOST} into a sandbox (keys on stdin, never argv)`);
     const sandbox = path.join(work, 'sandbox');
     await fs.mkdir(path.join(sandbox, home.slice(1)), { recursive: true });
+    await fs.mkdir(path.join(sandbox, 'etc'), { recursive: true }); // root's git config goes to /etc/gitconfig
     const userFlags = isRoot ? [] : ['--user', user, '--home', home];
     deployKeys(['activate', HOST, '--root', sandbox, ...userFlags, ...(server ? [] : ['--no-clone'])], env);
     show('ls', ['-la', path.join(sandbox, home.slice(1), '.ssh')]);

@@ -40,7 +40,7 @@ describe.runIf(haveSshd())('activation against a real sshd', () => {
 
   test('clones both repos through their aliases; a second run changes nothing; --pull fast-forwards', async () => {
     const root = path.join(t.dir, 'local');
-    mkdirSync(path.join(root, 'root'), { recursive: true });
+    for (const d of ['root', 'etc']) mkdirSync(path.join(root, d), { recursive: true });
     const script = renderActivationScript(config(yaml('/srv/clones')), 'web-01', { publicKeys: publicKeys() });
     const env = { GIT_CONFIG_NOSYSTEM: '1' };
 
@@ -83,7 +83,7 @@ describe.runIf(haveSshd())('activation against a real sshd', () => {
 
   test('a wrong pinned host key makes the clone fail for that repo, never trusts the server', async () => {
     const root = path.join(t.dir, 'wrong-pin');
-    mkdirSync(path.join(root, 'root'), { recursive: true });
+    for (const d of ['root', 'etc']) mkdirSync(path.join(root, d), { recursive: true });
     const wrong = `[127.0.0.1]:${sshd.port} ${makeKey('not-the-host').publicLine.split(' ').slice(0, 2).join(' ')}`;
     const c = config(yaml('/srv/clones').replace(sshd.knownHostsLine(), wrong));
     const r = await runActivation({ script: renderActivationScript(c, 'web-01'), root, keys: keyMap(), env: gitTestEnv() });
@@ -110,6 +110,8 @@ describe.runIf(haveSshd())('activation against a real sshd', () => {
     expect(r.exitCode, `${r.output}\n${await sshd.log()}`).toBe(0);
     expect(readFileSync(path.join(root, 'home/git/.ssh/nix-config-deploy'), 'utf8')).toBe(keys['nix-config']!.privatePem);
     expect(readFileSync(path.join(root, 'srv/clones/nix-secrets/README.md'), 'utf8')).toBe('# acme/nix-secrets\n');
+    // Not root: git's ssh command goes to the user's ~/.gitconfig.
+    expect(readFileSync(path.join(root, 'home/git/.gitconfig'), 'utf8')).toContain('deploy-keys-git-ssh');
 
     const again = await bootstrapOverSsh({ script, target: 'git@127.0.0.1', port: sshd.port, keys: keyMap(), sshOptions, args: ['--root', root] });
     expect(again.stdout, again.output).toBe('deploy-keys: no changes\n');

@@ -52,7 +52,7 @@ export function makeKey(comment: string): KeyPair {
   }
 }
 
-/** A host filesystem for `--root`: `<dir>/root-fs/root`, plus a 0700 keys dir holding two real keys. */
+/** A host filesystem for `--root`: `<dir>/root-fs/{root,etc}`, plus a 0700 keys dir holding two real keys. */
 export interface Sandbox extends TempDir {
   root: string;
   keysDir: string;
@@ -63,6 +63,7 @@ export function sandbox(): Sandbox {
   const t = tempDir();
   const root = path.join(t.dir, 'root-fs');
   mkdirSync(path.join(root, 'root'), { recursive: true });
+  mkdirSync(path.join(root, 'etc'));
   const keysDir = path.join(t.dir, 'keys');
   mkdirSync(keysDir, { mode: 0o700 });
   const keys = { 'nix-config': makeKey('web-01-nix-config-deploy'), 'nix-secrets': makeKey('web-01-nix-secrets-deploy') };

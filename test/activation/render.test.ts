@@ -6,6 +6,7 @@ import {
   activationDescription,
   GITHUB_HOST_KEYS,
   insteadOfRules,
+  pinsFor,
   renderActivationScript,
   shQuote,
   sshFingerprint,
@@ -49,6 +50,14 @@ describe('known_hosts pins', () => {
   test('a github.com line with a key GitHub does not publish is refused', () => {
     const other = makeKey('x').publicLine.split(' ').slice(0, 2).join(' ');
     expect(() => validateKnownHosts([`github.com ${other}`])).toThrow(/not one of GitHub's published/);
+    // ssh compares names case-insensitively, and so do the pins.
+    expect(() => validateKnownHosts([`GitHub.COM ${other}`])).toThrow(/not one of GitHub's published/);
+  });
+
+  test('pins match host names case-insensitively, like ssh', () => {
+    expect(pinsFor([], 'GitHub.com', 22)).toEqual(GITHUB_HOST_KEYS);
+    const line = `[Git.Example.org]:2222 ${makeKey('h').publicLine.split(' ').slice(0, 2).join(' ')}`;
+    expect(pinsFor(validateKnownHosts([line]), 'git.example.ORG', 2222)).toHaveLength(1);
   });
 
   test('a repo whose host has no pin is a render-time error naming the fix', () => {

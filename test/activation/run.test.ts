@@ -71,7 +71,7 @@ describe.runIf(haveTools('sh', 'ssh-keygen', 'git'))('activation script, local r
     expect(cfg.endsWith(`# END nix-deploy-keys\n${userConfig}`)).toBe(true);
     expect(cfg).toContain('Host github.com-nix-secrets\n  HostName github.com\n  User git\n  IdentityFile /root/.ssh/nix-secrets-deploy\n');
     expect(readFileSync(path.join(ssh(), 'deploy-keys_known_hosts'), 'utf8')).toMatch(/^github\.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl$/m);
-    expect(readFileSync(path.join(ssh(), '.deploy-keys-managed'), 'utf8')).toMatch(/\nkey nix-config\nkey nix-secrets\n$/);
+    expect(readFileSync(path.join(ssh(), '.deploy-keys-managed'), 'utf8')).toMatch(/\nkey nix-config\nkey nix-secrets\ngit-ssh wrapper\ngit-ssh config \/etc\/gitconfig\n$/);
     expect(readdirSync(ssh()).filter((n) => n.includes('dk-tmp'))).toEqual([]);
 
     const before = snapshot();
@@ -261,6 +261,9 @@ describe.runIf(haveTools('sh', 'ssh-keygen', 'git'))('activation script, local r
     expect(statSync(path.dirname(kf)).uid).toBe(65534);
     expect(mode(kf)).toBe(0o600);
     expect(readFileSync(path.join(root, 'home/nobody/.ssh/config'), 'utf8')).toContain('IdentityFile /home/nobody/.ssh/nix-config-deploy');
+    // git's ssh command goes to the user's own ~/.gitconfig; the system file is root's business.
+    expect(readFileSync(path.join(root, 'home/nobody/.gitconfig'), 'utf8')).toContain('sshCommand = "f=/home/nobody/.ssh/deploy-keys-git-ssh;');
+    expect(existsSync(path.join(root, 'etc/gitconfig'))).toBe(false);
   });
 
   test('--help prints usage', async () => {

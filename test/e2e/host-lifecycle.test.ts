@@ -50,7 +50,7 @@ describe.skipIf(!(haveSshd() && haveTools('git', 'ssh-keygen')))('host life cycl
     work = path.join(sshd.dir, 'fleet');
     sandbox = path.join(sshd.dir, 'sandbox');
     mkdirSync(path.join(work, 'sops'), { recursive: true });
-    mkdirSync(path.join(sandbox, 'root'), { recursive: true });
+    for (const d of ['root', 'etc']) mkdirSync(path.join(sandbox, d), { recursive: true });
     const identity = await generateX25519Identity();
     env = { PATH: process.env.PATH, HOME: work, SOPS_AGE_KEY: identity };
     writeFileSync(path.join(work, '.sops.yaml'), `creation_rules:\n  - path_regex: ^sops/[^/]+\\.yaml$\n    age: ${await identityToRecipient(identity)}\n`);

@@ -79,6 +79,11 @@ describe.runIf(haveTools('nix-instantiate'))('nix files', () => {
       `known_hosts:\n  - "[git.example.org]:2222 ${HOST_KEY}"\n  - "other.example ${HOST_KEY}"\nrepos:\n  infra:\n    url: ssh://git@git.example.org:2222/srv/git/infra.git\n    clone_to: /home/alice/infra\n  nix-config:\n    url: ssh://git@github.com/acme/nix-config\n    clone_to: /home/alice/nix-config\n`,
       { insteadOf: true, pull: true, user: 'alice', home: '/home/alice', publicKeys: { infra: makeKey('web-01-infra-deploy').publicLine } },
     ],
+    [
+      'mixed-case host, trailing slash, git ssh off, home /',
+      'repos:\n  infra:\n    url: ssh://git@GitHub.com/Acme/Infra.git/\n    clone_to: /srv/infra\n',
+      { gitSsh: false, user: 'svc', home: '/' },
+    ],
   ];
   test.each(cases)('TS and Nix render the same script: %s', (name, yaml, opts) => {
     const c: Config = config(yaml);

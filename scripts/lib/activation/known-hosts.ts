@@ -88,7 +88,7 @@ export function validateKnownHosts(lines: readonly string[]): KnownHostsLine[] {
     if (refused) {
       throw new ConfigError(`${where} pins ${refused}`, { hint: 'remove the line; github.com\'s current keys are built in' });
     }
-    if (l.names.some((n) => n === GITHUB_HOST || n === `[${GITHUB_HOST}]:22`) && !isBuiltinGithubKey(l)) {
+    if (l.names.some((n) => n.toLowerCase() === GITHUB_HOST || n.toLowerCase() === `[${GITHUB_HOST}]:22`) && !isBuiltinGithubKey(l)) {
       throw new ConfigError(`${where} pins a key for github.com that is not one of GitHub's published host keys`, {
         hint: 'remove the line; github.com\'s keys are built in',
       });
@@ -104,14 +104,14 @@ function isBuiltinGithubKey(k: HostKey): boolean {
 /**
  * The pinned keys for one endpoint. A plain `host` entry pins port 22 only and
  * `[host]:port` pins that port only — the way ssh looks entries up — so a pin
- * for one port is never stretched to another. Hashed and wildcard names are
- * not matched.
+ * for one port is never stretched to another. Names compare case-insensitively,
+ * as ssh compares them. Hashed and wildcard names are not matched.
  */
 export function pinsFor(lines: readonly KnownHostsLine[], host: string, port: number): HostKey[] {
-  const name = knownHostsName(host, port);
-  const out: HostKey[] = host === GITHUB_HOST && port === 22 ? [...GITHUB_HOST_KEYS] : [];
+  const name = knownHostsName(host, port).toLowerCase();
+  const out: HostKey[] = host.toLowerCase() === GITHUB_HOST && port === 22 ? [...GITHUB_HOST_KEYS] : [];
   for (const l of lines) {
-    if (!l.names.includes(name)) continue;
+    if (!l.names.some((n) => n.toLowerCase() === name)) continue;
     if (!out.some((k) => k.type === l.type && k.key === l.key)) out.push({ type: l.type, key: l.key });
   }
   return out;

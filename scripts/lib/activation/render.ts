@@ -10,6 +10,7 @@ import { ConfigError } from '../errors.js';
 import { hostNameProblem, repoNameProblem } from '../names.js';
 import { publicKeyProblem, renderKnownHostsFile, type Endpoint } from './known-hosts.js';
 import { shQuote, shQuoteText } from './shell-quote.js';
+import { assertDistinctRepos, gitSshCommand, gitSshPath, renderGitSshScript } from './git-ssh.js';
 import { aliasUrl, insteadOfRules, renderSshConfigBlock, repoAlias } from './ssh-config-block.js';
 
 export interface ActivationOptions {
@@ -21,6 +22,11 @@ export interface ActivationOptions {
   insteadOf?: boolean;
   /** Fast-forward existing checkouts unless run with --no-pull. Default false. */
   pull?: boolean;
+  /**
+   * Install git's ssh command for the deploy keys (git-ssh.sh) and point
+   * core.sshCommand at it, unless run with --no-git-ssh. Default true.
+   */
+  gitSsh?: boolean;
   /**
    * Expected public key (`type base64 [comment]`) per repo name. Embedded so
    * the script refuses a private key that does not match; without it the
@@ -63,6 +69,7 @@ export interface RenderInput {
   home: string;
   insteadOf: boolean;
   pull: boolean;
+  gitSsh: boolean;
   repos: { repo: InstalledRepo; publicKey: string | undefined }[];
   knownHosts: readonly string[];
 }
@@ -84,6 +91,7 @@ export function activationInput(config: Config, host: string, opts: ActivationOp
     repos = repos.filter((r) => want.has(r.name));
   }
   if (repos.length === 0) fail('no repos to install');
+  assertDistinctRepos(repos);
   const aliases = new Map<string, string>();
   const out: RenderInput['repos'] = [];
   for (const repo of repos) {
@@ -99,18 +107,26 @@ export function activationInput(config: Config, host: string, opts: ActivationOp
     const pub = lookup(opts.publicKeys, repo.name);
     out.push({ repo: { ...repo, cloneTo }, publicKey: pub === undefined ? undefined : checkPublicKey(pub, repo.name) });
   }
-  return { host, user, home, insteadOf: !!opts.insteadOf, pull: !!opts.pull, repos: out, knownHosts: config.knownHosts };
+  return { host, user, home, insteadOf: !!opts.insteadOf, pull: !!opts.pull, gitSsh: opts.gitSsh ?? true, repos: out, knownHosts: config.knownHosts };
 }
 
-let templateCache: string | undefined;
+const templates = new Map<string, string>();
 
 /**
- * template.sh, read once from beside this module: the source tree when run
- * from source, dist/ when compiled (the build copies it there).
+ * A shell template, read once from beside this module: the source tree when
+ * run from source, dist/ when compiled (the build copies it there).
  */
+function template(name: 'template.sh' | 'git-ssh.sh'): string {
+  let text = templates.get(name);
+  if (text === undefined) {
+    text = readAsset(name);
+    templates.set(name, text);
+  }
+  return text;
+}
+
 export function activationTemplate(): string {
-  templateCache ??= readAsset('template.sh');
-  return templateCache;
+  return template('template.sh');
 }
 
 function readAsset(name: string): string {
@@ -138,10 +154,9 @@ export function renderHeader(input: RenderInput): string {
 export function renderData(input: RenderInput): string {
   const endpoints: Endpoint[] = input.repos.map(({ repo }) => ({ host: repo.url.host, port: repo.url.port, repo: repo.name }));
   const knownHosts = renderKnownHostsFile(endpoints, input.knownHosts);
-  const block = renderSshConfigBlock(
-    input.repos.map((r) => r.repo),
-    input.home,
-  );
+  const repos = input.repos.map((r) => r.repo);
+  const block = renderSshConfigBlock(repos, input.home);
+  const gitSsh = renderGitSshScript(template('git-ssh.sh'), input.host, input.user, input.home, repos);
   const repoLines = input.repos.map(
     ({ repo, publicKey }) =>
       `  "$@" ${[repo.name, repoAlias(repo), aliasUrl(repo), repo.cloneTo, publicKey ?? ''].map((v) => shQuote(v)).join(' ')}`,
@@ -157,6 +172,12 @@ export function renderData(input: RenderInput): string {
     `DK_PULL=${input.pull ? 1 : 0}`,
     `DK_KNOWN_HOSTS=${shQuoteText(knownHosts)}`,
     `DK_SSH_BLOCK=${shQuoteText(block)}`,
+    `DK_GIT_SSH=${input.gitSsh ? 1 : 0}`,
+    `DK_GIT_SSH_FILE=${shQuote(gitSshPath(input.home))}`,
+    '# shellcheck disable=SC2016 # literal: expanded by the shell git starts',
+    `DK_GIT_SSH_COMMAND=${shQuote(gitSshCommand(input.home))}`,
+    '# shellcheck disable=SC1003,SC2016 # the text of another script',
+    `DK_GIT_SSH_SCRIPT=${shQuoteText(gitSsh)}`,
     '# dk_repos FUNCTION: calls FUNCTION name alias clone-url clone-to expected-public-key, per repo.',
     'dk_repos() {',
     ...repoLines,
@@ -170,9 +191,9 @@ export function renderData(input: RenderInput): string {
 }
 
 export function renderFromInput(input: RenderInput): string {
-  const template = activationTemplate();
-  if (!template.includes('# @HEADER@\n') || !template.includes('# @DATA@\n')) throw new Error('template.sh lost its placeholders');
-  return template.replace('# @HEADER@\n', () => renderHeader(input)).replace('# @DATA@\n', () => renderData(input));
+  const text = activationTemplate();
+  if (!text.includes('# @HEADER@\n') || !text.includes('# @DATA@\n')) throw new Error('template.sh lost its placeholders');
+  return text.replace('# @HEADER@\n', () => renderHeader(input)).replace('# @DATA@\n', () => renderData(input));
 }
 
 /**
@@ -186,6 +207,7 @@ export interface ActivationDescription {
   home: string;
   insteadOf: boolean;
   pull: boolean;
+  gitSsh: boolean;
   repos: { name: string; url: string; cloneTo: string; publicKey: string | null }[];
   knownHosts: string[];
 }
@@ -199,6 +221,7 @@ export function activationDescription(config: Config, host: string, opts: Activa
     home: input.home,
     insteadOf: input.insteadOf,
     pull: input.pull,
+    gitSsh: input.gitSsh,
     repos: input.repos.map(({ repo, publicKey }) => ({ name: repo.name, url: repo.url.raw, cloneTo: repo.cloneTo, publicKey: publicKey ?? null })),
     knownHosts: [...input.knownHosts],
   };

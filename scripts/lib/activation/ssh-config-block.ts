@@ -25,9 +25,14 @@ export function keyFileName(repoName: string): string {
   return `${repoName}-deploy`;
 }
 
+/** The user's `~/.ssh` as the files written for the host name it (`/.ssh` for home `/`). */
+export function sshDir(home: string): string {
+  return `${home === '/' ? '' : home}/.ssh`;
+}
+
 /** One `Host` stanza per repo, between markers; ends with `Host *` (see below). */
 export function renderSshConfigBlock(repos: readonly RepoConfig[], home: string): string {
-  const sshDir = `${home === '/' ? '' : home}/.ssh`;
+  const dir = sshDir(home);
   const lines = [
     `${BLOCK_BEGIN} (managed by the deploy-keys activation script; edits inside are overwritten)`,
   ];
@@ -37,10 +42,10 @@ export function renderSshConfigBlock(repos: readonly RepoConfig[], home: string)
       `  HostName ${r.url.host}`,
       ...(r.url.port === 22 ? [] : [`  Port ${r.url.port}`]),
       `  User ${r.url.user}`,
-      `  IdentityFile ${sshDir}/${keyFileName(r.name)}`,
+      `  IdentityFile ${dir}/${keyFileName(r.name)}`,
       '  IdentitiesOnly yes',
       '  StrictHostKeyChecking yes',
-      `  UserKnownHostsFile ${sshDir}/${KNOWN_HOSTS_FILE}`,
+      `  UserKnownHostsFile ${dir}/${KNOWN_HOSTS_FILE}`,
       // Only the pins we rendered count: a TOFU-scanned or stale key in the
       // system file (e.g. GitHub's pre-2023 RSA key) must not be accepted.
       '  GlobalKnownHostsFile /dev/null',

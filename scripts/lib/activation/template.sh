@@ -2,8 +2,9 @@
 # @HEADER@
 #
 # Installs this host's read-only deploy keys for the user named below, keeps a
-# managed block of ssh aliases in ~/.ssh/config, pins the forges' host keys
-# and clones the repos. It holds no secret: the private keys come from a
+# managed block of ssh aliases in ~/.ssh/config, pins the forges' host keys,
+# points git's ssh at the keys (so Nix fetches the repos' usual URLs through
+# them) and clones the repos. It holds no secret: the private keys come from a
 # directory (sops-nix) or standard input. Safe to run again: a run with
 # nothing to do rewrites nothing and prints "no changes".
 #
@@ -25,6 +26,12 @@
 #   --root DIR       prefix every absolute path the script touches with DIR
 #                    (tests, nixos-install style chroots); the files it writes
 #                    still name the paths as the host will see them
+#   --git-ssh / --no-git-ssh
+#                    install (or remove) git's ssh command for the deploy keys:
+#                    git fetches of the repos' usual ssh URLs (git@host:owner/repo,
+#                    ssh://, Nix's git+ssh://) by this user go through their
+#                    alias and key, anything else through plain ssh
+#                    (default: as rendered)
 #   --insteadof / --no-insteadof
 #                    write (or remove) git url.<alias>.insteadOf rules in
 #                    ~/.gitconfig for the repos' usual URLs (default: as rendered)
@@ -40,6 +47,10 @@
 #   HOME/.ssh/deploy-keys_known_hosts  the pinned host keys the aliases trust
 #   HOME/.ssh/.deploy-keys-managed  manifest of what this script owns; keys and
 #                                   git rules of repos no longer configured are removed
+#   HOME/.ssh/deploy-keys-git-ssh   git's ssh command for the deploy keys, 0700
+#   /etc/gitconfig (user root), else HOME/.gitconfig
+#                                   core.sshCommand naming it (with --git-ssh);
+#                                   git reads /etc/gitconfig whatever HOME is
 #   HOME/.gitconfig                 insteadOf rules (only with --insteadof)
 #   <clone_to>                      clone through the alias when absent
 #
@@ -82,7 +93,7 @@ dk_die() { printf 'deploy-keys: error: %s\n' "$*" >&2; exit 2; }
 dk_fail() { printf 'deploy-keys: FAILED %s: %s\n' "$1" "$2" >&2; DK_FAILED="$DK_FAILED $1"; }
 
 dk_usage() {
-  printf '%s\n' "usage: sh $0 [--keys-dir DIR | --keys-stdin] [--root DIR] [--insteadof | --no-insteadof] [--pull] [--no-clone] [-q]" \
+  printf '%s\n' "usage: sh $0 [--keys-dir DIR | --keys-stdin] [--root DIR] [--git-ssh | --no-git-ssh] [--insteadof | --no-insteadof] [--pull] [--no-clone] [-q]" \
     "Installs the deploy keys of host $DK_HOST for user $DK_USER; see the comment at the top of the script."
 }
 
@@ -95,6 +106,8 @@ while [ $# -gt 0 ]; do
     --keys-stdin) DK_KEYS_STDIN=1 ;;
     --insteadof) DK_INSTEADOF=1 ;;
     --no-insteadof) DK_INSTEADOF=0 ;;
+    --git-ssh) DK_GIT_SSH=1 ;;
+    --no-git-ssh) DK_GIT_SSH=0 ;;
     --pull) DK_PULL=1 ;;
     --no-pull) DK_PULL=0 ;;
     --no-clone) DK_CLONE=0 ;;
@@ -122,6 +135,9 @@ DK_CONFIG=$DK_SSH_DIR/config
 DK_KH=$DK_SSH_DIR/deploy-keys_known_hosts
 DK_MANIFEST=$DK_SSH_DIR/.deploy-keys-managed
 DK_GITCONFIG=$DK_ROOT$DK_HOME/.gitconfig
+# Root's git runs with any HOME (sudo, systemd services, nix-daemon clients)
+# and reads the system file whatever HOME is; another user's HOME is reliable.
+if [ "$DK_USER" = root ]; then DK_GIT_SSH_CONFIG=/etc/gitconfig; else DK_GIT_SSH_CONFIG=$DK_HOME/.gitconfig; fi
 
 dk_me=$(id -un) || dk_die "cannot tell which user runs this script"
 [ "$dk_me" = "$DK_USER" ] || dk_die "this script installs keys for $DK_USER and must run as $DK_USER, not $dk_me (e.g. runuser -u $DK_USER -- sh SCRIPT)"
@@ -386,10 +402,13 @@ dk__install_key() {
   dk_put "$dk_pub" 644 "$dk_want_pub" "$DK_HOME/.ssh/$dk_repo-deploy.pub" || dk_fail "$dk_repo" "cannot write $dk_pub"
 }
 
-# Manifest lines: "key <repo>" and "insteadof <base> <value>".
+# Manifest lines: "key <repo>", "insteadof <base> <value>", "git-ssh wrapper"
+# and "git-ssh config <file>".
 dk_read_manifest() {
   DK_OLD_KEYS=' '
   DK_OLD_RULES=''
+  DK_OLD_GS_WRAPPER=0
+  DK_OLD_GS_CONFIG=0
   # Only our own manifest says what may be removed: not one read through a symlink.
   if [ -L "$DK_MANIFEST" ] || { [ -e "$DK_MANIFEST" ] && [ ! -O "$DK_MANIFEST" ]; }; then
     dk_warn "ignoring $DK_MANIFEST: a symlink or not owned by $DK_USER (it is rewritten)"
@@ -406,6 +425,9 @@ dk_read_manifest() {
         case $dk_name in '' | .* | *..* | */* | *[!a-z0-9._-]*) dk_warn "ignoring a bad manifest line" ;; *) DK_OLD_KEYS="$DK_OLD_KEYS$dk_name " ;; esac
         ;;
       'insteadof '*) DK_OLD_RULES=$DK_OLD_RULES${dk_line#insteadof }$DK_NL ;;
+      'git-ssh wrapper') DK_OLD_GS_WRAPPER=1 ;;
+      # Only the file this script would write for this user counts.
+      "git-ssh config $DK_GIT_SSH_CONFIG") DK_OLD_GS_CONFIG=1 ;;
     esac
   done
 }
@@ -531,6 +553,79 @@ dk__add_rule() {
   fi
 }
 
+# ---- git's ssh command ----
+
+# DK_GS_WRAPPER / DK_GS_CONFIG: the wrapper file / the core.sshCommand entry
+# are ours (manifest). A step that fails keeps the old record.
+dk_update_git_ssh() {
+  DK_GS_WRAPPER=$DK_OLD_GS_WRAPPER
+  DK_GS_CONFIG=$DK_OLD_GS_CONFIG
+  dk_gs=$DK_ROOT$DK_GIT_SSH_FILE
+  if [ "$DK_GIT_SSH" = 1 ]; then
+    if ! dk_put "$dk_gs" 700 "$DK_GIT_SSH_SCRIPT" "$DK_GIT_SSH_FILE"; then
+      dk_fail git-ssh "cannot write $dk_gs"
+      return 0
+    fi
+    DK_GS_WRAPPER=1
+    # The guard in core.sshCommand runs it only when it is executable.
+    [ -x "$dk_gs" ] || chmod 700 -- "$dk_gs" || { dk_fail git-ssh "cannot chmod $dk_gs"; return 0; }
+    dk_git_ssh_config_set
+  else
+    dk_git_ssh_config_unset
+    if [ "$DK_OLD_GS_WRAPPER" = 1 ] && [ -f "$dk_gs" ] && [ ! -L "$dk_gs" ]; then
+      rm -f -- "$dk_gs" || { dk_fail git-ssh "cannot remove $dk_gs"; return 0; }
+      dk_change "removed $DK_GIT_SSH_FILE"
+    fi
+    DK_GS_WRAPPER=0
+  fi
+}
+
+# dk_git_ssh_get FILE: DK_V := core.sshCommand in FILE ('' when unset or no file).
+dk_git_ssh_get() {
+  DK_V=''
+  [ -e "$1" ] || return 0
+  dk_rc=0
+  DK_V=$(git config --file "$1" --get core.sshCommand) || dk_rc=$?
+  # 1: not set; anything else: unreadable or malformed.
+  [ "$dk_rc" -le 1 ]
+}
+
+dk_git_ssh_config_set() {
+  dk_gc=$DK_ROOT$DK_GIT_SSH_CONFIG
+  command -v git >/dev/null 2>&1 || { dk_fail git-ssh "git is not installed (needed to set core.sshCommand in $DK_GIT_SSH_CONFIG)"; return 0; }
+  dk_git_ssh_get "$dk_gc" || { dk_fail git-ssh "cannot read $dk_gc"; return 0; }
+  [ "$DK_V" != "$DK_GIT_SSH_COMMAND" ] || return 0
+  if [ -n "$DK_V" ] && [ "$DK_OLD_GS_CONFIG" = 0 ]; then
+    dk_fail git-ssh "$DK_GIT_SSH_CONFIG already sets core.sshCommand to something else; remove it, or run with --no-git-ssh and point git's ssh at the deploy keys yourself"
+    return 0
+  fi
+  if [ -L "$dk_gc" ]; then
+    dk_fail git-ssh "$DK_GIT_SSH_CONFIG is a symlink (managed elsewhere: NixOS programs.git.config, home-manager?); set core.sshCommand there to: $DK_GIT_SSH_COMMAND"
+    return 0
+  fi
+  # Every user's git reads the system file: it stays world-readable.
+  if (umask 022 && git config --file "$dk_gc" core.sshCommand "$DK_GIT_SSH_COMMAND"); then
+    DK_GS_CONFIG=1
+    dk_change "set core.sshCommand in $DK_GIT_SSH_CONFIG"
+  else
+    dk_fail git-ssh "cannot write core.sshCommand to $dk_gc"
+  fi
+}
+
+dk_git_ssh_config_unset() {
+  [ "$DK_OLD_GS_CONFIG" = 1 ] || return 0
+  dk_gc=$DK_ROOT$DK_GIT_SSH_CONFIG
+  DK_GS_CONFIG=0
+  # Only a value this script wrote, in a file it may edit.
+  { [ -f "$dk_gc" ] && [ ! -L "$dk_gc" ] && dk_git_ssh_get "$dk_gc" && [ "$DK_V" = "$DK_GIT_SSH_COMMAND" ]; } || return 0
+  if git config --file "$dk_gc" --unset core.sshCommand; then
+    dk_change "removed core.sshCommand from $DK_GIT_SSH_CONFIG"
+  else
+    DK_GS_CONFIG=1
+    dk_fail git-ssh "cannot remove core.sshCommand from $dk_gc"
+  fi
+}
+
 dk_write_manifest() {
   dk_m='# nix-deploy-keys manifest v1: what the activation script owns here; do not edit'$DK_NL
   for dk_name in $DK_OWNED_KEYS; do dk_m=${dk_m}key' '$dk_name$DK_NL; done
@@ -539,6 +634,8 @@ dk_write_manifest() {
     dk_m=${dk_m}insteadof' '${dk_rest%%"$DK_NL"*}$DK_NL
     dk_rest=${dk_rest#*"$DK_NL"}
   done
+  [ "$DK_GS_WRAPPER" = 0 ] || dk_m="${dk_m}git-ssh wrapper$DK_NL"
+  [ "$DK_GS_CONFIG" = 0 ] || dk_m="${dk_m}git-ssh config $DK_GIT_SSH_CONFIG$DK_NL"
   dk_put "$DK_MANIFEST" 600 "$dk_m" "$DK_HOME/.ssh/.deploy-keys-managed" || dk_fail manifest "cannot write $DK_MANIFEST"
 }
 
@@ -605,6 +702,7 @@ if dk_prepare_ssh_dir; then
   dk_put "$DK_KH" 644 "$DK_KNOWN_HOSTS" "$DK_HOME/.ssh/deploy-keys_known_hosts" || dk_fail known-hosts "cannot write $DK_KH"
   dk_update_config
   dk_update_gitconfig
+  dk_update_git_ssh
   # Keep the keys of configured repos that failed this time on record.
   for dk_name in $DK_OLD_KEYS; do
     case " $DK_OWNED_KEYS " in *" $dk_name "*) continue ;; esac
