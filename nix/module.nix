@@ -64,7 +64,7 @@ let
   repoList = map (name: { inherit name; inherit (cfg.repos.${name}) url cloneTo publicKey; }) repoNames;
   desc = {
     host = cfg.hostName;
-    inherit (cfg) user home knownHosts insteadOf pull;
+    inherit (cfg) user home knownHosts insteadOf pull gitSsh;
     repos = repoList;
   };
 
@@ -251,6 +251,23 @@ in
       '';
     };
 
+    gitSsh = mkOption {
+      type = types.bool;
+      default = fromFile "gitSsh" true;
+      defaultText = literalExpression "the descriptionFile's gitSsh, else true";
+      description = ''
+        Point git's ssh at the deploy keys, so that git and Nix fetch the
+        repos' usual URLs (`git+ssh://git@github.com/acme/nix-config`,
+        `builtins.fetchGit { url = "git@github.com:acme/nix-secrets.git"; }`,
+        flake inputs, {option}`system.autoUpgrade.flake`) through them. The
+        script installs a small wrapper as ~/.ssh/deploy-keys-git-ssh; for
+        root this module names it in `core.sshCommand` of /etc/gitconfig
+        ({option}`programs.git.config`), which git reads whatever HOME is
+        (sudo, systemd services, nix-daemon clients). Other users and other
+        repos get plain ssh.
+      '';
+    };
+
     pull = mkOption {
       type = types.bool;
       default = fromFile "pull" false;
@@ -349,6 +366,23 @@ in
         };
       };
 
+      # Root's git reads /etc/gitconfig whatever HOME is (another user's
+      # ~/.gitconfig is written by the script). A conflicting core.sshCommand
+      # or programs.git.enable = false is an evaluation error: set
+      # gitSsh = false and point git's ssh at the keys yourself.
+      programs.git = mkIf (cfg.gitSsh && cfg.user == "root") {
+        enable = true;
+        config.core.sshCommand = dk.gitSshCommand cfg.home;
+      };
+
+      # nixos-upgrade.service (HOME=/root, git and ssh on its PATH) then
+      # fetches a git+ssh flake through the keys. At boot it waits for the
+      # clone service, which installs them with sops-nix's systemd activation
+      # (ordering against a unit that does not exist is a no-op).
+      systemd.services.nixos-upgrade = mkIf config.system.autoUpgrade.enable {
+        after = [ "deploy-keys-clone.service" ];
+      };
+
       programs.ssh.knownHosts = mkIf cfg.setSystemKnownHosts (builtins.listToAttrs (map
         (p: {
           name = "deploy-keys ${p.name} ${p.type}";
@@ -363,7 +397,8 @@ in
       # sops-nix installs the secrets in its setupSecrets snippet: install the
       # keys right after it, without network (clones wait for the service).
       system.activationScripts.deploy-keys = mkIf (!secretsBySystemd) {
-        deps = [ "users" "groups" ] ++ lib.optional (cfg.repos != { }) "setupSecrets";
+        # After etc: the script checks core.sshCommand in the new /etc/gitconfig.
+        deps = [ "users" "groups" "etc" ] ++ lib.optional (cfg.repos != { }) "setupSecrets";
         text = ''
           # deploy-keys: keys, ssh aliases, pins (no network; clones run in deploy-keys-clone.service)
           ${runScript "--keys-dir ${keysDir} --no-clone --quiet"}

@@ -73,6 +73,9 @@ let
       manifest = builtins.fromJSON (builtins.unsafeDiscardStringContext config.system.build.sops-nix-manifest.text);
       sopsInstallService = config.systemd.services ? sops-install-secrets;
       knownHosts = lib.mapAttrs (_: k: { inherit (k) hostNames publicKey; }) config.programs.ssh.knownHosts;
+      # /etc/gitconfig as NixOS writes it (null when it writes none).
+      gitconfig = if config.environment.etc ? gitconfig then config.environment.etc.gitconfig.text else null;
+      nixosUpgradeAfter = config.systemd.services.nixos-upgrade.after or null;
     };
 
   # Each check: [ ] when it holds, else the message.
@@ -119,9 +122,10 @@ let
   };
   byActivation = s: runner:
     if s.activation == null then [ "no activation snippet deploy-keys" ] else
-    expect "activation runs after setupSecrets, users and groups: deps ${toJSON s.activation.deps}, order ${toJSON s.activationOrder}"
-      (lib.all (d: elem d s.activation.deps) [ "setupSecrets" "users" "groups" ]
-        && before s.activationOrder "setupSecrets" "deploy-keys" && before s.activationOrder "users" "deploy-keys")
+    expect "activation runs after setupSecrets, users, groups and etc: deps ${toJSON s.activation.deps}, order ${toJSON s.activationOrder}"
+      (lib.all (d: elem d s.activation.deps) [ "setupSecrets" "users" "groups" "etc" ]
+        && before s.activationOrder "setupSecrets" "deploy-keys" && before s.activationOrder "users" "deploy-keys"
+        && before s.activationOrder "etc" "deploy-keys")
     ++ expectMatch "activation text" ".*${runner}[^\n]*/bin/dash ${s.scriptPath} --keys-dir /run/secrets/deploy-keys --no-clone --quiet\n" s.activation.text;
 
   scenarios = {
@@ -139,7 +143,22 @@ let
         ++ expectEq "clone service user" s.service.serviceConfig.User "root"
         ++ expect "clone service waits for the network" (elem "network-online.target" s.service.after && elem "network-online.target" s.service.wants)
         ++ expectEq "pinned host names" (lib.unique (map (k: head k.hostNames) (lib.attrValues s.knownHosts))) [ "[git.example.org]:2222" "github.com" ]
-        ++ expectMatch "script header" "#!/bin/sh\n# deploy-keys activation script for host web-01, user root \\(home /root\\)\\..*" s.script;
+        ++ expectMatch "script header" "#!/bin/sh\n# deploy-keys activation script for host web-01, user root \\(home /root\\)\\..*" s.script
+        # Root's git, whatever HOME, reads git's ssh command for the keys from /etc/gitconfig.
+        ++ expectMatch "/etc/gitconfig" ".*\\[core]\n\tsshCommand = \"f=/root/\\.ssh/deploy-keys-git-ssh; .*" (toString s.gitconfig)
+        ++ expectEq "nixos-upgrade.service" s.nixosUpgradeAfter null;
+    };
+
+    # autoUpgrade with a private flake: nixos-upgrade.service waits for the keys.
+    auto-upgrade = clean {
+      extra = { system.autoUpgrade = { enable = true; flake = "git+ssh://git@github.com/acme/nix-config"; }; };
+      checks = s: expectEq "nixos-upgrade.service after" s.nixosUpgradeAfter [ "deploy-keys-clone.service" ];
+    };
+
+    # Without git's ssh command (gitSsh = false) the module leaves /etc/gitconfig alone.
+    no-git-ssh = clean {
+      extra = { services.deploy-keys.gitSsh = false; };
+      checks = s: expectEq "/etc/gitconfig" s.gitconfig null;
     };
 
     non-root-user = clean {
@@ -150,6 +169,8 @@ let
         ++ secretFor s "alice" "users" "nix-config" [ ]
         ++ byActivation s "runuser -u alice -- [^ ]*/bin/env PATH=[^ ]* "
         ++ expectEq "clone service user" s.service.serviceConfig.User "alice"
+        # alice's git reads her ~/.gitconfig, which the script writes.
+        ++ expectEq "/etc/gitconfig" s.gitconfig null
         ++ expectMatch "script header" "#!/bin/sh\n# deploy-keys activation script for host web-01, user alice \\(home /home/alice\\)\\..*" s.script;
     };
 

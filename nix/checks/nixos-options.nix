@@ -115,6 +115,10 @@ in
     programs.ssh.knownHosts = mkOption { type = types.attrsOf knownHost; default = { }; };
     programs.ssh.extraConfig = mkOption { type = types.lines; default = ""; };
     environment.etc = mkOption { type = types.attrsOf etcFile; default = { }; };
+    # /etc/gitconfig, written from attribute sets of sections (the list form for
+    # ordered sections is not modelled).
+    programs.git.enable = mkOption { type = types.bool; default = false; };
+    programs.git.config = mkOption { type = types.attrsOf (types.attrsOf types.anything); default = { }; };
 
     nix.settings = mkOption { type = types.submodule { freeformType = types.attrsOf types.anything; }; default = { }; };
     system.autoUpgrade.enable = mkOption { type = types.bool; default = false; };
@@ -140,6 +144,10 @@ in
       specialfs = "# mounts /run, /dev/shm …";
       users = if systemdUsers then "" else { deps = [ ]; supportsDryActivation = true; text = "# update-users-groups"; };
       groups = lib.stringAfter [ "users" ] "";
+      etc = lib.stringAfter [ "users" "groups" "specialfs" ] "# links /etc to /etc/static";
+    };
+    environment.etc.gitconfig = mkIf (config.programs.git.enable && config.programs.git.config != { }) {
+      text = lib.generators.toGitINI config.programs.git.config;
     };
     system.dryActivationScript = "";
 

@@ -16,6 +16,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { gitSshCommand } from '../../scripts/lib/activation/index.js';
 import { decryptFile } from '../../scripts/lib/sops/index.js';
 import { tempDir } from '../activation/fixtures.js';
 import { nixInputs } from '../helpers/nix.js';
@@ -32,6 +33,8 @@ const SCENARIOS = [
   'systemd-activation-option',
   'userborn',
   'no-clone',
+  'auto-upgrade',
+  'no-git-ssh',
   'secret-paths',
   'description-file',
   'imported-twice',
@@ -62,6 +65,7 @@ interface Secret {
 interface Summary {
   failedAssertions: string[];
   script: string;
+  gitconfig: string | null;
   manifest: { secrets: Secret[] };
 }
 interface Scenario {
@@ -176,6 +180,13 @@ describe.skipIf(!inputs.ok)(`the NixOS module with nixpkgs lib and sops-nix${inp
     expect(script).toBe(cli(fleet, env, 'activation', 'web-01'));
     expect(script).toBe(readFileSync(path.join(fleet, 'activation/web-01.sh'), 'utf8'));
     expect(script).toMatch(/'nix-config' 'github\.com-nix-config' .* 'ssh-ed25519 AAAA\S+ web-01-nix-config-deploy'\n/);
+  });
+
+  test("root's /etc/gitconfig, as nixpkgs' toGitINI writes it, gives git exactly the core.sshCommand the script checks", () => {
+    const f = path.join(t.dir, 'gitconfig');
+    writeFileSync(f, scenarios.root!.summary.gitconfig ?? '');
+    const value = execFileSync('git', ['config', '--file', f, '--get', 'core.sshCommand'], { encoding: 'utf8' }).replace(/\n$/, '');
+    expect(value).toBe(gitSshCommand('/root'));
   });
 
   test('nix/checks/fleet/web-01.json is what `deploy-keys activation web-01 --json` prints for its fleet', () => {
