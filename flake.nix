@@ -1,52 +1,51 @@
 {
   description = "nix-deploy-keys: per-host read-only deploy keys for NixOS fleets, stored in SOPS, installed by an activation script";
 
+  # Users can share theirs: inputs.nix-deploy-keys.inputs.nixpkgs.follows = "nixpkgs";
+  # and inputs.nix-deploy-keys.inputs.sops-nix.follows = "sops-nix".
   inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
   inputs.sops-nix.url = "github:Mic92/sops-nix";
   inputs.sops-nix.inputs.nixpkgs.follows = "nixpkgs";
 
   outputs = { self, nixpkgs, sops-nix }:
     let
+      inherit (nixpkgs) lib;
       systems = [ "x86_64-linux" "aarch64-linux" "x86_64-darwin" "aarch64-darwin" ];
-      forAllSystems = f: nixpkgs.lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
+      forAllSystems = f: lib.genAttrs systems (system: f system nixpkgs.legacyPackages.${system});
+      # The current Node.js LTS.
+      deployKeys = pkgs: pkgs.callPackage ./nix/package.nix { nodejs = pkgs.nodejs_24; };
     in
     {
-      # services.deploy-keys; needs sops-nix's module too.
+      # services.deploy-keys; needs sops-nix's module too. The module is
+      # imported by path, so importing it twice declares it once. (Wrapped
+      # in an attribute set because `nix flake check` of some Nix versions,
+      # 2.8 among them, refuses a bare path: NixOS/nix#6866.)
       nixosModules.default = { imports = [ ./nix/module.nix ]; };
       nixosModules.deploy-keys = self.nixosModules.default;
 
       # Pure helpers (URL parsing, aliases, pins, the script renderer).
       lib = import ./nix/lib.nix;
 
-      packages = forAllSystems (pkgs: {
-        default = self.packages.${pkgs.system}.deploy-keys;
-        deploy-keys = pkgs.buildNpmPackage {
-          pname = "nix-deploy-keys";
-          version = (builtins.fromJSON (builtins.readFile ./package.json)).version;
-          src = nixpkgs.lib.cleanSource ./.;
-          nodejs = pkgs.nodejs_20;
-          # Update with `nix build` after changing package-lock.json (prefetch-npm-deps).
-          npmDepsHash = nixpkgs.lib.fakeHash;
-          # The activation template is read at run time from the source tree
-          # (scripts/lib/activation/template.sh), which buildNpmPackage installs
-          # with the package; ssh-keygen, git and sops are needed at run time.
-          nativeBuildInputs = [ pkgs.makeWrapper ];
-          postInstall = ''
-            wrapProgram $out/bin/deploy-keys \
-              --prefix PATH : ${nixpkgs.lib.makeBinPath [ pkgs.openssh pkgs.git pkgs.age pkgs.sops ]}
-          '';
-          meta = {
-            description = "Per-host read-only deploy keys for NixOS fleets";
-            license = nixpkgs.lib.licenses.mit;
-            mainProgram = "deploy-keys";
-          };
+      overlays.default = final: prev: { nix-deploy-keys = deployKeys final; };
+
+      packages = forAllSystems (system: pkgs: {
+        default = self.packages.${system}.deploy-keys;
+        deploy-keys = deployKeys pkgs;
+      });
+
+      apps = forAllSystems (system: _pkgs: {
+        default = self.apps.${system}.deploy-keys;
+        deploy-keys = {
+          type = "app";
+          program = lib.getExe self.packages.${system}.deploy-keys;
+          meta.description = "The deploy-keys command line";
         };
       });
 
-      devShells = forAllSystems (pkgs: {
+      devShells = forAllSystems (_system: pkgs: {
         default = pkgs.mkShell {
           packages = [
-            pkgs.nodejs_20
+            pkgs.nodejs_24
             pkgs.just
             pkgs.age
             pkgs.sops
@@ -58,5 +57,27 @@
           ];
         };
       });
+
+      # The NixOS module evaluated with this nixpkgs lib and sops-nix, in
+      # every scenario of nix/checks/module.nix (test/nix/ runs the same from
+      # `npm test`); and the package.
+      checks = forAllSystems (system: pkgs:
+        let
+          module = import ./nix/checks/module.nix {
+            inherit lib;
+            sopsModule = sops-nix.nixosModules.sops;
+            inherit (self) nixosModules;
+          };
+        in
+        {
+          module =
+            if module.failures != [ ] then throw "nix/checks/module.nix:\n${lib.concatStringsSep "\n" module.failures}"
+            else pkgs.runCommand "deploy-keys-module-checks" { } ''
+              echo "${toString (builtins.length (builtins.attrNames module.scenarios))} scenarios of nix/checks/module.nix evaluated" > $out
+            '';
+          package = self.packages.${system}.deploy-keys;
+        });
+
+      formatter = forAllSystems (_system: pkgs: pkgs.nixfmt);
     };
 }

@@ -32,10 +32,11 @@ describe.runIf(haveTools('nix-instantiate'))('nix files', () => {
 
   const nixFiles = [
     path.join(REPO, 'flake.nix'),
-    ...readdirSync(path.join(REPO, 'nix'), { recursive: true, encoding: 'utf8' })
-      .filter((f) => f.endsWith('.nix'))
-      .map((f) => path.join(REPO, 'nix', f)),
-    ...readdirSync(path.join(REPO, 'test/nix')).filter((f) => f.endsWith('.nix')).map((f) => path.join(REPO, 'test/nix', f)),
+    ...['nix', 'test/nix'].flatMap((dir) =>
+      readdirSync(path.join(REPO, dir), { recursive: true, encoding: 'utf8' })
+        .filter((f) => f.endsWith('.nix'))
+        .map((f) => path.join(REPO, dir, f)),
+    ),
   ];
   test.each(nixFiles.map((f) => [path.relative(REPO, f), f]))('%s parses', (_, f) => {
     nix(['--parse', f]);
