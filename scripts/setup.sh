@@ -4,11 +4,12 @@
 #   sh scripts/setup.sh --no-demo  the same without the demo
 # System packages: age (CLI, for interop checks), openssh (sshd serves the demo's
 # git repos), git, shellcheck and nix-bin (tests check the emitted sh and .nix),
-# bsdutils (`script`: tests drive the CLI on a real terminal).
+# bsdutils (`script`: tests drive the CLI on a real terminal), iproute2 (`ip`:
+# the private-inputs test brings up loopback in its own network namespace).
 set -eu
 cd "$(dirname "$0")/.."
 
-PACKAGES="age openssh-server openssh-client git shellcheck nix-bin bsdutils ca-certificates"
+PACKAGES="age openssh-server openssh-client git shellcheck nix-bin bsdutils iproute2 ca-certificates"
 
 missing=""
 for p in $PACKAGES; do
