@@ -1,8 +1,12 @@
 /**
  * What `activation`, `activate` and `bootstrap` share: render a host's script
  * (with the expected public keys from its public state, so the script refuses
- * a private key that does not match) and decrypt its keys for stdin.
+ * a private key that does not match), decrypt its keys for stdin, and warn
+ * about flake inputs beside the config that the deploy keys cannot serve.
  */
+import { open } from 'node:fs/promises';
+import path from 'node:path';
+import type { CliContext } from './context.js';
 import type { Config } from '../lib/config/types.js';
 import { hostFilePath } from '../lib/config/load.js';
 import { DeployKeysError } from '../lib/errors.js';
@@ -85,4 +89,47 @@ export async function decryptHostKeys(config: Config, host: string, env: NodeJS.
     keys.set(repo.name, pem);
   }
   return keys;
+}
+
+/** Reads FILE when it exists and is at most `max` bytes; undefined when absent. */
+async function readBounded(file: string, max: number): Promise<string | undefined> {
+  let fh;
+  try {
+    fh = await open(file, 'r');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) return undefined;
+    if (st.size > max) throw new Error(`larger than ${max} bytes`);
+    return await fh.readFile('utf8');
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Prints a warning for each flake input in flake.lock / flake.nix beside
+ * deploy-keys.yaml that names a managed repo as `github:…` or https: Nix
+ * fetches those without ssh, so the deploy keys cannot serve them.
+ */
+export async function warnAboutFlakeInputs(config: Config, ctx: Pick<CliContext, 'stderr' | 'err'>): Promise<void> {
+  const { flakeLockFindings, flakeNixFindings, describeFinding, MAX_FLAKE_FILE_BYTES } = await import('../lib/activation/flake-inputs.js');
+  const warn = (line: string) => ctx.stderr.write(`${ctx.err.yellow('warning:')} ${line}\n`);
+  for (const [name, scan] of [
+    ['flake.lock', flakeLockFindings],
+    ['flake.nix', flakeNixFindings],
+  ] as const) {
+    const file = path.join(config.root, name);
+    try {
+      const text = await readBounded(file, MAX_FLAKE_FILE_BYTES);
+      if (text !== undefined) for (const f of scan(text, config.repos)) warn(describeFinding(f));
+    } catch (e) {
+      // The reason may quote the file: printable ASCII only reaches the terminal.
+      const why = (e instanceof Error ? e.message : String(e)).replace(/[^\x20-\x7e]/g, '?').slice(0, 200);
+      warn(`${file}: not checked for inputs the deploy keys cannot serve (${why})`);
+    }
+  }
 }

@@ -1,6 +1,6 @@
 import { parseCommandArgs } from '../args.js';
 import type { Command } from '../context.js';
-import { decryptHostKeys, renderHostScript, SCRIPT_OPTIONS, SCRIPT_OPTIONS_HELP } from '../host-script.js';
+import { decryptHostKeys, renderHostScript, SCRIPT_OPTIONS, SCRIPT_OPTIONS_HELP, warnAboutFlakeInputs } from '../host-script.js';
 import { DeployKeysError, UsageError } from '../../lib/errors.js';
 import { assertHostName } from '../../lib/names.js';
 
@@ -27,6 +27,7 @@ export const command: Command = {
     const host = assertHostName(positionals[0]!);
     const config = await ctx.config();
     const script = await renderHostScript(config, host, values);
+    await warnAboutFlakeInputs(config, ctx);
     const keys = await decryptHostKeys(config, host, ctx.env, values.repo);
     const { runActivation } = await import('../../lib/activation/run.js');
     const r = await runActivation({ script, root: values.root, keys, args: values['no-clone'] ? ['--no-clone'] : [] });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseCommandArgs } from '../args.js';
 import type { Command } from '../context.js';
-import { decryptHostKeys, renderHostScript, SCRIPT_OPTIONS, SCRIPT_OPTIONS_HELP } from '../host-script.js';
+import { decryptHostKeys, renderHostScript, SCRIPT_OPTIONS, SCRIPT_OPTIONS_HELP, warnAboutFlakeInputs } from '../host-script.js';
 import { DeployKeysError, UsageError } from '../../lib/errors.js';
 import { assertHostName } from '../../lib/names.js';
 
@@ -47,6 +47,7 @@ export const command: Command = {
     const host = assertHostName(positionals[0]!);
     const config = await ctx.config();
     const script = await renderHostScript(config, host, values);
+    await warnAboutFlakeInputs(config, ctx);
     const keys = await decryptHostKeys(config, host, ctx.env, values.repo);
     const sshOptions = ['-o', 'StrictHostKeyChecking=yes'];
     if (values.identity) sshOptions.push('-i', values.identity, '-o', 'IdentitiesOnly=yes');
