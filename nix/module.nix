@@ -244,10 +244,12 @@ in
       type = types.bool;
       default = fromFile "insteadOf" false;
       description = ''
-        Write git `url.<alias>.insteadOf` rules to the user's ~/.gitconfig so
-        the repos' usual URLs (scp-like, ssh://, https://) go through their
-        alias and key; flake inputs like `git+ssh://git@github.com/acme/x`
-        then work unchanged.
+        Also write git `url.<alias>.insteadOf` rules to the user's
+        ~/.gitconfig, which send the repos' https:// URLs (and ssh ones)
+        through their alias and key. Not needed for ssh URLs, which
+        {option}`services.deploy-keys.gitSsh` covers for any HOME; git reads
+        these rules only when HOME is the user's, and they match by prefix
+        (the rule for …/nix-config also catches …/nix-config-extra).
       '';
     };
 

@@ -26,7 +26,8 @@ export const SCRIPT_OPTIONS_HELP = `  --user USER      install for USER (default
   --no-git-ssh     do not install git's ssh command for the deploy keys (by default
                    git and Nix fetch the repos' usual ssh URLs through them, as
                    root whatever HOME is: core.sshCommand in /etc/gitconfig)
-  --insteadof      write git url.<alias>.insteadOf rules for the repos' usual URLs
+  --insteadof      also write git url.<alias>.insteadOf rules to ~/.gitconfig (for
+                   https URLs; used only when HOME is the user's; prefix matches)
   --pull           fast-forward existing checkouts
   --repo NAME      only this repo (repeatable; default every configured repo)`;
 
