@@ -78,9 +78,13 @@ stdenv.mkDerivation {
     export HOME=$TMPDIR npm_config_cache=$TMPDIR/npm-cache
     cp ${lockFile} package-lock.json
     npm ci --offline --ignore-scripts --omit=optional
+    # tsc & co. start with #!/usr/bin/env node, which the build sandbox lacks.
+    patchShebangs node_modules
     npm run build
     npm prune --offline --ignore-scripts --omit=dev --omit=optional
     find node_modules -mindepth 1 -maxdepth 1 -type d -empty -delete
+    # npm's record of the install names the tarballs: not a run-time dependency.
+    rm node_modules/.package-lock.json
     runHook postBuild
   '';
 

@@ -23,10 +23,12 @@
             args = [ "-ec" ''PATH=${hostPath}; mkdir -p "$out/bin"; for p in ${toString programs}; do ln -s "$(command -v "$p")" "$out/bin/$p"; done'' ];
           } // { meta.mainProgram = builtins.head programs; };
 
-          # Shell helpers the phases use: runHook (a no-op) and makeWrapper
-          # (--add-flags and --prefix PATH only).
+          # Shell helpers the phases use: runHook and patchShebangs (no-ops:
+          # the host has /usr/bin/env) and makeWrapper (--add-flags and
+          # --prefix PATH only).
           setup = builtins.toFile "stub-stdenv-setup.sh" ''
             runHook() { :; }
+            patchShebangs() { :; }
             makeWrapper() {
               wrapped=$1 wrapper=$2 flags="" prefix=""; shift 2
               while [ $# -gt 0 ]; do
