@@ -211,6 +211,15 @@ let
         ++ byActivation s "\n";
     };
 
+    # The host file found under secretsRoot (a flake input, usually).
+    secrets-root = clean {
+      modules = [ sopsModule sopsKeys nixosModules.default repoDefs {
+        networking.hostName = "web-01";
+        services.deploy-keys = { enable = true; secretsRoot = dirOf (dirOf sopsFile); };
+      } ];
+      checks = s: expectEq "sopsFile" (lib.unique (lib.mapAttrsToList (_: x: x.sopsFile) s.secrets)) [ (toString sopsFile) ];
+    };
+
     # Secrets elsewhere than /run/secrets: the script reads them from there.
     secret-paths = clean {
       extra = {

@@ -36,6 +36,7 @@ const SCENARIOS = [
   'auto-upgrade',
   'no-git-ssh',
   'secret-paths',
+  'secrets-root',
   'description-file',
   'imported-twice',
   'disabled',
