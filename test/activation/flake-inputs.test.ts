@@ -76,7 +76,9 @@ describe('flake inputs the deploy keys cannot serve', () => {
 
 describe('deploy-keys activation warns about them', () => {
   const t = tempDir('dk-flake-');
-  afterAll(() => t.cleanup());
+  afterAll(() => {
+    t.cleanup();
+  });
   const run = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { cwd: t.dir, encoding: 'utf8', env: { PATH: process.env.PATH } });
 
   test('one warning line per input on stderr; the script on stdout is unchanged; exit 0', () => {

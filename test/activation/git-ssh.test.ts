@@ -40,7 +40,9 @@ describe.runIf(haveTools('sh', 'git', 'shellcheck'))('the git ssh wrapper', () =
     writeFileSync(wrapper, wrapperOf(script), { mode: 0o700 });
     for (const r of ['nix-config', 'nix-secrets', 'infra']) writeFileSync(path.join(ssh, `${r}-deploy`), 'key\n', { mode: 0o600 });
   });
-  afterAll(() => t.cleanup());
+  afterAll(() => {
+    t.cleanup();
+  });
 
   const env = () => ({ PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`, LC_ALL: 'C' });
   /** Runs the wrapper; returns the argument lists the fake ssh got. */
@@ -165,7 +167,9 @@ describe.runIf(haveTools('sh', 'ssh-keygen', 'git'))('activation: git ssh step',
   beforeEach(() => {
     t = sandbox();
   });
-  afterEach(() => t.cleanup());
+  afterEach(() => {
+    t.cleanup();
+  });
 
   const script = (opts: ActivationOptions = {}) => renderActivationScript(config(GITHUB_YAML), 'web-01', opts);
   const run = (s: string, args: string[] = []) => runActivation({ script: s, root: t.root, keysDir: t.keysDir, args: ['--no-clone', ...args] });

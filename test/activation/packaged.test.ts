@@ -16,7 +16,9 @@ const DIST = path.join(REPO, 'dist/scripts/lib/activation');
 
 describe('packaged templates', () => {
   const t = tempDir('dk-pkg-');
-  afterAll(() => t.cleanup());
+  afterAll(() => {
+    t.cleanup();
+  });
 
   test('the build copies every template into dist/, byte for byte', () => {
     const templates = readdirSync(SRC).filter((n) => n.endsWith('.sh'));

@@ -97,7 +97,7 @@ export async function startIsolatedHost(opts: IsolatedHostOptions): Promise<Isol
     stopped = true;
     process.removeListener('exit', kill);
     for (const p of [forwarder, holder]) {
-      if (p && p.exitCode === null && p.signalCode === null) {
+      if (p?.exitCode === null && p.signalCode === null) {
         const gone = new Promise((r) => p.once('exit', r));
         p.kill('SIGTERM');
         await gone;
@@ -133,7 +133,7 @@ export async function startIsolatedHost(opts: IsolatedHostOptions): Promise<Isol
         stripFinalNewline: false,
         timeout: 120_000,
       });
-      return { exitCode: r.exitCode ?? 1, stdout: String(r.stdout), stderr: String(r.stderr) };
+      return { exitCode: r.exitCode ?? 1, stdout: r.stdout, stderr: r.stderr };
     },
     stop,
   };

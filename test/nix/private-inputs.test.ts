@@ -55,6 +55,8 @@ describe.runIf(can.ok)(`private flake inputs through the deploy keys, real nix${
   let host: IsolatedHost;
   let deploy: Record<'nix-config' | 'nix-secrets', KeyPair>;
   let token = 0;
+  /** What afterAll undoes, in reverse: only what beforeAll got to start. */
+  const cleanups: (() => Promise<void>)[] = [];
 
   /** A GitHub-like gate: serve the listed repos (owner/repo -> bare repo), refuse any other. */
   const gate = path.join(t.dir, 'gate.sh');
@@ -142,6 +144,7 @@ describe.runIf(can.ok)(`private flake inputs through the deploy keys, real nix${
 
   beforeAll(async () => {
     sshd = await startSshd();
+    cleanups.push(() => sshd.stop());
     writeFileSync(
       gate,
       [
@@ -219,11 +222,11 @@ describe.runIf(can.ok)(`private flake inputs through the deploy keys, real nix${
         '',
       ].join('\n'),
     });
+    cleanups.push(() => host.stop());
   }, 120_000);
 
   afterAll(async () => {
-    await host?.stop();
-    await sshd?.stop();
+    for (const undo of cleanups.reverse()) await undo();
     t.cleanup();
   });
 

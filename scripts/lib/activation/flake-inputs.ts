@@ -24,13 +24,17 @@ export interface FlakeInputFinding {
 /** Files larger than this are not scanned (a flake.lock of thousands of inputs is still far below). */
 export const MAX_FLAKE_FILE_BYTES = 4 * 1024 * 1024;
 
-const SHORTHAND_HOSTS: Record<string, string> = { github: 'github.com', gitlab: 'gitlab.com', sourcehut: 'git.sr.ht' };
+const SHORTHAND_HOSTS = new Map([
+  ['github', 'github.com'],
+  ['gitlab', 'gitlab.com'],
+  ['sourcehut', 'git.sr.ht'],
+]);
 const NAME = /^[A-Za-z0-9_.~-]{1,100}$/;
 
 interface Target {
   host: string;
   path: string;
-  ref: string;
+  /** The extra query of the suggested URL: `ref=…&rev=…`. */
   query: string;
 }
 
@@ -42,24 +46,27 @@ function str(v: unknown): string | undefined {
   return typeof v === 'string' && v.length <= 1000 ? v : undefined;
 }
 
-/** The host and path a lock node's `original` fetches without ssh, or undefined. */
-function lockTarget(original: Record<string, unknown>): Target | undefined {
+const HTTPS_URL = /^(?:git\+)?https?:\/\/([A-Za-z0-9.-]+)(?::\d+)?\/([A-Za-z0-9_.~/-]+)$/;
+
+/** How a lock node's `original` is written, and the host and path it fetches without ssh; or undefined. */
+function lockTarget(original: Record<string, unknown>): (Target & { ref: string }) | undefined {
   const type = str(original.type);
   const refName = str(original.ref);
   const rev = str(original.rev);
   const query = [refName && `ref=${refName}`, rev && `rev=${rev}`].filter(Boolean).join('&');
-  if (type && type in SHORTHAND_HOSTS) {
+  const shorthandHost = type === undefined ? undefined : SHORTHAND_HOSTS.get(type);
+  if (type && shorthandHost) {
     const owner = str(original.owner);
     const repo = str(original.repo);
     if (!owner || !repo || !NAME.test(owner) || !NAME.test(repo)) return undefined;
-    const host = (str(original.host) ?? SHORTHAND_HOSTS[type]!).toLowerCase();
+    const host = (str(original.host) ?? shorthandHost).toLowerCase();
     return { host, path: `${owner}/${repo}`, ref: `${type}:${owner}/${repo}${refName ? `/${refName}` : ''}`, query };
   }
   if (type === 'git' || type === 'tarball') {
     const url = str(original.url);
-    const m = url && /^(?:git\+)?https?:\/\/([A-Za-z0-9.-]+)(?::\d+)?\/([A-Za-z0-9_.~/-]+)$/.exec(url);
-    if (!m) return undefined;
-    return { host: m[1]!.toLowerCase(), path: m[2]!, ref: url.startsWith('git+') || type === 'tarball' ? url : `git+${url}`, query };
+    const [, host, path] = (url && HTTPS_URL.exec(url)) ?? [];
+    if (!url || !host || !path) return undefined;
+    return { host: host.toLowerCase(), path, ref: url.startsWith('git+') || type === 'tarball' ? url : `git+${url}`, query };
   }
   return undefined;
 }
@@ -107,12 +114,12 @@ export function flakeNixFindings(nixText: string, repos: readonly RepoConfig[]):
     seen.add(ref);
     out.push({ where: 'flake.nix', ref, repo: repo.name, suggestion: sshFlakeRef(repo, target.query) });
   };
-  for (const m of nixText.matchAll(/"(github|gitlab|sourcehut):([A-Za-z0-9_.~-]{1,100})\/([A-Za-z0-9_.~-]{1,100})(?:\/([A-Za-z0-9_./-]{1,200}))?(?:\?[^"]*)?"/g)) {
-    const [ref, type, owner, name, refName] = m as unknown as [string, string, string, string, string | undefined];
-    add(ref.slice(1, -1), { host: SHORTHAND_HOSTS[type]!, path: `${owner}/${name}`, ref: '', query: refName ? `ref=${refName}` : '' });
+  for (const [quoted, type, owner, name, refName] of nixText.matchAll(/"(github|gitlab|sourcehut):([A-Za-z0-9_.~-]{1,100})\/([A-Za-z0-9_.~-]{1,100})(?:\/([A-Za-z0-9_./-]{1,200}))?(?:\?[^"]*)?"/g)) {
+    const host = type === undefined ? undefined : SHORTHAND_HOSTS.get(type);
+    if (host) add(quoted.slice(1, -1), { host, path: `${owner ?? ''}/${name ?? ''}`, query: refName ? `ref=${refName}` : '' });
   }
-  for (const m of nixText.matchAll(/"((?:git\+)?https?:\/\/([A-Za-z0-9.-]+)(?::\d+)?\/([A-Za-z0-9_.~/-]+?))(?:\?[^"]*)?"/g)) {
-    add(m[1]!, { host: m[2]!.toLowerCase(), path: m[3]!, ref: '', query: '' });
+  for (const [, url, host, path] of nixText.matchAll(/"((?:git\+)?https?:\/\/([A-Za-z0-9.-]+)(?::\d+)?\/([A-Za-z0-9_.~/-]+?))(?:\?[^"]*)?"/g)) {
+    if (url && host && path) add(url, { host: host.toLowerCase(), path, query: '' });
   }
   return out;
 }

@@ -134,7 +134,7 @@ function readAsset(name: string): string {
   try {
     return readFileSync(file, 'utf8');
   } catch (e) {
-    throw new Error(`${fileURLToPath(file)} is missing (${(e as NodeJS.ErrnoException).code ?? 'unreadable'}); rebuild the package (npm run build copies it)`);
+    throw new Error(`${fileURLToPath(file)} is missing (${(e as NodeJS.ErrnoException).code ?? 'unreadable'}); rebuild the package (npm run build copies it)`, { cause: e });
   }
 }
 
