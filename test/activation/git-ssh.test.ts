@@ -45,10 +45,12 @@ describe.runIf(haveTools('sh', 'git', 'shellcheck'))('the git ssh wrapper', () =
   });
 
   const env = () => ({ PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`, LC_ALL: 'C' });
+  // /bin/sh is dash on Debian and bash on NixOS: the wrapper runs under both.
+  let shell = 'sh';
   /** Runs the wrapper; returns the argument lists the fake ssh got. */
   const call = (...args: string[]): string[][] => {
     writeFileSync(log, '');
-    const r = spawnSync(wrapper, args, { env: env(), encoding: 'utf8' });
+    const r = spawnSync(shell, [wrapper, ...args], { env: env(), encoding: 'utf8' });
     expect(r.stderr).toBe('');
     return readFileSync(log, 'utf8').split('--\n').filter(Boolean).map((c) => c.slice(0, -1).split('\n'));
   };
@@ -58,7 +60,9 @@ describe.runIf(haveTools('sh', 'git', 'shellcheck'))('the git ssh wrapper', () =
     execFileSync('shellcheck', ['-s', 'sh', '-S', 'style', wrapper], { stdio: 'pipe' });
   });
 
-  test('maps every spelling of a managed repo to its alias, keeping protocol and address family', () => {
+  const shells = ['sh', ...(haveTools('bash') ? ['bash'] : [])];
+  test.each(shells)('maps every spelling of a managed repo to its alias, keeping protocol and address family (%s)', (sh) => {
+    shell = sh;
     const alias = ['-o', 'SendEnv=GIT_PROTOCOL', 'github.com-nix-config'];
     for (const p of ['/acme/nix-config', 'acme/nix-config.git', '/acme/nix-config.git/', '//acme/nix-config/']) {
       expect(call('-o', 'SendEnv=GIT_PROTOCOL', 'git@github.com', upload(p)), p).toEqual([[...alias, upload(p)]]);
@@ -70,7 +74,8 @@ describe.runIf(haveTools('sh', 'git', 'shellcheck'))('the git ssh wrapper', () =
     expect(call('-p', '2222', 'git@git.example.org', upload('/srv/git/infra.git'))).toEqual([['git.example.org-infra', upload('/srv/git/infra.git')]]);
   });
 
-  test('passes everything else to plain ssh unchanged', () => {
+  test.each(shells)('passes everything else to plain ssh unchanged (%s)', (sh) => {
+    shell = sh;
     const cases: string[][] = [
       // Another repo, also one whose name extends a managed one (an insteadOf prefix would catch it).
       ['git@github.com', upload('/acme/nix-config-extra')],
