@@ -34,7 +34,7 @@ describe('config', () => {
   it('parses the documented example', () => {
     const c = parseConfig(BASE, FILE);
     expect(c.secretsDir).toBe('/srv/fleet/sops');
-    expect(c.forge).toEqual({ type: 'github', apiUrl: 'https://api.github.com', tokenEnv: 'GITHUB_TOKEN', writesPerMinute: 80, writesPerHour: 500 });
+    expect(c.forge).toEqual({ type: 'github', apiUrl: 'https://api.github.com', auth: { type: 'token', tokenEnv: 'GITHUB_TOKEN' }, writesPerMinute: 80, writesPerHour: 500 });
     expect(c.repos.map((r) => [r.name, r.url.owner, r.url.repo, r.url.host, r.url.port, r.cloneTo])).toEqual([
       ['nix-config', 'acme', 'nix-config', 'github.com', 22, '/root/nix-config'],
       ['nix-secrets', 'acme', 'nix-secrets', 'github.com', 22, '/root/nix-secrets'],
@@ -55,7 +55,7 @@ describe('config', () => {
     expect(failure(BASE.replace('/root/nix-config', 'root/nix-config')).oneLine()).toMatch(/clone_to: .*absolute path/);
     expect(failure(BASE.replace('/root/nix-config', '/root/../etc')).oneLine()).toMatch(/clone_to/);
     expect(failure(BASE.replace('secrets_dir: sops', 'secrets_dir: ../elsewhere')).oneLine()).toMatch(/outside the config directory/);
-    expect(failure(BASE.replace('type: github', 'type: gitlab')).oneLine()).toMatch(/unknown forge type "gitlab" \(use github, gitea, ssh or manual\)/);
+    expect(failure(BASE.replace('type: github', 'type: bitbucket')).oneLine()).toMatch(/unknown forge type "bitbucket" \(use github, gitea, ssh or manual\)/);
     expect(failure(BASE.replace('token_env: GITHUB_TOKEN', 'token_env: "GITHUB TOKEN"')).oneLine()).toMatch(/environment variable name/);
     expect(failure(BASE.replace('known_hosts: []', 'known_hosts: ["not a key"]')).oneLine()).toMatch(/known_hosts\.0: is not a known_hosts line/);
     expect(failure(BASE.replace('  max_age_days: 90', '  max_age_days: -1')).oneLine()).toMatch(/whole number/);
@@ -70,6 +70,29 @@ describe('config', () => {
 
   it('reports YAML syntax errors with a line', () => {
     expect(failure('repos:\n  a: [\n').oneLine()).toMatch(/deploy-keys\.yaml:\d+: invalid YAML/);
+  });
+
+  it('github: forge.auth names a GitHub App; its key file is resolved against the config directory', () => {
+    const app = (auth: string) => BASE.replace('  token_env: GITHUB_TOKEN\n', `  auth:\n${auth}`);
+    expect(parseConfig(app('    type: app\n    app_id: 123456\n    private_key_file: secrets/app.pem\n'), FILE).forge).toEqual({
+      type: 'github',
+      apiUrl: 'https://api.github.com',
+      auth: { type: 'app', appId: 123456, privateKeyFile: '/srv/fleet/secrets/app.pem' },
+      writesPerMinute: 80,
+      writesPerHour: 500,
+    });
+    expect(parseConfig(app('    type: app\n    app_id: Iv23liABCDEF\n    private_key_file: /etc/app.pem\n    installation_id: 42\n'), FILE).forge).toMatchObject({
+      auth: { type: 'app', appId: 'Iv23liABCDEF', privateKeyFile: '/etc/app.pem', installationId: 42 },
+    });
+    expect(failure(app('    type: app\n    private_key_file: k.pem\n')).oneLine()).toMatch(/forge\.auth\.app_id: is missing/);
+    expect(failure(app('    type: app\n    app_id: -1\n    private_key_file: k.pem\n')).oneLine()).toMatch(/app_id: must be the App ID/);
+    expect(failure(app('    type: app\n    app_id: 1\n')).oneLine()).toMatch(/forge\.auth\.private_key_file: is missing/);
+    expect(failure(app('    type: app\n    app_id: 1\n    private_key_file: k.pem\n    installation_id: 0\n')).oneLine()).toMatch(/installation_id: must be a whole number/);
+    expect(failure(app('    type: token\n')).oneLine()).toMatch(/forge\.auth\.type: "token" is not an auth type/);
+    expect(failure(app('    type: app\n    app_id: 1\n    private_key_file: k.pem\n    secret: x\n')).oneLine()).toMatch(/forge\.auth\.secret: unknown key/);
+    expect(failure(BASE.replace('  token_env: GITHUB_TOKEN\n', '  token_env: GITHUB_TOKEN\n  auth:\n    type: app\n    app_id: 1\n    private_key_file: k.pem\n')).oneLine()).toMatch(
+      /forge\.token_env: cannot be used together with auth/,
+    );
   });
 
   it('accepts an ssh forge with a local authorized_keys file', () => {

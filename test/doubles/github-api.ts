@@ -2,7 +2,7 @@
  * A GitHub REST API double for deploy keys, on 127.0.0.1 (port 0).
  *
  *   const gh = await startGithubApiDouble();
- *   gh.addRepo('acme/app');                       // token 'good-token' has admin on every repo
+ *   gh.addRepo('acme/app');                       // token 'good-token' (an App's bot) has admin on every repo
  *   // forge config: { type: 'github', apiUrl: gh.url, tokenEnv: 'T' } with T=gh.token
  *   ...
  *   await gh.close();
@@ -13,7 +13,17 @@
  * - GET/POST /repos/{owner}/{repo}/keys (page size 30 default, per_page ≤ 100,
  *   `page`, RFC 5988 Link rel="next"/"prev"/"first"/"last"),
  *   GET/DELETE /repos/{owner}/{repo}/keys/{id}, GET /rate_limit, GET /meta.
- * - 401 for an unknown token, 404 for a missing repo or a token without admin.
+ * - GitHub Apps: `addApp()` makes an App with a fresh RSA key, `addInstallation()`
+ *   installs it on an owner. GET /app and GET /repos/{owner}/{repo}/installation
+ *   take a JWT the double verifies (RS256 with the App's public key, `iss`,
+ *   `iat`, `exp` at most ten minutes later, as GitHub documents);
+ *   POST /app/installations/{id}/access_tokens mints `ghs_…` tokens that
+ *   expire after `installationTokenTtlMs` and die with their installation
+ *   (`revokeInstallation()`); keys they create are `added_by` the App's bot
+ *   login `<slug>[bot]` (GitHub does not document that value; it is the login
+ *   GitHub gives App actors elsewhere).
+ * - 401 for an unknown or expired token, 404 for a missing repo or a token without admin,
+ *   403 "Resource not accessible by integration" for an App without Administration: write.
  * - 422 bodies exactly as GitHub sends them: "key is already in use" (public
  *   keys are unique ACROSS ALL repos), "key is invalid…", "Deploy keys are
  *   disabled for this repository".
@@ -24,7 +34,7 @@
  * - Accounting: `requests` (every request), `responses`, `writes` (performed
  *   writes with timestamps), `limitViolations`.
  */
-import { createHash } from 'node:crypto';
+import { createHash, generateKeyPairSync, verify, type KeyObject } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -56,6 +66,31 @@ export interface TokenSpec {
   login: string;
   /** Repos (owner/repo, lowercase) the token administers; 'all' = every repo. */
   adminRepos: string[] | 'all';
+  /** Installation tokens: the installation, and when the token stops working (epoch ms). */
+  installationId?: number;
+  expiresAt?: number;
+}
+
+export interface AppSpec {
+  id: number;
+  slug: string;
+  /** PKCS#1 PEM, as GitHub hands it out. */
+  privateKeyPem: string;
+  publicKey: KeyObject;
+  /** Repository permissions the App asks for. */
+  permissions: Record<string, 'read' | 'write'>;
+}
+
+export interface InstallationSpec {
+  id: number;
+  appId: number;
+  /** Lowercase owner login. */
+  account: string;
+  /** 'all' or the lowercase owner/repo names selected. */
+  repos: 'all' | string[];
+  /** Repository permissions granted to the installation. */
+  permissions: Record<string, 'read' | 'write'>;
+  suspended: boolean;
 }
 
 export interface RecordedRequest {
@@ -98,6 +133,10 @@ export interface GithubApiDoubleOptions {
   maxPerPage?: number;
   /** Artificial latency per request in ms (default 0). */
   latencyMs?: number;
+  /** Lifetime of minted installation tokens (default one hour, as on GitHub). */
+  installationTokenTtlMs?: number;
+  /** The double's clock for token expiry (tests move it; JWTs are always checked against the real time they carry). */
+  tokenClock?: () => number;
 }
 
 const DOCS = 'https://docs.github.com/rest';
@@ -127,8 +166,12 @@ export class GithubApiDouble {
   limitViolations = 0;
   readonly opts: Required<GithubApiDoubleOptions>;
 
+  /** Minted installation tokens, in order. */
+  readonly mints: { installationId: number; at: number; expiresAt: number }[] = [];
   private readonly repos = new Map<string, RepoState>();
   private readonly tokens = new Map<string, TokenSpec>();
+  private readonly apps = new Map<number, AppSpec>();
+  private readonly installations = new Map<number, InstallationSpec>();
   /** fingerprint → stored key: GitHub public keys are unique across all repos. */
   private readonly byFingerprint = new Map<string, StoredKey>();
   private nextId = 1000;
@@ -151,7 +194,8 @@ export class GithubApiDouble {
     this.port = (server.address() as AddressInfo).port;
     this.url = `http://127.0.0.1:${this.port}`;
     this.token = opts.token;
-    this.tokens.set(opts.token, { login: 'octo-admin', adminRepos: 'all' });
+    // The default token acts like an App installation token: the keys it adds are `added_by` a bot.
+    this.tokens.set(opts.token, { login: 'octo-app[bot]', adminRepos: 'all' });
   }
 
   static async start(options: GithubApiDoubleOptions = {}): Promise<GithubApiDouble> {
@@ -166,6 +210,8 @@ export class GithubApiDouble {
       primaryWindowMs: 3_600_000,
       maxPerPage: 100,
       latencyMs: 0,
+      installationTokenTtlMs: 3_600_000,
+      tokenClock: () => Date.now(),
       ...options,
     };
     let self: GithubApiDouble | undefined;
@@ -203,6 +249,40 @@ export class GithubApiDouble {
 
   addToken(token: string, spec: TokenSpec): void {
     this.tokens.set(token, { ...spec, adminRepos: spec.adminRepos === 'all' ? 'all' : spec.adminRepos.map((r) => r.toLowerCase()) });
+  }
+
+  /** A GitHub App with a fresh 2048-bit RSA key; its private key is returned as GitHub hands it out (PKCS#1 PEM). */
+  addApp(opts: { id?: number; slug?: string; permissions?: Record<string, 'read' | 'write'> } = {}): AppSpec {
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const id = opts.id ?? 100_000 + this.apps.size;
+    const app: AppSpec = {
+      id,
+      slug: opts.slug ?? `deploy-keys-${id}`,
+      privateKeyPem: privateKey.export({ type: 'pkcs1', format: 'pem' }) as string,
+      publicKey,
+      permissions: opts.permissions ?? { administration: 'write', metadata: 'read' },
+    };
+    this.apps.set(id, app);
+    return app;
+  }
+
+  /** Installs `app` on `owner` (all its repos, or the ones named); returns the installation id. */
+  addInstallation(app: AppSpec, owner: string, opts: { repos?: string[]; permissions?: Record<string, 'read' | 'write'> } = {}): number {
+    const id = 7_000_000 + this.installations.size;
+    this.installations.set(id, {
+      id,
+      appId: app.id,
+      account: owner.toLowerCase(),
+      repos: opts.repos ? opts.repos.map((r) => r.toLowerCase()) : 'all',
+      permissions: opts.permissions ?? app.permissions,
+      suspended: false,
+    });
+    return id;
+  }
+
+  /** Uninstalls: the installation is gone and every token it minted stops working. */
+  revokeInstallation(id: number): void {
+    this.installations.delete(id);
   }
 
   /** Registers a key directly (not counted as a request). */
@@ -326,8 +406,9 @@ export class GithubApiDouble {
     if (fault?.kind === 'status') return error(fault.status, fault.status === 502 ? 'Server Error' : 'Service Unavailable');
     if (fault?.kind === 'secondary') return this.secondary(error, fault.status, fault.retryAfter);
 
-    if (!token || !this.tokens.has(token)) return error(401, 'Bad credentials');
-    const spec = this.tokens.get(token)!;
+    if (route.startsWith('/app') || route === '/repos/{owner}/{repo}/installation') return this.appRoute(req, method, route, u, send, error);
+    const spec = token === undefined ? undefined : this.tokens.get(token);
+    if (token === undefined || !spec || !this.tokenAlive(spec)) return error(401, 'Bad credentials');
     if (rl.exceeded) {
       return error(403, `API rate limit exceeded for user ID 1. If you reach out to GitHub Support for help, please include the request ID.`);
     }
@@ -352,10 +433,12 @@ export class GithubApiDouble {
     if (!m) return error(404, 'Not Found');
     const fullName = `${decodeURIComponent(m[1]!)}/${decodeURIComponent(m[2]!)}`;
     const repo = this.repos.get(fullName.toLowerCase());
-    const admin = spec.adminRepos === 'all' || spec.adminRepos.includes(fullName.toLowerCase());
-    if (!repo || !admin) return error(404, 'Not Found');
+    if (!repo || !this.administers(spec, fullName)) return error(404, 'Not Found');
 
     const isWrite = method === 'POST' || method === 'DELETE';
+    if (isWrite && spec.installationId !== undefined && this.installations.get(spec.installationId)?.permissions.administration !== 'write') {
+      return error(403, 'Resource not accessible by integration');
+    }
     if (isWrite && this.writeLimited(now)) {
       this.limitViolations++;
       return this.secondary(error, this.opts.secondaryStatus, this.retryAfterFor(now));
@@ -384,6 +467,121 @@ export class GithubApiDouble {
       return send(204);
     }
     return error(404, 'Not Found');
+  }
+
+  private tokenAlive(spec: TokenSpec): boolean {
+    if (spec.expiresAt !== undefined && spec.expiresAt <= this.opts.tokenClock()) return false;
+    return spec.installationId === undefined || this.installations.has(spec.installationId);
+  }
+
+  private administers(spec: TokenSpec, fullName: string): boolean {
+    const full = fullName.toLowerCase();
+    if (spec.installationId !== undefined) {
+      const inst = this.installations.get(spec.installationId);
+      return inst !== undefined && full.split('/')[0] === inst.account && (inst.repos === 'all' || inst.repos.includes(full));
+    }
+    return spec.adminRepos === 'all' || spec.adminRepos.includes(full);
+  }
+
+  /**
+   * The App whose key signed `authorization: Bearer <JWT>`, or the message GitHub
+   * answers with: RS256 only, signature checked, `iss` an App ID, `iat` not in the
+   * future (60 s of skew), `exp` in the future and at most ten minutes after `iat`.
+   */
+  private appOf(authorization: string | undefined): AppSpec | string {
+    const m = /^bearer ([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/i.exec(authorization ?? '');
+    if (!m) return 'A JSON web token could not be decoded';
+    let header: { alg?: unknown };
+    let claims: { iss?: unknown; iat?: unknown; exp?: unknown };
+    try {
+      header = JSON.parse(Buffer.from(m[1]!, 'base64url').toString('utf8')) as { alg?: unknown };
+      claims = JSON.parse(Buffer.from(m[2]!, 'base64url').toString('utf8')) as typeof claims;
+    } catch {
+      return 'A JSON web token could not be decoded';
+    }
+    const app = this.apps.get(Number(claims.iss));
+    if (header.alg !== 'RS256' || !app) return 'A JSON web token could not be decoded';
+    if (!verify('RSA-SHA256', Buffer.from(`${m[1]}.${m[2]}`), app.publicKey, Buffer.from(m[3]!, 'base64url'))) return 'A JSON web token could not be decoded';
+    const now = Math.floor(Date.now() / 1000);
+    if (typeof claims.iat !== 'number' || claims.iat > now + 60) return "'Issued at' claim ('iat') must be an Integer representing the time that the assertion was issued.";
+    if (typeof claims.exp !== 'number' || claims.exp <= now) return "'Expiration time' claim ('exp') must be a numeric value representing the future time at which the assertion expires.";
+    if (claims.exp - claims.iat > 600) return "'Expiration time' claim ('exp') is too far in the future.";
+    return app;
+  }
+
+  private appRoute(
+    req: http.IncomingMessage,
+    method: string,
+    route: string,
+    u: URL,
+    send: (s: number, p?: unknown, e?: Record<string, string>) => void,
+    error: (s: number, m: string) => void,
+  ): void {
+    const app = this.appOf(req.headers.authorization);
+    if (typeof app === 'string') return error(401, app);
+    const now = Date.now();
+    if (route === '/app' && method === 'GET') return send(200, this.appJson(app, now));
+    if (route === '/repos/{owner}/{repo}/installation' && method === 'GET') {
+      const [, , owner, repo] = u.pathname.split('/');
+      const full = `${decodeURIComponent(owner!)}/${decodeURIComponent(repo!)}`.toLowerCase();
+      const inst = [...this.installations.values()].find((i) => i.appId === app.id && i.account === full.split('/')[0] && (i.repos === 'all' || i.repos.includes(full)));
+      if (!inst || !this.repos.has(full)) return error(404, 'Not Found');
+      return send(200, this.installationJson(app, inst, now));
+    }
+    const m = /^\/app\/installations\/(\d+)\/access_tokens$/.exec(u.pathname);
+    if (m && method === 'POST') {
+      const inst = this.installations.get(Number(m[1]));
+      if (!inst || inst.appId !== app.id) return error(404, 'Not Found');
+      if (inst.suspended) return error(403, 'This installation has been suspended');
+      const token = `ghs_${createHash('sha256').update(`${inst.id}:${now}:${this.mints.length}`).digest('hex').slice(0, 36)}`;
+      const expiresAt = this.opts.tokenClock() + this.opts.installationTokenTtlMs;
+      this.tokens.set(token, { login: `${app.slug}[bot]`, adminRepos: [], installationId: inst.id, expiresAt });
+      this.mints.push({ installationId: inst.id, at: now, expiresAt });
+      return send(201, { token, expires_at: iso(new Date(expiresAt)), permissions: inst.permissions, repository_selection: inst.repos === 'all' ? 'all' : 'selected' });
+    }
+    return error(404, 'Not Found');
+  }
+
+  private appJson(app: AppSpec, now: number): unknown {
+    const at = iso(new Date(now));
+    return {
+      id: app.id,
+      slug: app.slug,
+      node_id: `A_${app.id}`,
+      client_id: `Iv1.${app.id.toString(16).padStart(16, '0')}`,
+      owner: userJson(this.url, 'acme', 1),
+      name: app.slug,
+      description: 'nix-deploy-keys test App',
+      external_url: 'https://example.com',
+      html_url: `https://github.com/apps/${app.slug}`,
+      created_at: at,
+      updated_at: at,
+      permissions: app.permissions,
+      events: [],
+    };
+  }
+
+  private installationJson(app: AppSpec, inst: InstallationSpec, now: number): unknown {
+    const at = iso(new Date(now));
+    return {
+      id: inst.id,
+      account: userJson(this.url, inst.account, 2),
+      repository_selection: inst.repos === 'all' ? 'all' : 'selected',
+      access_tokens_url: `${this.url}/app/installations/${inst.id}/access_tokens`,
+      repositories_url: `${this.url}/installation/repositories`,
+      html_url: `https://github.com/organizations/${inst.account}/settings/installations/${inst.id}`,
+      app_id: app.id,
+      app_slug: app.slug,
+      target_id: 2,
+      target_type: 'Organization',
+      permissions: inst.permissions,
+      events: [],
+      created_at: at,
+      updated_at: at,
+      single_file_name: null,
+      suspended_by: null,
+      suspended_at: null,
+    };
   }
 
   private secondary(error: (s: number, m: string, e?: Record<string, string>) => void, status: number, retryAfter: number): void {
@@ -502,7 +700,7 @@ export class GithubApiDouble {
 
   private rateHeaders(token: string | undefined, count: boolean): { headers: Record<string, string>; exceeded: boolean } {
     const key = token ?? '(anonymous)';
-    const limit = token && this.tokens.has(token) ? this.opts.primaryLimit : 60;
+    const limit = token && (this.tokens.has(token) || token.split('.').length === 3) ? this.opts.primaryLimit : 60;
     let st = this.primary.get(key);
     const now = Date.now();
     if (!st || st.resetAt <= now) {
@@ -547,7 +745,9 @@ export function startGithubApiDouble(options: GithubApiDoubleOptions = {}): Prom
 }
 
 function routeOf(pathname: string): string {
-  if (pathname === '/rate_limit' || pathname === '/meta') return pathname;
+  if (pathname === '/rate_limit' || pathname === '/meta' || pathname === '/app') return pathname;
+  if (/^\/app\/installations\/[^/]+\/access_tokens$/.test(pathname)) return '/app/installations/{installation_id}/access_tokens';
+  if (/^\/repos\/[^/]+\/[^/]+\/installation$/.test(pathname)) return '/repos/{owner}/{repo}/installation';
   if (/^\/repos\/[^/]+\/[^/]+\/keys$/.test(pathname)) return '/repos/{owner}/{repo}/keys';
   if (/^\/repos\/[^/]+\/[^/]+\/keys\/[^/]+$/.test(pathname)) return '/repos/{owner}/{repo}/keys/{key_id}';
   return pathname;
@@ -556,6 +756,31 @@ function routeOf(pathname: string): string {
 function tokenOf(auth: string | undefined): string | undefined {
   const m = /^(?:token|bearer)\s+(\S+)$/i.exec(auth ?? '');
   return m?.[1];
+}
+
+/** GitHub's "Simple User" object for `login`. */
+function userJson(base: string, login: string, id: number): unknown {
+  const u = `${base}/users/${login}`;
+  return {
+    login,
+    id,
+    node_id: `U_${id}`,
+    avatar_url: `https://avatars.githubusercontent.com/u/${id}`,
+    gravatar_id: '',
+    url: u,
+    html_url: `https://github.com/${login}`,
+    followers_url: `${u}/followers`,
+    following_url: `${u}/following{/other_user}`,
+    gists_url: `${u}/gists{/gist_id}`,
+    starred_url: `${u}/starred{/owner}{/repo}`,
+    subscriptions_url: `${u}/subscriptions`,
+    organizations_url: `${u}/orgs`,
+    repos_url: `${u}/repos`,
+    events_url: `${u}/events{/privacy}`,
+    received_events_url: `${u}/received_events`,
+    type: 'Organization',
+    site_admin: false,
+  };
 }
 
 function iso(d: Date): string {

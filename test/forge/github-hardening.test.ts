@@ -6,7 +6,7 @@
 import { inspect } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { NotFoundOrNoAdmin, RateLimited, Transient, Unauthorized } from '../../scripts/lib/forge/errors.js';
-import { createGithubForge, type GithubForge, type GithubForgeOptions } from '../../scripts/lib/forge/github.js';
+import { createGithubForge, type GithubForge, type GithubCommonOptions } from '../../scripts/lib/forge/github.js';
 import { startGithubApiDouble, type GithubApiDouble } from '../doubles/github-api.js';
 import { validateAll } from '../doubles/openapi.js';
 import { collectWarnings, repoConfig, testPublicKey } from './fixtures.js';
@@ -17,7 +17,7 @@ const TOKEN = 'ghs_S3cr3tT0kenValue0123456789abcdef';
 let gh: GithubApiDouble;
 let warnings: ReturnType<typeof collectWarnings>;
 
-async function forge(extra: Partial<GithubForgeOptions> = {}): Promise<GithubForge> {
+async function forge(extra: Partial<GithubCommonOptions> & { token?: string } = {}): Promise<GithubForge> {
   return createGithubForge({
     apiUrl: gh.url,
     token: TOKEN,

@@ -8,7 +8,8 @@ import {
   Transient,
   Unauthorized,
 } from '../../scripts/lib/forge/errors.js';
-import { createGithubForge, type GithubForge, type GithubForgeOptions } from '../../scripts/lib/forge/github.js';
+import { findByFingerprint } from '../../scripts/lib/forge/register.js';
+import { createGithubForge, type GithubForge, type GithubCommonOptions } from '../../scripts/lib/forge/github.js';
 import { startGithubApiDouble, type GithubApiDouble } from '../doubles/github-api.js';
 import { validateAll } from '../doubles/openapi.js';
 import { collectWarnings, repoConfig, testPublicKey } from './fixtures.js';
@@ -19,7 +20,7 @@ const other = repoConfig('acme/other');
 let gh: GithubApiDouble;
 let warnings: ReturnType<typeof collectWarnings>;
 
-async function forge(extra: Partial<GithubForgeOptions> = {}): Promise<GithubForge> {
+async function forge(extra: Partial<GithubCommonOptions> & { token?: string } = {}): Promise<GithubForge> {
   return createGithubForge({
     apiUrl: gh.url,
     token: gh.token,
@@ -50,7 +51,7 @@ describe('github provider: happy path', () => {
     const f = await forge();
     const k = testPublicKey('web-01-app-deploy');
     const added = await f.add(app, { title: 'web-01-app-deploy', publicKey: k.line, readOnly: true, host: 'web-01' });
-    expect(added).toMatchObject({ status: 'registered', title: 'web-01-app-deploy', fingerprint: k.fingerprint, readOnly: true, enabled: true, lastUsed: null, addedBy: 'octo-admin', verified: true });
+    expect(added).toMatchObject({ status: 'registered', title: 'web-01-app-deploy', fingerprint: k.fingerprint, readOnly: true, enabled: true, lastUsed: null, addedBy: 'octo-app[bot]', addedByUser: false, verified: true });
     expect(added.id).toMatch(/^\d+$/);
     expect(added.createdAt).toMatch(/^\d{4}-\d{2}-\d{2}T/);
 
@@ -61,8 +62,8 @@ describe('github provider: happy path', () => {
     const listed = await f.list(app);
     expect(listed).toHaveLength(1);
     expect(listed[0]!.fingerprint).toBe(k.fingerprint);
-    expect(await f.findByFingerprint(app, k.fingerprint)).toMatchObject({ id: added.id });
-    expect(await f.findByFingerprint(other, k.fingerprint)).toBeUndefined();
+    expect(await findByFingerprint(f, app, k.fingerprint)).toMatchObject({ id: added.id });
+    expect(await findByFingerprint(f, other, k.fingerprint)).toBeUndefined();
 
     await f.remove(app, added.id);
     expect(gh.keys('acme/app')).toEqual([]);

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeyInUse } from '../../scripts/lib/forge/errors.js';
 import { SshForge } from '../../scripts/lib/forge/ssh.js';
+import { findByFingerprint } from '../../scripts/lib/forge/register.js';
 import {
   BLOCK_BEGIN,
   BLOCK_END,
@@ -131,7 +132,7 @@ describe.skipIf(!haveSshd())('ssh provider against a real sshd', () => {
     const keys = await forge.list(app());
     expect(keys).toHaveLength(1);
     expect(keys[0]!.publicKey).toBe(a.publicKey.split(' ').slice(0, 2).join(' '));
-    expect(await forge.findByFingerprint(other(), keys[0]!.fingerprint)).toBeUndefined();
+    expect(await findByFingerprint(forge, other(), keys[0]!.fingerprint)).toBeUndefined();
   });
 
   it('a hand-edited line is reported as not read-only and repaired by add', async () => {

@@ -32,7 +32,8 @@ export class Fleet {
     readonly env: NodeJS.ProcessEnv,
   ) {}
 
-  static async create(gh: GithubApiDouble, opts: { repos?: Record<string, string> } = {}): Promise<Fleet> {
+  /** `auth`: the forge's credential lines (default `token_env: GH_TOKEN`), e.g. a GitHub App's `auth:` block. */
+  static async create(gh: GithubApiDouble, opts: { repos?: Record<string, string>; auth?: string } = {}): Promise<Fleet> {
     const dir = mkdtempSync(path.join(tmpdir(), 'dk-life-'));
     const repos = opts.repos ?? REPOS;
     const identity = await generateX25519Identity();
@@ -44,8 +45,7 @@ export class Fleet {
 forge:
   type: github
   api_url: ${gh.url}
-  token_env: GH_TOKEN
-  writes_per_minute: 0
+${opts.auth ?? '  token_env: GH_TOKEN\n'}  writes_per_minute: 0
   writes_per_hour: 0
 repos:
 ${Object.entries(repos).map(([n, full]) => `  ${n}:\n    url: git@github.com:${full}.git\n`).join('')}rotation:

@@ -7,6 +7,12 @@ const HELP = `Usage: deploy-keys audit [--json]
 Checks the fleet from public data only (no age identity needed) and exits 1
 when it finds any of:
   unknown-key          a key on a managed repo that no host's state knows
+  shared-key           a host's key also enabled on another managed repo
+                       (GitLab, Gitea); removing it from one repo leaves it
+                       valid on the other
+  token-bound          GitHub: a key added by a user, not a GitHub App: it
+                       dies with that user's personal access or OAuth token;
+                       rotate it once forge.auth names a GitHub App
   revoked-host-key     a key of a revoked host
   never-used, unused   a key never used (older than audit.unused_days) or
                        unused for longer than audit.unused_days

@@ -45,8 +45,10 @@ export const command: Command = {
     const confirm = confirmer(ctx, Boolean(values.yes), true);
     const deps = await wire(config, ctx.env, ctx, { json: Boolean(values.json), manual: Boolean(values.manual), ...(confirm ? { confirm } : {}) });
     if (deps.forge.kind === 'manual') {
+      const { forgeTokenEnv } = await import('../../lib/config/index.js');
+      const tokenEnv = forgeTokenEnv(config.forge);
       throw new DeployKeysError('revoke needs the forge API to find and delete every key of the host', {
-        hint: `set the token (${config.forge.type === 'github' || config.forge.type === 'gitea' ? `$${config.forge.tokenEnv}` : 'see forge in the config'}) and run revoke without --manual`,
+        hint: `set the token (${tokenEnv ? `$${tokenEnv}` : 'see forge in the config'}) and run revoke without --manual`,
       });
     }
     await deps.forge.preflight(deps.repos);

@@ -8,7 +8,7 @@ import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type
 import { ConfigError } from '../errors.js';
 import { repoNameProblem } from '../names.js';
 import { parseRepoUrl } from './repo-url.js';
-import type { Config, ForgeConfig, RepoConfig } from './types.js';
+import type { Config, ForgeConfig, GithubForgeConfig, RepoConfig } from './types.js';
 
 export const DEFAULT_CONFIG_NAME = 'deploy-keys.yaml';
 
@@ -189,15 +189,20 @@ function parseForge(r: Reader): ForgeConfig {
     return v.replace(/\/+$/, '');
   };
   switch (type) {
-    case 'github':
-      r.keys(['forge'], ['type', 'api_url', 'token_env', 'writes_per_minute', 'writes_per_hour']);
+    case 'github': {
+      r.keys(['forge'], ['type', 'api_url', 'token_env', 'auth', 'writes_per_minute', 'writes_per_hour']);
+      const hasAuth = r.map(['forge', 'auth'], true) !== undefined;
+      if (hasAuth && r.raw(['forge', 'token_env']) !== undefined) {
+        r.fail(['forge', 'token_env'], 'cannot be used together with auth', 'keep token_env for a token, or auth for a GitHub App');
+      }
       return {
         type,
         apiUrl: apiUrl('https://api.github.com'),
-        tokenEnv: tokenEnv('GITHUB_TOKEN'),
+        auth: hasAuth ? githubApp(r) : { type: 'token', tokenEnv: tokenEnv('GITHUB_TOKEN') },
         writesPerMinute: r.int(['forge', 'writes_per_minute'], 80, 0, 100_000),
         writesPerHour: r.int(['forge', 'writes_per_hour'], 500, 0, 1_000_000),
       };
+    }
     case 'gitea':
       r.keys(['forge'], ['type', 'api_url', 'token_env']);
       return { type, apiUrl: apiUrl(), tokenEnv: tokenEnv('GITEA_TOKEN') };
@@ -219,8 +224,32 @@ function parseForge(r: Reader): ForgeConfig {
   }
 }
 
+/** `forge.auth` of a GitHub App: `{ type: app, app_id, private_key_file, installation_id? }`. */
+function githubApp(r: Reader): GithubForgeConfig['auth'] {
+  const at = ['forge', 'auth'];
+  r.keys(at, ['type', 'app_id', 'private_key_file', 'installation_id']);
+  const type = r.string([...at, 'type']);
+  if (type !== 'app') r.fail([...at, 'type'], `${JSON.stringify(type)} is not an auth type`, 'use type: app (a token goes in forge.token_env)');
+  const rawId = r.raw([...at, 'app_id']);
+  if (rawId === undefined) r.fail([...at, 'app_id'], 'is missing', 'copy the App ID from the App settings page');
+  const appId =
+    typeof rawId === 'number' && Number.isSafeInteger(rawId) && rawId > 0 ? rawId
+    : typeof rawId === 'string' && /^Iv[0-9A-Za-z.]{4,40}$/.test(rawId) ? rawId
+    : r.fail([...at, 'app_id'], 'must be the App ID (a number) or its client ID (Iv…)');
+  const keyFile = r.string([...at, 'private_key_file']);
+  if (/[\0\r\n]/.test(keyFile)) r.fail([...at, 'private_key_file'], 'must be a file path on one line');
+  const installationId = r.raw([...at, 'installation_id']) === undefined ? undefined : r.int([...at, 'installation_id'], 0, 1, Number.MAX_SAFE_INTEGER);
+  return { type, appId, privateKeyFile: path.resolve(path.dirname(r.file), keyFile), ...(installationId === undefined ? {} : { installationId }) };
+}
+
 function defaultGithub(): ForgeConfig {
-  return { type: 'github', apiUrl: 'https://api.github.com', tokenEnv: 'GITHUB_TOKEN', writesPerMinute: 80, writesPerHour: 500 };
+  return { type: 'github', apiUrl: 'https://api.github.com', auth: { type: 'token', tokenEnv: 'GITHUB_TOKEN' }, writesPerMinute: 80, writesPerHour: 500 };
+}
+
+/** The environment variable the forge's token comes from; undefined when it needs none (GitHub App, ssh, manual). */
+export function forgeTokenEnv(forge: ForgeConfig): string | undefined {
+  if (forge.type === 'github') return forge.auth.type === 'token' ? forge.auth.tokenEnv : undefined;
+  return forge.type === 'gitea' ? forge.tokenEnv : undefined;
 }
 
 function isLoopback(host: string): boolean {

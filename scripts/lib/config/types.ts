@@ -1,12 +1,29 @@
 /** The validated configuration (`deploy-keys.yaml`), with absolute paths. */
 import type { RepoUrl } from './repo-url.js';
 
+/** A token from the environment: a personal access token, an OAuth token or a ready-made installation token. */
+export interface TokenAuthConfig {
+  type: 'token';
+  /** Name of the environment variable that holds the token. */
+  tokenEnv: string;
+}
+
+/** A GitHub App: installation tokens are minted with its private key (see scripts/lib/forge/github-auth.ts). */
+export interface GithubAppAuthConfig {
+  type: 'app';
+  /** The App ID (or its client ID, `Iv…`): the JWT's issuer. */
+  appId: number | string;
+  /** Absolute path of the App's private key (PEM), a secret: mode 0600. */
+  privateKeyFile: string;
+  /** Absent: found per repository owner (`GET /repos/{owner}/{repo}/installation`). */
+  installationId?: number;
+}
+
 export interface GithubForgeConfig {
   type: 'github';
   /** API base, e.g. https://api.github.com or https://ghe.example.com/api/v3. */
   apiUrl: string;
-  /** Name of the environment variable that holds the token. */
-  tokenEnv: string;
+  auth: TokenAuthConfig | GithubAppAuthConfig;
   /** Content-creating requests allowed per minute / hour (GitHub's secondary limits). 0 = unlimited. */
   writesPerMinute: number;
   writesPerHour: number;

@@ -23,6 +23,7 @@ export type ForgeErrorCode =
   | 'DeployKeysDisabled'
   | 'NotFoundOrNoAdmin'
   | 'Unauthorized'
+  | 'AppNotInstalled'
   | 'RateLimited'
   | 'Transient'
   | 'NotReadOnly'
@@ -50,6 +51,7 @@ export abstract class ForgeError extends DeployKeysError {
   readonly status: number | undefined;
   constructor(ctx: ForgeErrorContext, what: string, hint: string, cause?: unknown) {
     super(msg(ctx, what), { hint, ...(cause === undefined ? {} : { cause }) });
+    this.name = new.target.name;
     this.forge = ctx.forge;
     this.repo = ctx.repo;
     this.host = ctx.host;
@@ -60,7 +62,6 @@ export abstract class ForgeError extends DeployKeysError {
 
 /** The public key is registered elsewhere (GitHub: keys are unique across all of GitHub). */
 export class KeyInUse extends ForgeError {
-  override name = 'KeyInUse';
   readonly code = 'KeyInUse';
   constructor(ctx: ForgeErrorContext, cause?: unknown) {
     super(
@@ -76,7 +77,6 @@ export class KeyInUse extends ForgeError {
 
 /** Gitea: another key in the repo has this title. */
 export class TitleInUse extends ForgeError {
-  override name = 'TitleInUse';
   readonly code = 'TitleInUse';
   readonly title: string;
   constructor(ctx: ForgeErrorContext, title: string, cause?: unknown) {
@@ -86,7 +86,6 @@ export class TitleInUse extends ForgeError {
 }
 
 export class InvalidKey extends ForgeError {
-  override name = 'InvalidKey';
   readonly code = 'InvalidKey';
   constructor(ctx: ForgeErrorContext, detail: string, cause?: unknown) {
     super(ctx, `the forge rejected the key as invalid (${detail})`, 'the key must be an OpenSSH public key line (ssh-ed25519 AAAA…); regenerate the host key', cause);
@@ -94,7 +93,6 @@ export class InvalidKey extends ForgeError {
 }
 
 export class DeployKeysDisabled extends ForgeError {
-  override name = 'DeployKeysDisabled';
   readonly code = 'DeployKeysDisabled';
   constructor(ctx: ForgeErrorContext, cause?: unknown) {
     super(
@@ -107,7 +105,6 @@ export class DeployKeysDisabled extends ForgeError {
 }
 
 export class NotFoundOrNoAdmin extends ForgeError {
-  override name = 'NotFoundOrNoAdmin';
   readonly code = 'NotFoundOrNoAdmin';
   constructor(ctx: ForgeErrorContext, cause?: unknown) {
     super(
@@ -122,20 +119,30 @@ export class NotFoundOrNoAdmin extends ForgeError {
 }
 
 export class Unauthorized extends ForgeError {
-  override name = 'Unauthorized';
   readonly code = 'Unauthorized';
-  constructor(ctx: ForgeErrorContext, tokenEnv: string | undefined, cause?: unknown) {
+  /**
+   * `credential` names what was rejected, never its value: "the token in $GITHUB_TOKEN",
+   * "GitHub App 123's installation 456". A 401 is never retried.
+   */
+  constructor(ctx: ForgeErrorContext, credential: string, cause?: unknown, hint?: string) {
+    super(ctx, `the forge rejected ${credential} (401 bad credentials)`, hint ?? `check ${credential}: it may be expired, revoked or for another server`, cause);
+  }
+}
+
+/** The GitHub App has no installation that covers the repository. */
+export class AppNotInstalled extends ForgeError {
+  readonly code = 'AppNotInstalled';
+  constructor(ctx: ForgeErrorContext, app: string, cause?: unknown) {
     super(
       ctx,
-      'the forge rejected the token (401 bad credentials)',
-      `check the token in ${tokenEnv ? `$${tokenEnv}` : 'the configured variable'}: it may be expired, revoked or for another server`,
+      `${app} is not installed for this repository's owner, or the installation does not include the repository`,
+      'install the App on the owner (Settings → GitHub Apps) with access to the repository, or set forge.auth.installation_id',
       cause,
     );
   }
 }
 
 export class RateLimited extends ForgeError {
-  override name = 'RateLimited';
   readonly code = 'RateLimited';
   readonly retryAt: Date;
   readonly limit: 'primary' | 'secondary';
@@ -152,7 +159,6 @@ export class RateLimited extends ForgeError {
 }
 
 export class Transient extends ForgeError {
-  override name = 'Transient';
   readonly code = 'Transient';
   constructor(ctx: ForgeErrorContext, detail: string, cause?: unknown) {
     super(ctx, `temporary failure (${detail}), retries exhausted`, 'retry later; the run is idempotent and will adopt keys that were registered before the failure', cause);
@@ -161,7 +167,6 @@ export class Transient extends ForgeError {
 
 /** The forge registered the key with write access: it was deleted again. */
 export class NotReadOnly extends ForgeError {
-  override name = 'NotReadOnly';
   readonly code = 'NotReadOnly';
   readonly deleted: boolean;
   constructor(ctx: ForgeErrorContext, deleted: boolean, cause?: unknown) {
@@ -179,7 +184,6 @@ export class NotReadOnly extends ForgeError {
 
 /** Anything else the forge answered that we cannot act on. */
 export class ForgeFailure extends ForgeError {
-  override name = 'ForgeFailure';
   readonly code = 'ForgeFailure';
   constructor(ctx: ForgeErrorContext, detail: string, hint = 'see the forge status page or run again with a valid configuration', cause?: unknown) {
     super(ctx, detail, hint, cause);

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import type { RepoConfig } from '../config/types.js';
 import { DeployKeysError } from '../errors.js';
-import { commentProblem } from '../keys/comment.js';
+import { commentProblem, escapeControls } from '../keys/comment.js';
 import { parsePublicKey } from '../keys/public-key.js';
 import { ForgeFailure, InvalidKey, NotReadOnly, type ForgeErrorContext } from './errors.js';
 import type { AddKeyRequest, DeployKey, ForgeProvider } from './types.js';
@@ -40,6 +40,27 @@ export function blobFingerprint(line: string): string {
   const b64 = line.trim().split(/\s+/)[1] ?? '';
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) return 'SHA256:?';
   return `SHA256:${createHash('sha256').update(Buffer.from(b64, 'base64')).digest('base64').replace(/=+$/, '')}`;
+}
+
+/** Text from a forge, made safe for a terminal: control characters escaped, at most 255 characters. */
+export function forgeText(text: string): string {
+  return escapeControls(text.length > 255 ? `${text.slice(0, 255)}…` : text);
+}
+
+/**
+ * The fields every provider's listing has. The key line is reduced to
+ * `type base64`; the forge's strings go through forgeText().
+ */
+export function registeredKey(repo: RepoConfig, id: number | string, title: string, keyLine: string, readOnly: boolean): DeployKey {
+  return {
+    status: 'registered',
+    id: forgeText(String(id)),
+    repo: repo.name,
+    title: forgeText(title),
+    publicKey: forgeText(keyLine.trim().split(/\s+/).slice(0, 2).join(' ')),
+    fingerprint: blobFingerprint(keyLine),
+    readOnly,
+  };
 }
 
 /**

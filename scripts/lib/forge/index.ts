@@ -13,6 +13,7 @@ export * from './types.js';
 export * from './errors.js';
 export { WriteLimiter, type WriteLimits, type Release } from './rate-limit.js';
 export { withRetry, backoffDelay, type RetryOptions } from './retry.js';
+export { findByFingerprint } from './register.js';
 export { deployKeySettingsUrl, ManualForge } from './manual.js';
 export { BLOCK_BEGIN, BLOCK_END, forcedCommand, parseAuthorizedKeys, renderAuthorizedKeys } from './ssh-authorized-keys.js';
 
@@ -41,37 +42,36 @@ export async function createForge(config: Config, opts: CreateForgeOptions): Pro
   const clock = opts.clock ?? systemClock;
   const warn = opts.warn ?? ((m: string) => void io.stderr.write(`warning: ${m}\n`));
   if (opts.manual || forge.type === 'manual') return new ManualForge(io, opts.manual ? '--manual' : 'forge type manual');
+  const tuning = {
+    clock,
+    ...(opts.retryBaseMs === undefined ? {} : { retryBaseMs: opts.retryBaseMs }),
+    ...(opts.fetch === undefined ? {} : { fetch: opts.fetch }),
+  };
   switch (forge.type) {
     case 'github': {
-      const token = opts.env[forge.tokenEnv];
-      if (!token) return new ManualForge(io, `no token in $${forge.tokenEnv}`);
-      const { createGithubForge } = await import('./github.js');
-      return createGithubForge({
+      const common = {
         apiUrl: forge.apiUrl,
-        token,
-        tokenEnv: forge.tokenEnv,
         writesPerMinute: forge.writesPerMinute,
         writesPerHour: forge.writesPerHour,
-        clock,
         warn,
+        ...tuning,
         ...(opts.minuteMs === undefined ? {} : { minuteMs: opts.minuteMs }),
         ...(opts.hourMs === undefined ? {} : { hourMs: opts.hourMs }),
-        ...(opts.retryBaseMs === undefined ? {} : { retryBaseMs: opts.retryBaseMs }),
-        ...(opts.fetch === undefined ? {} : { fetch: opts.fetch }),
-      });
+      };
+      const { createGithubForge } = await import('./github.js');
+      if (forge.auth.type === 'app') {
+        const { readAppPrivateKey } = await import('./github-auth.js');
+        const app = { appId: forge.auth.appId, privateKey: await readAppPrivateKey(forge.auth), ...(forge.auth.installationId === undefined ? {} : { installationId: forge.auth.installationId }) };
+        return createGithubForge({ ...common, app });
+      }
+      const token = opts.env[forge.auth.tokenEnv];
+      if (!token) return new ManualForge(io, `no token in $${forge.auth.tokenEnv}`);
+      return createGithubForge({ ...common, token, tokenEnv: forge.auth.tokenEnv });
     }
     case 'gitea': {
       const token = opts.env[forge.tokenEnv];
       if (!token) return new ManualForge(io, `no token in $${forge.tokenEnv}`);
-      const { GiteaForge } = await import('./gitea.js');
-      return new GiteaForge({
-        apiUrl: forge.apiUrl,
-        token,
-        tokenEnv: forge.tokenEnv,
-        clock,
-        ...(opts.retryBaseMs === undefined ? {} : { retryBaseMs: opts.retryBaseMs }),
-        ...(opts.fetch === undefined ? {} : { fetch: opts.fetch }),
-      });
+      return new (await import('./gitea.js')).GiteaForge({ apiUrl: forge.apiUrl, token, tokenEnv: forge.tokenEnv, ...tuning });
     }
     case 'ssh': {
       const { SshForge } = await import('./ssh.js');

@@ -46,9 +46,6 @@ export class ManualForge implements ForgeProvider {
     return [];
   }
 
-  async findByFingerprint(_repo: RepoConfig, _fp: string): Promise<DeployKey | undefined> {
-    return undefined;
-  }
 
   async add(repo: RepoConfig, req: AddKeyRequest): Promise<PendingKey> {
     const where = `${repo.url.owner}/${repo.url.repo}`;

@@ -24,7 +24,7 @@ import type { RepoConfig, SshForgeConfig } from '../config/types.js';
 import { writeFileAtomic } from '../fs/atomic-write.js';
 import { withFileLock } from '../fs/file-lock.js';
 import { DeployKeysError } from '../errors.js';
-import { blobFingerprint, checkAddRequest } from './fingerprint.js';
+import { checkAddRequest, registeredKey } from './fingerprint.js';
 import { ForgeError, ForgeFailure, KeyInUse, type ForgeErrorContext } from './errors.js';
 import {
   assertRepoPath,
@@ -141,9 +141,6 @@ export class SshForge implements ForgeProvider {
     return parsed.entries.filter((e) => e.repoPath === repo.url.path).map((e) => toDeployKey(repo, e));
   }
 
-  async findByFingerprint(repo: RepoConfig, fingerprint: string): Promise<DeployKey | undefined> {
-    return (await this.list(repo)).find((k) => k.fingerprint === fingerprint);
-  }
 
   add(repo: RepoConfig, req: AddKeyRequest): Promise<DeployKey> {
     const baseCtx = this.ctx(repo, req.host === undefined ? {} : { host: req.host });
@@ -195,16 +192,7 @@ function stripLine(e: ManagedEntry): ManagedEntry {
 }
 
 function toDeployKey(repo: RepoConfig, e: ManagedEntry): DeployKey {
-  return {
-    status: 'registered',
-    id: e.id,
-    repo: repo.name,
-    title: e.title,
-    publicKey: e.key,
-    fingerprint: blobFingerprint(e.key),
-    readOnly: isCanonical(e),
-    createdAt: e.createdAt,
-  };
+  return { ...registeredKey(repo, e.id, e.title, e.key, isCanonical(e)), createdAt: e.createdAt };
 }
 
 function localStore(file: string): Store {

@@ -26,10 +26,18 @@ export interface DeployKey {
   /** false when an org/enterprise policy disabled deploy keys (GitHub). */
   enabled?: boolean;
   createdAt?: string;
+  /** When the forge stops accepting the key (GitLab `expires_at`); null = never. */
+  expiresAt?: string | null;
   /** ISO time of last use; null = never used; undefined = forge does not tell. */
   lastUsed?: string | null;
   /** Login of whoever added it (GitHub). */
   addedBy?: string | null;
+  /**
+   * GitHub: `addedBy` is a person, not an App. Such a key may have been created
+   * with that person's personal access token or OAuth token, and GitHub deletes
+   * it when that token is deleted or revoked.
+   */
+  addedByUser?: boolean;
   verified?: boolean;
 }
 
@@ -103,7 +111,6 @@ export interface ForgeProvider {
   add(repo: RepoConfig, req: AddKeyRequest): Promise<DeployKey | PendingKey>;
   /** Removes a registration; an id that is already gone succeeds. */
   remove(repo: RepoConfig, id: string, ctx?: KeyContext): Promise<void>;
-  findByFingerprint(repo: RepoConfig, fingerprint: string): Promise<DeployKey | undefined>;
 }
 
 /** Time, injectable so tests and benchmarks can shorten it. */

@@ -30,9 +30,13 @@ export function assertComment(comment: string, where = 'key comment'): string {
   return comment;
 }
 
+/** `text` with every character `BAD` names written as `\u{…}`: safe to print on a terminal. */
+export function escapeControls(text: string): string {
+  return text.replace(new RegExp(BAD.source, 'gu'), (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
+}
+
 /** A comment quoted for a message: not secret, but it may be long or hold control characters. */
 export function showComment(comment: string): string {
   const short = comment.length > 60 ? `${comment.slice(0, 60)}…` : comment;
-  const all = new RegExp(BAD.source, 'gu');
-  return `"${short.replace(/["\\]/g, '\\$&').replace(all, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`)}"`;
+  return `"${escapeControls(short.replace(/["\\]/g, '\\$&'))}"`;
 }

@@ -91,6 +91,8 @@ export function hostStatus(
 
 export type FindingKind =
   | 'unknown-key'
+  | 'shared-key'
+  | 'token-bound'
   | 'revoked-host-key'
   | 'never-used'
   | 'unused'
@@ -152,11 +154,24 @@ export function auditFindings(input: AuditInput): Finding[] {
         out.push({ kind: 'revoked-host-key', host: revokedBy, ...base, message: `${where} belongs to revoked host ${revokedBy}; run "deploy-keys revoke ${revokedBy}"` });
         continue;
       }
-      if (!owner || owner.repo !== repo) {
+      if (owner && owner.repo !== repo) {
+        // GitLab and Gitea let one key be enabled on several repos; removing it from one leaves it valid on the others.
+        out.push({ kind: 'shared-key', host: owner.host, ...base, message: `${where} is ${owner.host}'s key for ${owner.repo}, also enabled on ${repo}; remove it from ${repo} on the forge (one key serves one repo, so revoking per repo stays exact)` });
+        continue;
+      }
+      if (!owner) {
         out.push({ kind: 'unknown-key', ...base, message: `${where} is not known to any host file (drift or intrusion)` });
         continue;
       }
       const host = owner.host;
+      if (k.addedByUser) {
+        out.push({
+          kind: 'token-bound',
+          host,
+          ...base,
+          message: `${where} was added by user ${k.addedBy ?? '?'}: if with their personal access token or OAuth token, GitHub deletes the key when that token is deleted or revoked; re-register it under a GitHub App (forge.auth, see the README), then "deploy-keys rotate ${host} --force" and later "deploy-keys rotate --finish ${host}"`,
+        });
+      }
       if (!k.readOnly) out.push({ kind: 'write-enabled', host, ...base, message: `${where} has write access` });
       if (k.enabled === false) out.push({ kind: 'disabled', host, ...base, message: `${where} is disabled on the forge` });
       const created = Date.parse(owner.rec.createdAt || k.createdAt || '');

@@ -6,7 +6,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import type { Config } from '../config/types.js';
+import { forgeTokenEnv, type Config } from '../config/index.js';
 import { DeployKeysError } from '../errors.js';
 import { writeFileAtomic } from '../fs/atomic-write.js';
 import type { ForgeProvider } from '../forge/types.js';
@@ -49,13 +49,13 @@ export function faultHookFromEnv(env: NodeJS.ProcessEnv): FaultHook | undefined 
 
 /** The forge provider for the config (or the manual checklist with --manual). */
 export async function createForgeProvider(config: Config, env: NodeJS.ProcessEnv, io: Io, manual: boolean): Promise<ForgeProvider> {
-  const f = config.forge;
+  const tokenEnv = forgeTokenEnv(config.forge);
   // No token: at a terminal, fall back to the manual checklist (it says why and
   // waits for "added"); anywhere else fail, since nobody could confirm the keys.
   const interactive = Boolean(io.stdin.isTTY && io.stdout.isTTY);
-  if (!manual && !interactive && (f.type === 'github' || f.type === 'gitea') && !env[f.tokenEnv]) {
-    throw new DeployKeysError(`$${f.tokenEnv} is not set (the ${f.type} token)`, {
-      hint: `export ${f.tokenEnv}=<token with admin rights on the repos>, or pass --manual to add the keys by hand`,
+  if (!manual && !interactive && tokenEnv !== undefined && !env[tokenEnv]) {
+    throw new DeployKeysError(`$${tokenEnv} is not set (the ${config.forge.type} token)`, {
+      hint: `export ${tokenEnv}=<token with admin rights on the repos>, or pass --manual to add the keys by hand`,
     });
   }
   const { createForge } = await import('../forge/index.js');
