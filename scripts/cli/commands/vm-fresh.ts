@@ -28,6 +28,10 @@ Options:
 
 The age identity that decrypts the host file comes from SOPS_AGE_KEY,
 SOPS_AGE_KEY_FILE or ~/.config/sops/age/keys.txt (never from the command line).
+The forge credential comes from the config: the variable named by
+forge.token_env, or (GitHub) forge.auth: { type: app, app_id, private_key_file,
+installation_id? }, a GitHub App whose installation tokens are minted per run
+(keys it creates survive staff changes; see the README).
 `;
 
 async function hostRecipient(spec: string): Promise<string> {
