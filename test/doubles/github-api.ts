@@ -35,8 +35,8 @@
  *   writes with timestamps), `limitViolations`.
  */
 import { createHash, generateKeyPairSync, verify, type KeyObject } from 'node:crypto';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
+import { countRequests, FaultQueue, readBody, startLoopback, stopLoopback, type RecordedResponse } from './http-double.js';
 
 export interface DeployKeyJson {
   id: number;
@@ -103,15 +103,6 @@ export interface RecordedRequest {
   body: unknown;
 }
 
-export interface RecordedResponse {
-  method: string;
-  route: string;
-  path: string;
-  status: number;
-  headers: Record<string, string>;
-  /** Parsed JSON body, or undefined for an empty body. */
-  body: unknown;
-}
 
 export interface GithubApiDoubleOptions {
   /** Token with admin on every repo (default 'good-token'). */
@@ -154,9 +145,17 @@ const KEY_TYPES = new Set([
   'sk-ecdsa-sha2-nistp256@openssh.com',
 ]);
 
+type GithubFault = {
+  kind: 'status' | 'cut' | 'secondary' | 'writable' | 'reply';
+  status: number;
+  retryAfter: number;
+  method?: string;
+  left: number;
+  message?: string;
+  headers?: Record<string, string>;
+};
+
 export class GithubApiDouble {
-  readonly url: string;
-  readonly port: number;
   readonly token: string;
   readonly requests: RecordedRequest[] = [];
   readonly responses: RecordedResponse[] = [];
@@ -176,23 +175,14 @@ export class GithubApiDouble {
   private readonly byFingerprint = new Map<string, StoredKey>();
   private nextId = 1000;
   private primary = new Map<string, { used: number; resetAt: number }>();
-  private faults: {
-    kind: 'status' | 'cut' | 'secondary' | 'writable' | 'reply';
-    status: number;
-    retryAfter: number;
-    method?: string;
-    left: number;
-    message?: string;
-    headers?: Record<string, string>;
-  }[] = [];
+  private readonly faults = new FaultQueue<GithubFault>();
 
   private constructor(
     private readonly server: http.Server,
+    readonly url: string,
     opts: Required<GithubApiDoubleOptions>,
   ) {
     this.opts = opts;
-    this.port = (server.address() as AddressInfo).port;
-    this.url = `http://127.0.0.1:${this.port}`;
     this.token = opts.token;
     // The default token acts like an App installation token: the keys it adds are `added_by` a bot.
     this.tokens.set(opts.token, { login: 'octo-app[bot]', adminRepos: 'all' });
@@ -215,23 +205,13 @@ export class GithubApiDouble {
       ...options,
     };
     let self: GithubApiDouble | undefined;
-    const server = http.createServer((req, res) => {
-      void self!.handle(req, res).catch((e: unknown) => {
-        if (!res.headersSent) {
-          res.writeHead(500, { 'content-type': 'application/json' });
-          res.end(JSON.stringify({ message: `double crashed: ${String(e)}` }));
-        }
-      });
-    });
-    server.keepAliveTimeout = 1000;
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    self = new GithubApiDouble(server, opts);
+    const { server, url } = await startLoopback((req, res) => self!.handle(req, res));
+    self = new GithubApiDouble(server, url, opts);
     return self;
   }
 
-  async close(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((r) => this.server.close(() => r()));
+  close(): Promise<void> {
+    return stopLoopback(this.server);
   }
 
   // ----- set-up -----
@@ -353,30 +333,13 @@ export class GithubApiDouble {
   }
 
   countRequests(method: string, route?: string): number {
-    return this.requests.filter((r) => r.method === method && (route === undefined || r.route === route)).length;
+    return countRequests(this.requests, method, route);
   }
 
   // ----- server -----
 
-  private takeFault(method: string, kinds: string[]): (typeof this.faults)[number] | undefined {
-    const f = this.faults.find((x) => x.left > 0 && kinds.includes(x.kind) && (x.method === undefined || x.method === method));
-    if (f) f.left--;
-    this.faults = this.faults.filter((x) => x.left > 0);
-    return f;
-  }
-
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const raw = Buffer.concat(chunks).toString('utf8');
-    let body: unknown = undefined;
-    if (raw) {
-      try {
-        body = JSON.parse(raw);
-      } catch {
-        body = raw;
-      }
-    }
+    const body = await readBody(req);
     const method = req.method ?? 'GET';
     const u = new URL(req.url ?? '/', this.url);
     const route = routeOf(u.pathname);
@@ -401,7 +364,7 @@ export class GithubApiDouble {
     const error = (status: number, message: string, extra: Record<string, string> = {}): void =>
       send(status, { message, documentation_url: DOCS, status: String(status) }, extra);
 
-    const fault = this.takeFault(method, ['status', 'secondary', 'reply']);
+    const fault = this.faults.take(method, ['status', 'secondary', 'reply']);
     if (fault?.kind === 'reply') return error(fault.status, fault.message ?? '', fault.headers ?? {});
     if (fault?.kind === 'status') return error(fault.status, fault.status === 502 ? 'Server Error' : 'Service Unavailable');
     if (fault?.kind === 'secondary') return this.secondary(error, fault.status, fault.retryAfter);
@@ -448,8 +411,8 @@ export class GithubApiDouble {
       if (method === 'GET') return this.list(repo, u, send, error);
       if (method === 'POST') {
         return this.create(repo, spec, body, send, error, () => {
-          const cut = this.takeFault('POST', ['cut']);
-          const writable = this.takeFault('POST', ['writable']);
+          const cut = this.faults.take('POST', ['cut']);
+          const writable = this.faults.take('POST', ['writable']);
           return { cut: !!cut, writable: !!writable };
         }, res, now);
       }
@@ -463,7 +426,7 @@ export class GithubApiDouble {
       const [gone] = repo.keys.splice(idx, 1);
       this.byFingerprint.delete(gone!.fingerprint);
       this.writes.push({ at: now, method, path: u.pathname });
-      if (this.takeFault('DELETE', ['cut'])) return void res.socket?.destroy();
+      if (this.faults.take('DELETE', ['cut'])) return void res.socket?.destroy();
       return send(204);
     }
     return error(404, 'Not Found');
