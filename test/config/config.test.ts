@@ -55,7 +55,7 @@ describe('config', () => {
     expect(failure(BASE.replace('/root/nix-config', 'root/nix-config')).oneLine()).toMatch(/clone_to: .*absolute path/);
     expect(failure(BASE.replace('/root/nix-config', '/root/../etc')).oneLine()).toMatch(/clone_to/);
     expect(failure(BASE.replace('secrets_dir: sops', 'secrets_dir: ../elsewhere')).oneLine()).toMatch(/outside the config directory/);
-    expect(failure(BASE.replace('type: github', 'type: bitbucket')).oneLine()).toMatch(/unknown forge type "bitbucket" \(use github, gitea, ssh or manual\)/);
+    expect(failure(BASE.replace('type: github', 'type: bitbucket')).oneLine()).toMatch(/unknown forge type "bitbucket" \(use github, gitea, gitlab, ssh or manual\)/);
     expect(failure(BASE.replace('token_env: GITHUB_TOKEN', 'token_env: "GITHUB TOKEN"')).oneLine()).toMatch(/environment variable name/);
     expect(failure(BASE.replace('known_hosts: []', 'known_hosts: ["not a key"]')).oneLine()).toMatch(/known_hosts\.0: is not a known_hosts line/);
     expect(failure(BASE.replace('  max_age_days: 90', '  max_age_days: -1')).oneLine()).toMatch(/whole number/);
@@ -70,6 +70,13 @@ describe('config', () => {
 
   it('reports YAML syntax errors with a line', () => {
     expect(failure('repos:\n  a: [\n').oneLine()).toMatch(/deploy-keys\.yaml:\d+: invalid YAML/);
+  });
+
+  it('gitlab: gitlab.com by default, self-managed through api_url, token from token_env', () => {
+    const gl = (forge: string) => parseConfig(BASE.replace(/forge:\n  type: github\n  token_env: GITHUB_TOKEN\n/, `forge:\n${forge}`), FILE).forge;
+    expect(gl('  type: gitlab\n')).toEqual({ type: 'gitlab', apiUrl: 'https://gitlab.com/api/v4', tokenEnv: 'GITLAB_TOKEN' });
+    expect(gl('  type: gitlab\n  api_url: https://git.example.com/api/v4/\n  token_env: GL\n')).toEqual({ type: 'gitlab', apiUrl: 'https://git.example.com/api/v4', tokenEnv: 'GL' });
+    expect(failure(BASE.replace('type: github', 'type: gitlab\n  writes_per_minute: 3')).oneLine()).toMatch(/forge\.writes_per_minute: unknown key/);
   });
 
   it('github: forge.auth names a GitHub App; its key file is resolved against the config directory', () => {

@@ -206,6 +206,9 @@ function parseForge(r: Reader): ForgeConfig {
     case 'gitea':
       r.keys(['forge'], ['type', 'api_url', 'token_env']);
       return { type, apiUrl: apiUrl(), tokenEnv: tokenEnv('GITEA_TOKEN') };
+    case 'gitlab':
+      r.keys(['forge'], ['type', 'api_url', 'token_env']);
+      return { type, apiUrl: apiUrl('https://gitlab.com/api/v4'), tokenEnv: tokenEnv('GITLAB_TOKEN') };
     case 'ssh': {
       r.keys(['forge'], ['type', 'authorized_keys', 'target', 'port']);
       const authorizedKeys = path.resolve(r.string(['forge', 'authorized_keys']));
@@ -220,7 +223,7 @@ function parseForge(r: Reader): ForgeConfig {
       r.keys(['forge'], ['type']);
       return { type };
     default:
-      r.fail(['forge', 'type'], `unknown forge type ${JSON.stringify(type)}`, 'use github, gitea, ssh or manual');
+      r.fail(['forge', 'type'], `unknown forge type ${JSON.stringify(type)}`, 'use github, gitea, gitlab, ssh or manual');
   }
 }
 
@@ -249,7 +252,7 @@ function defaultGithub(): ForgeConfig {
 /** The environment variable the forge's token comes from; undefined when it needs none (GitHub App, ssh, manual). */
 export function forgeTokenEnv(forge: ForgeConfig): string | undefined {
   if (forge.type === 'github') return forge.auth.type === 'token' ? forge.auth.tokenEnv : undefined;
-  return forge.type === 'gitea' ? forge.tokenEnv : undefined;
+  return forge.type === 'gitea' || forge.type === 'gitlab' ? forge.tokenEnv : undefined;
 }
 
 function isLoopback(host: string): boolean {

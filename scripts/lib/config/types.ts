@@ -35,6 +35,14 @@ export interface GiteaForgeConfig {
   tokenEnv: string;
 }
 
+/** gitlab.com or a self-managed GitLab (`api_url` ending in /api/v4). */
+export interface GitlabForgeConfig {
+  type: 'gitlab';
+  apiUrl: string;
+  /** Sent as PRIVATE-TOKEN: a personal, group or project access token with the Maintainer role and `api` scope. */
+  tokenEnv: string;
+}
+
 export interface SshForgeConfig {
   type: 'ssh';
   /** authorized_keys file of the git server's account: a local path, or remote through `target`. */
@@ -48,7 +56,7 @@ export interface ManualForgeConfig {
   type: 'manual';
 }
 
-export type ForgeConfig = GithubForgeConfig | GiteaForgeConfig | SshForgeConfig | ManualForgeConfig;
+export type ForgeConfig = GithubForgeConfig | GiteaForgeConfig | GitlabForgeConfig | SshForgeConfig | ManualForgeConfig;
 
 /** `forge.type`: which provider registers the keys. */
 export type ForgeType = ForgeConfig['type'];

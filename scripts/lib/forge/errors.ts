@@ -112,7 +112,9 @@ export class NotFoundOrNoAdmin extends ForgeError {
       ctx.status === 403
         ? 'access forbidden: the token lacks permission to manage deploy keys of this repository'
         : 'repository not found, or the token has no admin rights on it',
-      'check the repo URL in the config; the token needs admin on the repo (fine-grained/App: "Administration: read and write"); an org may also need to approve the OAuth app or App installation',
+      ctx.forge === 'gitlab'
+        ? 'check the repo URL in the config; the token needs the Maintainer role on the project and the api scope'
+        : 'check the repo URL in the config; the token needs admin on the repo (fine-grained/App: "Administration: read and write"); an org may also need to approve the OAuth app or App installation',
       cause,
     );
   }

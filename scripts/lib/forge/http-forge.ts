@@ -47,7 +47,7 @@ export interface HttpForgeApi {
 }
 
 export abstract class HttpForge<Raw extends { id: number }> implements ForgeProvider {
-  abstract readonly kind: 'gitea';
+  abstract readonly kind: 'gitea' | 'gitlab';
   protected readonly http: JsonClient;
   protected readonly clock: Clock;
   private readonly policy: RetryPolicy;

@@ -68,10 +68,13 @@ export async function createForge(config: Config, opts: CreateForgeOptions): Pro
       if (!token) return new ManualForge(io, `no token in $${forge.auth.tokenEnv}`);
       return createGithubForge({ ...common, token, tokenEnv: forge.auth.tokenEnv });
     }
-    case 'gitea': {
+    case 'gitea':
+    case 'gitlab': {
       const token = opts.env[forge.tokenEnv];
       if (!token) return new ManualForge(io, `no token in $${forge.tokenEnv}`);
-      return new (await import('./gitea.js')).GiteaForge({ apiUrl: forge.apiUrl, token, tokenEnv: forge.tokenEnv, ...tuning });
+      const options = { apiUrl: forge.apiUrl, token, tokenEnv: forge.tokenEnv, ...tuning };
+      if (forge.type === 'gitea') return new (await import('./gitea.js')).GiteaForge(options);
+      return new (await import('./gitlab.js')).GitlabForge({ ...options, keyLifetimeDays: config.rotation.maxAgeDays + config.rotation.graceDays });
     }
     case 'ssh': {
       const { SshForge } = await import('./ssh.js');
