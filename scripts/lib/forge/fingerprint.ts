@@ -42,6 +42,11 @@ export function blobFingerprint(line: string): string {
   return `SHA256:${createHash('sha256').update(Buffer.from(b64, 'base64')).digest('base64').replace(/=+$/, '')}`;
 }
 
+/** A forge's boolean taken at its word only when it is exactly `true` (replies are untrusted). */
+export function isTrue(v: unknown): v is true {
+  return v === true;
+}
+
 /** Text from a forge, made safe for a terminal: control characters escaped, at most 255 characters. */
 export function forgeText(text: string): string {
   return escapeControls(text.length > 255 ? `${text.slice(0, 255)}…` : text);

@@ -12,7 +12,7 @@
  * writes are not throttled.
  */
 import type { RepoConfig } from '../config/types.js';
-import { registeredKey, type ParsedKey } from './fingerprint.js';
+import { isTrue, registeredKey, type ParsedKey } from './fingerprint.js';
 import { ForgeFailure, InvalidKey, KeyInUse, TitleInUse, type ForgeError, type ForgeErrorContext } from './errors.js';
 import type { HttpError } from './http.js';
 import { HttpForge, type HttpForgeOptions } from './http-forge.js';
@@ -56,7 +56,7 @@ export class GiteaForge extends HttpForge<GiteaKey> {
   }
 
   protected toDeployKey(repo: RepoConfig, k: GiteaKey): DeployKey {
-    const out = registeredKey(repo, k.id, k.title, k.key, k.read_only === true);
+    const out = registeredKey(repo, k.id, k.title, k.key, isTrue(k.read_only));
     if (k.created_at !== undefined) out.createdAt = k.created_at;
     return out;
   }

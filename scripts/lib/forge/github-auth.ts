@@ -135,8 +135,9 @@ export class AppCredential implements GithubCredential {
     const jwt = await this.jwt();
     try {
       const res = await this.o.octokit.request('GET /app', { headers: { authorization: `bearer ${jwt}` } });
-      this.slug = res.data?.slug ?? undefined;
-      return { slug: this.slug ?? String(this.o.appId), administration: res.data?.permissions?.administration };
+      // GitHub types GET /app as nullable.
+      this.slug = res.data?.slug;
+      return { slug: this.slug ?? String(this.o.appId), administration: res.data?.permissions.administration };
     } catch (e) {
       throw this.appError(e, ctx);
     }

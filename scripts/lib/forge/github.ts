@@ -32,7 +32,7 @@ import type { ThrottlingOptions } from '@octokit/plugin-throttling';
 import type { RetryOptions } from '@octokit/plugin-retry';
 import type { Octokit } from '@octokit/rest';
 import type { RepoConfig } from '../config/types.js';
-import { forgeText, registeredKey } from './fingerprint.js';
+import { forgeText, isTrue, registeredKey } from './fingerprint.js';
 import {
   DeployKeysDisabled,
   ForgeError,
@@ -192,7 +192,7 @@ export async function createGithubForge(opts: GithubForgeOptions): Promise<Githu
   const clock = opts.clock ?? systemClock;
   const warn = opts.warn ?? ((m: string) => process.stderr.write(`warning: ${m}\n`));
   const limits = new GithubLimits(opts, clock, warn);
-  const noop = (): void => {};
+  const noop = (): undefined => undefined;
   const throttle: ThrottlingOptions = {
     id: `nix-deploy-keys-${Math.random().toString(36).slice(2)}`,
     retryAfterBaseValue: limits.retryAfterUnitMs,
@@ -219,11 +219,13 @@ export async function createGithubForge(opts: GithubForgeOptions): Promise<Githu
   });
   octokit.hook.before('request', async (options) => {
     options.headers['x-github-api-version'] = GITHUB_API_VERSION;
-    await limits.waitForPrimary(String(options.headers.authorization ?? ''));
+    await limits.waitForPrimary(options.headers.authorization ?? '');
   });
-  octokit.hook.after('request', (response, options) => limits.note(String(options.headers.authorization ?? ''), response.headers));
+  octokit.hook.after('request', (response, options) => {
+    limits.note(options.headers.authorization ?? '', response.headers);
+  });
   octokit.hook.error('request', (error, options) => {
-    limits.note(String(options.headers.authorization ?? ''), (error as RequestErrorLike).response?.headers);
+    limits.note(options.headers.authorization ?? '', (error as RequestErrorLike).response?.headers);
     throw error;
   });
   const credential: GithubCredential = opts.app ? await appCredential(opts.app, octokit, clock, warn) : new TokenCredential(opts.token, opts.tokenEnv);
@@ -403,10 +405,10 @@ export class GithubForge implements ForgeProvider {
     // Thrown by the request hook (known exhausted budget), which does not know host and repo.
     if (e instanceof RateLimited && e.repo === undefined && ctx.repo !== undefined) return new RateLimited(ctx, e.retryAt, e.limit, e);
     if (e instanceof ForgeError) return e;
-    const err = e as RequestErrorLike;
-    const status = typeof err?.status === 'number' ? err.status : undefined;
-    const headers = err?.response?.headers ?? {};
-    const data = err?.response?.data as { message?: string; errors?: { message?: string; code?: string; field?: string }[] } | undefined;
+    const err: RequestErrorLike = typeof e === 'object' && e !== null ? e : {};
+    const status = typeof err.status === 'number' ? err.status : undefined;
+    const headers = err.response?.headers ?? {};
+    const data = err.response?.data as { message?: string; errors?: { message?: string; code?: string; field?: string }[] } | undefined;
     const c = { ...ctx, ...(status === undefined ? {} : { status }) };
     const messages = [data?.message ?? '', ...(data?.errors ?? []).map((x) => x.message ?? '')].join(' | ');
     if (status === 401) return new Unauthorized(c, this.credential.label, e, this.credential.unauthorizedHint);
@@ -429,23 +431,24 @@ export class GithubForge implements ForgeProvider {
       return new ForgeFailure(c, `validation failed: ${short(messages)}`, 'see the message; nothing was registered', e);
     }
     if (status === undefined || status >= 500) {
-      const what = status === undefined || !err.response ? `network error: ${short(err?.message ?? String(e))}` : `HTTP ${status}`;
+      const what = status === undefined || !err.response ? `network error: ${short(err.message ?? String(e))}` : `HTTP ${status}`;
       return new Transient(c, what, e);
     }
-    return new ForgeFailure(c, `unexpected HTTP ${status}: ${short(messages || err.message || '')}`, 'see the message; nothing was changed', e);
+    return new ForgeFailure(c, `unexpected HTTP ${status}: ${short(messages !== '' ? messages : (err.message ?? ''))}`, 'see the message; nothing was changed', e);
   }
 
   private toDeployKey(repo: RepoConfig, k: GhKey): DeployKey {
-    const out = registeredKey(repo, k.id, k.title, k.key, k.read_only === true);
+    // The reply is untrusted: only an explicit read_only true is read-only.
+    const out = registeredKey(repo, k.id, k.title, k.key, isTrue(k.read_only));
+    out.createdAt = k.created_at;
+    out.verified = k.verified;
     if (k.enabled !== undefined) out.enabled = k.enabled;
-    if (k.created_at !== undefined) out.createdAt = k.created_at;
     if (k.last_used !== undefined) out.lastUsed = k.last_used;
     if (k.added_by !== undefined) {
       out.addedBy = k.added_by === null ? null : forgeText(k.added_by);
       // A person, not an App (`…[bot]`): possibly created with their PAT or OAuth token, which takes the key with it.
       out.addedByUser = typeof k.added_by === 'string' && k.added_by !== '' && !k.added_by.endsWith('[bot]') && !this.credential.isSelf(k.added_by);
     }
-    if (k.verified !== undefined) out.verified = k.verified;
     return out;
   }
 }

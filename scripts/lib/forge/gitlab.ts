@@ -42,7 +42,8 @@ interface GitlabKey {
   created_at?: string;
   expires_at?: string | null;
   last_used_at?: string | null;
-  can_push?: boolean;
+  /** Untrusted: only `false` itself means read-only. */
+  can_push?: unknown;
 }
 
 const DAY = 86_400_000;

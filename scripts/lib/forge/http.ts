@@ -29,7 +29,7 @@ export class HttpError extends Error {
   /** The server's `message` (Gitea, GitLab: a string or a field → messages map), one line. */
   serverMessage(): string {
     const b = this.body;
-    const m = typeof b === 'object' && b !== null && 'message' in b ? (b as { message: unknown }).message : b;
+    const m = typeof b === 'object' && b !== null && 'message' in b ? b.message : b;
     const text =
       typeof m === 'string' ? m
       : typeof m === 'object' && m !== null ? Object.entries(m).map(([k, v]) => `${k} ${Array.isArray(v) ? v.join(', ') : String(v)}`).join('; ')
@@ -128,7 +128,7 @@ export class JsonClient {
       for (const it of items) out.set(it.id, it);
       const link = res.headers.get('link');
       const nextPage = res.headers.get('x-next-page');
-      const hasNext = link !== null ? /rel="next"/.test(link) : nextPage !== null ? nextPage !== '' : items.length >= pageSize;
+      const hasNext = link !== null ? link.includes('rel="next"') : nextPage !== null ? nextPage !== '' : items.length >= pageSize;
       if (!hasNext || items.length === 0) break;
     }
     return [...out.values()];
