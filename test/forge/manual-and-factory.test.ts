@@ -19,6 +19,9 @@ describe('manual provider', () => {
   it('settings URLs', () => {
     expect(deployKeySettingsUrl(repoConfig('acme/app'))).toBe('https://github.com/acme/app/settings/keys/new');
     expect(deployKeySettingsUrl(repoConfig('git@git.example.com:acme/app.git'))).toBe('https://git.example.com/acme/app/settings/keys');
+    const nested = repoConfig('git@git.example.com:infra/nixos/app.git');
+    expect(deployKeySettingsUrl(nested, 'gitlab')).toBe('https://git.example.com/infra/nixos/app/-/settings/repository#js-deploy-keys-settings');
+    expect(deployKeySettingsUrl(repoConfig('git@gitlab.com:infra/nixos/app.git'))).toBe('https://gitlab.com/infra/nixos/app/-/settings/repository#js-deploy-keys-settings');
   });
 
   it('non-TTY: prints the checklist and returns pending', async () => {
@@ -76,5 +79,15 @@ describe('createForge', () => {
     expect((await createForge(cfg(`  type: github\n  api_url: ${gh.url}\n  token_env: T`), { env: { T: 'x' }, manual: true, io: io(false) })).kind).toBe('manual');
     expect((await createForge(cfg('  type: ssh\n  authorized_keys: /tmp/nope/authorized_keys'), { env: {}, io: io(false) })).kind).toBe('ssh');
     expect((await createForge(cfg('  type: gitea\n  api_url: https://git.example.com\n  token_env: G'), { env: { G: 'x' }, io: io(false) })).kind).toBe('gitea');
+    expect((await createForge(cfg('  type: gitlab\n  token_env: L'), { env: { L: 'x' }, io: io(false) })).kind).toBe('gitlab');
+  });
+
+  it('gitlab without a token: the checklist points at the project\'s repository settings', async () => {
+    const c = parseConfig('forge:\n  type: gitlab\n  api_url: https://code.example.org/api/v4\nrepos:\n  app:\n    url: git@code.example.org:infra/nixos/app.git\n', '/tmp/cfg/deploy-keys.yaml');
+    const t = io(false);
+    const f = await createForge(c, { env: {}, io: t });
+    expect(f.kind).toBe('manual');
+    await f.add(c.repos[0]!, { title: 'web-01-app-deploy', publicKey: testPublicKey().line, readOnly: true });
+    expect(t.out()).toContain('https://code.example.org/infra/nixos/app/-/settings/repository#js-deploy-keys-settings');
   });
 });

@@ -15,6 +15,8 @@ export interface RepoUrl {
   /** The last two path segments, `.git` stripped: what forge APIs call owner and repo. */
   owner: string;
   repo: string;
+  /** The whole path without leading slash and `.git`: GitLab's project path (`group/subgroup/project`). */
+  fullPath: string;
 }
 
 const USER_RE = /^[a-z_][a-z0-9_.-]{0,31}$/i;
@@ -55,7 +57,7 @@ export function parseRepoUrl(raw: string): RepoUrl | string {
   const repo = segments[segments.length - 1]!.replace(/\.git$/, '');
   const owner = segments[segments.length - 2]!;
   if (!repo) return 'path has an empty repository name';
-  return { raw, user, host, port, path, owner, repo };
+  return { raw, user, host, port, path, owner, repo, fullPath: segments.join('/').replace(/\.git$/, '') };
 }
 
 /** `[host]:port` as known_hosts and ssh want it when the port is not 22. */

@@ -67,17 +67,13 @@ export class GitlabForge extends HttpForge<GitlabKey> {
     this.keyLifetimeDays = opts.keyLifetimeDays;
   }
 
-  /** The project's full path (`group/subgroup/project`), GitLab's `:id`. */
-  static projectPath(repo: RepoConfig): string {
-    return repo.url.path.replace(/^\/+|\/+$/g, '').replace(/\.git$/, '');
-  }
-
   protected repoLabel(repo: RepoConfig): string {
-    return GitlabForge.projectPath(repo);
+    return repo.url.fullPath;
   }
 
+  /** `:id` is the URL-encoded full project path (`group/subgroup/project`). */
   protected keysPath(repo: RepoConfig): string {
-    return `/projects/${encodeURIComponent(GitlabForge.projectPath(repo))}/deploy_keys`;
+    return `/projects/${encodeURIComponent(repo.url.fullPath)}/deploy_keys`;
   }
 
   protected createBody(req: AddKeyRequest, key: ParsedKey): Record<string, unknown> {

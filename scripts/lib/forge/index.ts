@@ -41,7 +41,7 @@ export async function createForge(config: Config, opts: CreateForgeOptions): Pro
   const io = opts.io ?? defaultIO();
   const clock = opts.clock ?? systemClock;
   const warn = opts.warn ?? ((m: string) => void io.stderr.write(`warning: ${m}\n`));
-  if (opts.manual || forge.type === 'manual') return new ManualForge(io, opts.manual ? '--manual' : 'forge type manual');
+  if (opts.manual || forge.type === 'manual') return new ManualForge(io, opts.manual ? '--manual' : 'forge type manual', forge.type === 'manual' ? undefined : forge.type);
   const tuning = {
     clock,
     ...(opts.retryBaseMs === undefined ? {} : { retryBaseMs: opts.retryBaseMs }),
@@ -65,13 +65,13 @@ export async function createForge(config: Config, opts: CreateForgeOptions): Pro
         return createGithubForge({ ...common, app });
       }
       const token = opts.env[forge.auth.tokenEnv];
-      if (!token) return new ManualForge(io, `no token in $${forge.auth.tokenEnv}`);
+      if (!token) return new ManualForge(io, `no token in $${forge.auth.tokenEnv}`, forge.type);
       return createGithubForge({ ...common, token, tokenEnv: forge.auth.tokenEnv });
     }
     case 'gitea':
     case 'gitlab': {
       const token = opts.env[forge.tokenEnv];
-      if (!token) return new ManualForge(io, `no token in $${forge.tokenEnv}`);
+      if (!token) return new ManualForge(io, `no token in $${forge.tokenEnv}`, forge.type);
       const options = { apiUrl: forge.apiUrl, token, tokenEnv: forge.tokenEnv, ...tuning };
       if (forge.type === 'gitea') return new (await import('./gitea.js')).GiteaForge(options);
       return new (await import('./gitlab.js')).GitlabForge({ ...options, keyLifetimeDays: config.rotation.maxAgeDays + config.rotation.graceDays });

@@ -9,17 +9,19 @@
  * Only PUBLIC keys are printed.
  */
 import readline from 'node:readline';
-import type { RepoConfig } from '../config/types.js';
+import type { ForgeType, RepoConfig } from '../config/types.js';
 import { DeployKeysError } from '../errors.js';
 import { checkAddRequest } from './fingerprint.js';
 import type { AddKeyRequest, DeployKey, ForgeIO, ForgeProvider, KeyContext, PendingKey, PreflightReport } from './types.js';
 
-/** The web page where a human adds a deploy key to `repo`. */
-export function deployKeySettingsUrl(repo: RepoConfig): string {
-  const { host, owner, repo: name } = repo.url;
-  const base = `https://${host.includes(':') ? `[${host}]` : host}/${owner}/${name}`;
-  // github.com and GitHub Enterprise Server share the path; Gitea/Forgejo/GitLab-ish forges use /settings/keys.
-  return host === 'github.com' || /(^|\.)github\./.test(host) ? `${base}/settings/keys/new` : `${base}/settings/keys`;
+/** The web page where a human adds a deploy key to `repo` (`forge`: the configured type, when known). */
+export function deployKeySettingsUrl(repo: RepoConfig, forge?: ForgeType): string {
+  const { host, owner, repo: name, fullPath } = repo.url;
+  const site = `https://${host.includes(':') ? `[${host}]` : host}`;
+  // github.com and GitHub Enterprise Server share the path; GitLab puts deploy keys under Settings → Repository.
+  if (forge === 'github' || (forge !== 'gitlab' && (host === 'github.com' || /(^|\.)github\./.test(host)))) return `${site}/${owner}/${name}/settings/keys/new`;
+  if (forge === 'gitlab' || host === 'gitlab.com' || /(^|\.)gitlab\./.test(host)) return `${site}/${fullPath}/-/settings/repository#js-deploy-keys-settings`;
+  return `${site}/${owner}/${name}/settings/keys`;
 }
 
 export class ManualForge implements ForgeProvider {
@@ -29,6 +31,8 @@ export class ManualForge implements ForgeProvider {
   constructor(
     private readonly io: ForgeIO,
     private readonly reason = 'manual registration',
+    /** The configured forge, for the settings URL; absent: guessed from the host. */
+    private readonly forge?: ForgeType,
   ) {}
 
   async preflight(repos: RepoConfig[]): Promise<PreflightReport> {
@@ -51,7 +55,7 @@ export class ManualForge implements ForgeProvider {
     const where = `${repo.url.owner}/${repo.url.repo}`;
     const ctx = { forge: 'manual' as const, repo: where, ...(req.host === undefined ? {} : { host: req.host }) };
     const { parsed } = checkAddRequest(ctx, req);
-    const settingsUrl = deployKeySettingsUrl(repo);
+    const settingsUrl = deployKeySettingsUrl(repo, this.forge);
     this.step++;
     this.print(
       [
@@ -79,7 +83,7 @@ export class ManualForge implements ForgeProvider {
     this.print(
       [
         `[ ] ${this.step}. delete a deploy key from ${where}${ctx.host ? ` (host ${ctx.host})` : ''}`,
-        `    open:        ${deployKeySettingsUrl(repo).replace(/\/new$/, '')}`,
+        `    open:        ${deployKeySettingsUrl(repo, this.forge).replace(/\/new$/, '')}`,
         `    key:         ${ctx.fingerprint ?? `id ${id}`}`,
       ].join('\n'),
     );
