@@ -1,6 +1,7 @@
 /** Shared helpers for forge tests: repo configs and throwaway public keys. */
 import { generateKeyPairSync } from 'node:crypto';
 import type { RepoConfig } from '../../scripts/lib/config/types.js';
+import { createGithubForge, type GithubCommonOptions, type GithubForge } from '../../scripts/lib/forge/github.js';
 import { parseRepoUrl } from '../../scripts/lib/config/repo-url.js';
 import { ed25519PublicKeyLine } from '../../scripts/lib/keys/public-key.js';
 import { parsePublicKey } from '../../scripts/lib/keys/public-key.js';
@@ -25,4 +26,9 @@ export function testPublicKey(comment?: string): { line: string; fingerprint: st
 export function collectWarnings(): { warn: (m: string) => void; messages: string[] } {
   const messages: string[] = [];
   return { warn: (m) => messages.push(m), messages };
+}
+
+/** A token-authenticated GitHub provider against a double at `apiUrl`: no write limits, fast backoff. */
+export function githubTokenForge(apiUrl: string, token: string, warn: (m: string) => void, extra: Partial<GithubCommonOptions> = {}): Promise<GithubForge> {
+  return createGithubForge({ apiUrl, token, tokenEnv: 'GH_TEST_TOKEN', writesPerMinute: 0, writesPerHour: 0, retryBaseMs: 5, warn, ...extra });
 }

@@ -9,7 +9,7 @@ import { NotFoundOrNoAdmin, RateLimited, Transient, Unauthorized } from '../../s
 import { createGithubForge, type GithubForge, type GithubCommonOptions } from '../../scripts/lib/forge/github.js';
 import { startGithubApiDouble, type GithubApiDouble } from '../doubles/github-api.js';
 import { validateAll } from '../doubles/openapi.js';
-import { collectWarnings, repoConfig, testPublicKey } from './fixtures.js';
+import { collectWarnings, githubTokenForge, repoConfig, testPublicKey } from './fixtures.js';
 
 const app = repoConfig('acme/app');
 const TOKEN = 'ghs_S3cr3tT0kenValue0123456789abcdef';
@@ -17,17 +17,8 @@ const TOKEN = 'ghs_S3cr3tT0kenValue0123456789abcdef';
 let gh: GithubApiDouble;
 let warnings: ReturnType<typeof collectWarnings>;
 
-async function forge(extra: Partial<GithubCommonOptions> & { token?: string } = {}): Promise<GithubForge> {
-  return createGithubForge({
-    apiUrl: gh.url,
-    token: TOKEN,
-    tokenEnv: 'GH_TEST_TOKEN',
-    writesPerMinute: 0,
-    writesPerHour: 0,
-    retryBaseMs: 5,
-    warn: warnings.warn,
-    ...extra,
-  });
+function forge({ token = TOKEN, ...extra }: Partial<GithubCommonOptions> & { token?: string } = {}): Promise<GithubForge> {
+  return githubTokenForge(gh.url, token, warnings.warn, extra);
 }
 
 function catching(p: Promise<unknown>): Promise<unknown> {

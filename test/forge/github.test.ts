@@ -12,7 +12,7 @@ import { findByFingerprint } from '../../scripts/lib/forge/register.js';
 import { createGithubForge, type GithubForge, type GithubCommonOptions } from '../../scripts/lib/forge/github.js';
 import { startGithubApiDouble, type GithubApiDouble } from '../doubles/github-api.js';
 import { validateAll } from '../doubles/openapi.js';
-import { collectWarnings, repoConfig, testPublicKey } from './fixtures.js';
+import { collectWarnings, githubTokenForge, repoConfig, testPublicKey } from './fixtures.js';
 
 const app = repoConfig('acme/app');
 const other = repoConfig('acme/other');
@@ -20,17 +20,8 @@ const other = repoConfig('acme/other');
 let gh: GithubApiDouble;
 let warnings: ReturnType<typeof collectWarnings>;
 
-async function forge(extra: Partial<GithubCommonOptions> & { token?: string } = {}): Promise<GithubForge> {
-  return createGithubForge({
-    apiUrl: gh.url,
-    token: gh.token,
-    tokenEnv: 'GH_TEST_TOKEN',
-    writesPerMinute: 0,
-    writesPerHour: 0,
-    retryBaseMs: 5,
-    warn: warnings.warn,
-    ...extra,
-  });
+function forge({ token = gh.token, ...extra }: Partial<GithubCommonOptions> & { token?: string } = {}): Promise<GithubForge> {
+  return githubTokenForge(gh.url, token, warnings.warn, extra);
 }
 
 beforeEach(async () => {
