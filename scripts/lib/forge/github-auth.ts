@@ -185,7 +185,9 @@ export class AppCredential implements GithubCredential {
     const entry: { minted: Promise<Minted>; expiresAt?: number } = { minted: this.mint(id, ctx) };
     entry.minted.then(
       (m) => (entry.expiresAt = m.expiresAt),
-      () => this.tokens.delete(id),
+      () => {
+        if (this.tokens.get(id) === entry) this.tokens.delete(id);
+      },
     );
     this.tokens.set(id, entry);
     return entry.minted;
@@ -196,7 +198,7 @@ export class AppCredential implements GithubCredential {
       const a = await this.o.auth({ type: 'installation', installationId: id, refresh: true });
       return { token: a.token, expiresAt: Date.parse(a.expiresAt), permissions: a.permissions };
     } catch (e) {
-      throw this.appError(e, { ...ctx, ...(this.o.installationId === undefined ? {} : {}) }, id);
+      throw this.appError(e, ctx, id);
     }
   }
 
