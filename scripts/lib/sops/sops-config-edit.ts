@@ -6,8 +6,9 @@
  * the host. Rules are written as `key_groups` lists, which every sops >= 3.7 reads.
  */
 import { readFile } from 'node:fs/promises';
-import { Alias, isAlias, isMap, isScalar, isSeq, parseDocument, Scalar, visit, YAMLMap, YAMLSeq } from 'yaml';
+import { Alias, isAlias, isMap, isScalar, isSeq, Scalar, visit, YAMLMap, YAMLSeq } from 'yaml';
 import type { Document, Node } from 'yaml';
+import { checkInputSize, readYamlDocument } from '../bounded-yaml/index.js';
 import { writeFileAtomic } from '../fs/atomic-write.js';
 import { SopsConfigError, SopsUnsupportedError } from './errors.js';
 import { compileRe2 } from './rules.js';
@@ -28,7 +29,7 @@ const escapeRegex = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\
 export const defaultHostPathRegex = (host: string): string => `^sops/${escapeRegex(host)}\\.yaml$`;
 
 function parse(text: string, where: string): Document.Parsed {
-  const doc = parseDocument(text);
+  const doc = readYamlDocument(text, where);
   const err = doc.errors[0];
   if (err) {
     const pos = err.linePos?.[0];
@@ -76,8 +77,10 @@ function pathRegexOf(rule: unknown): string | undefined {
   return v === undefined || v === null ? undefined : String(v);
 }
 
-function emit(doc: Document.Parsed, original: string): string {
-  return doc.toString({ indent: detectYamlIndent(original, 2), lineWidth: 0, flowCollectionPadding: false });
+function emit(doc: Document.Parsed, original: string, where: string): string {
+  const out = doc.toString({ indent: detectYamlIndent(original, 2), lineWidth: 0, flowCollectionPadding: false });
+  checkInputSize(out, where, 'the result'); // what is written must read back
+  return out;
 }
 
 /** Add (or update) a host's anchored recipient and its creation rule. Pure text → text. */
@@ -103,7 +106,7 @@ export function addHostRecipient(configText: string, opts: HostRecipientOptions,
   }
 
   const rules = topSeq(doc, 'creation_rules', where, false);
-  if (rules.items.some((r) => pathRegexOf(r) === pathRegex)) return emit(doc, configText);
+  if (rules.items.some((r) => pathRegexOf(r) === pathRegex)) return emit(doc, configText, where);
 
   const matchIndex = rules.items.findIndex((r) => {
     if (!isMap(r)) return false;
@@ -127,7 +130,7 @@ export function addHostRecipient(configText: string, opts: HostRecipientOptions,
     rules.commentBefore = null;
   }
   rules.items.splice(matchIndex < 0 ? rules.items.length : matchIndex, 0, rule);
-  return emit(doc, configText);
+  return emit(doc, configText, where);
 }
 
 /** Remove a host's anchor, every alias to it, and its own rule. Pure text → text. */
@@ -190,7 +193,7 @@ export function removeHostRecipient(configText: string, host: string, opts: Remo
     if (keys.items.length === 0) root.delete('keys');
   }
   if (isSeq(rules) && rules.items.length === 0) root.delete('creation_rules');
-  return emit(doc, configText);
+  return emit(doc, configText, where);
 }
 
 async function readOrEmpty(file: string): Promise<string> {

@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseDocument } from 'yaml';
+import { readYamlDocument, toJS } from '../bounded-yaml/index.js';
 import { SopsConfigError, SopsUnsupportedError } from './errors.js';
 import { compileRe2, RULE_KEYS, rulesFrom } from './rules.js';
 import type { EncryptionRules } from './rules.js';
@@ -62,13 +62,14 @@ export function loadConfig(configPath: string): SopsConfig {
 }
 
 export function parseConfig(text: string, configPath: string): SopsConfig {
-  const doc = parseDocument(text, { uniqueKeys: true });
+  const doc = readYamlDocument(text, configPath);
   const err = doc.errors[0];
   if (err) {
     const pos = err.linePos?.[0];
     throw new SopsConfigError(`${configPath}${pos ? `:${pos.line}:${pos.col}` : ''}: invalid YAML (${err.code})`, { hint: 'fix the YAML syntax' });
   }
-  const raw: unknown = doc.toJS();
+  // Not doc.toJS(): its alias budget (100) stops a .sops.yaml with one alias per host at ~99 hosts.
+  const raw: unknown = toJS(doc.contents);
   const top = isRecord(raw) ? raw : {};
   const rulesRaw = Array.isArray(top.creation_rules) ? top.creation_rules : [];
   const stores = isRecord(top.stores) ? top.stores : {};

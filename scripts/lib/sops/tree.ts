@@ -6,6 +6,7 @@
  */
 import { Document, isAlias, isCollection, isMap, isPair, isScalar, isSeq, Pair, Scalar, visit, YAMLMap, YAMLSeq } from 'yaml';
 import type { Node, ParsedNode } from 'yaml';
+import { aliasTarget } from '../bounded-yaml/index.js';
 import { SopsFormatError } from './errors.js';
 import { fitsInt64, formatGoFloat, parseGoBool, parseGoFloat, parseGoInt } from './go-format.js';
 import type { SopsType } from './go-format.js';
@@ -158,15 +159,17 @@ function nonStringKey(key: unknown, path: readonly string[], file: string): Sops
   });
 }
 
-/** Replace every alias by a copy of its target and drop anchors, as sops does. */
+/**
+ * Replace every alias by a copy of its target and drop anchors, as sops does.
+ * Documents come from the bounded reader, which resolved the aliases and checked
+ * what they expand to; in document order each target is already expanded.
+ */
 export function expandAliases(doc: SopsDoc, file: string): void {
-  let budget = 10_000; // bounds "billion laughs" expansion and alias cycles
   const expand = (node: unknown): unknown => {
     if (isAlias(node)) {
-      const target = node.resolve(doc);
+      const target = aliasTarget(node);
       if (!target) throw new SopsFormatError(`${file}: YAML alias *${node.source} has no anchor`, { hint: 'define the anchor before using it' });
-      if (--budget < 0) throw new SopsFormatError(`${file}: too many YAML alias expansions`, { hint: 'remove recursive or deeply nested aliases' });
-      return expand(target.clone());
+      return target.clone();
     }
     if (isMap(node)) for (const p of node.items) p.value = expand(p.value) as typeof p.value;
     if (isSeq(node)) node.items = node.items.map(expand);

@@ -1,18 +1,19 @@
 /**
  * YAML store: documents stay `yaml` Documents, so comments, key order, quoting and
- * block scalars survive an edit. Parse errors report line:column only, never the
- * source text (it may be a plaintext secret).
+ * block scalars survive an edit. Read through the bounded reader (size, depth,
+ * alias expansion). Parse errors report line:column only, never the source text
+ * (it may be a plaintext secret).
  */
-import { parseAllDocuments, Scalar, visit } from 'yaml';
+import { Scalar, visit } from 'yaml';
+import { readYamlDocuments } from '../../bounded-yaml/index.js';
 import { SopsFormatError } from '../errors.js';
 import { GO_TIME_VALUES } from '../tree.js';
 import type { SopsDoc } from '../tree.js';
 
-export const YAML_PARSE_OPTIONS = { intAsBigInt: true, uniqueKeys: true, prettyErrors: true, version: '1.2', schema: 'core' } as const;
+export const YAML_PARSE_OPTIONS = { intAsBigInt: true, version: '1.2', schema: 'core' } as const;
 
 export function parseYaml(text: string, file: string): SopsDoc[] {
-  const docs = parseAllDocuments(text, YAML_PARSE_OPTIONS);
-  if (!Array.isArray(docs)) return []; // an empty stream
+  const docs = readYamlDocuments(text, file, YAML_PARSE_OPTIONS);
   for (const doc of docs) {
     const err = doc.errors[0];
     if (err) {
