@@ -3,8 +3,13 @@
  * alias bombs, nesting bombs and oversized input fail with one line before
  * anything is expanded; a .sops.yaml with one alias per host works at 10,000 hosts.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { INPUT_LIMITS, InputLimitError, readYamlDocument, readYamlDocuments, toJS } from '../../scripts/lib/bounded-yaml/index.js';
+import { loadConfig } from '../../scripts/lib/config/load.js';
+import { recipientsOfText } from '../../scripts/lib/lifecycle/adapters/sops-store.js';
 import { addHostRecipient, decryptText, encryptText, matchRule, parseConfig } from '../../scripts/lib/sops/index.js';
 
 /** ~330 bytes that expand to 10^7 nodes when aliases are copied out. */
@@ -36,10 +41,14 @@ describe('bounded YAML reading', () => {
 
   it('an alias bomb fails before any expansion, in every reader', async () => {
     expect(limit(await caught(() => readYamlDocuments(ALIAS_BOMB, 'bomb.yaml')))).toMatch(/^bomb\.yaml: YAML aliases expand the document past 100,000 extra nodes/);
-    // SOPS store (encrypt and decrypt), .sops.yaml
+    // SOPS store (encrypt and decrypt), .sops.yaml, deploy-keys.yaml, the lifecycle's metadata peek
     expect(limit(await caught(() => encryptText(ALIAS_BOMB, { filePath: 'b.yaml', recipients: ['age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p'] })))).toMatch(/b\.yaml/);
     expect(limit(await caught(() => decryptText(`${ALIAS_BOMB}sops: {}\n`, 'h.yaml', { identities: [] })))).toMatch(/h\.yaml/);
     expect(limit(await caught(() => parseConfig(`keys:\n${ALIAS_BOMB.replace(/^/gm, '  ')}`, '.sops.yaml')))).toMatch(/\.sops\.yaml/);
+    const dir = mkdtempSync(path.join(tmpdir(), 'dk-bomb-'));
+    writeFileSync(path.join(dir, 'deploy-keys.yaml'), `repos:\n${ALIAS_BOMB.replace(/^/gm, '  ')}`);
+    expect(limit(await caught(() => loadConfig(path.join(dir, 'deploy-keys.yaml'))))).toMatch(/deploy-keys\.yaml/);
+    expect(recipientsOfText(`${ALIAS_BOMB}sops:\n  age: []\n`)).toBeUndefined();
   });
 
   it('aliases that expand moderately are fine, and toJS shares their value', () => {

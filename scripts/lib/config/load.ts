@@ -4,7 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type YAMLMap } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, type Document, type YAMLMap } from 'yaml';
+import { readYamlDocument } from '../bounded-yaml/index.js';
 import { ConfigError } from '../errors.js';
 import { repoNameProblem } from '../names.js';
 import { parseRepoUrl } from './repo-url.js';
@@ -36,7 +37,7 @@ class Reader {
   readonly lines = new LineCounter();
   readonly doc: Document;
   constructor(readonly text: string, readonly file: string) {
-    this.doc = parseDocument(text, { lineCounter: this.lines, prettyErrors: false, uniqueKeys: true });
+    this.doc = readYamlDocument(text, file, { lineCounter: this.lines });
     const err = this.doc.errors[0];
     if (err) {
       const pos = this.lines.linePos(err.pos[0]);

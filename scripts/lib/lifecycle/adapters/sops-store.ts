@@ -5,7 +5,8 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { parseDocument, stringify } from 'yaml';
+import { stringify } from 'yaml';
+import { readYamlDocument, toJS } from '../../bounded-yaml/index.js';
 import type { Config } from '../../config/types.js';
 import { hostFilePath } from '../../config/load.js';
 import { DeployKeysError } from '../../errors.js';
@@ -24,7 +25,7 @@ export function loadSops(): Promise<Sops> {
 export function recipientsOfText(text: string): string[] | undefined {
   let doc: unknown;
   try {
-    doc = parseDocument(text, { uniqueKeys: false }).toJS();
+    doc = toJS(readYamlDocument(text, 'host file').contents);
   } catch {
     return undefined;
   }
@@ -36,7 +37,7 @@ export function recipientsOfText(text: string): string[] | undefined {
 /** Top-level keys of an encrypted YAML file (key names are not encrypted by sops). */
 function topLevelKeys(text: string): string[] {
   try {
-    const js = parseDocument(text, { uniqueKeys: false }).toJS() as Record<string, unknown> | null;
+    const js = toJS(readYamlDocument(text, 'host file').contents) as Record<string, unknown> | null;
     return js && typeof js === 'object' ? Object.keys(js).filter((k) => k !== 'sops') : [];
   } catch {
     return [];
@@ -95,8 +96,9 @@ export class SopsHostSecrets implements HostSecretsStore {
       return await sops.openSopsFile(file, { env: this.env });
     } catch (e) {
       if (e instanceof DeployKeysError) throw e;
+      // Identity problems arrive as DeployKeysErrors with their own hint; this is something else.
       throw new DeployKeysError(`${file}: cannot decrypt: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`, {
-        hint: 'set SOPS_AGE_KEY or SOPS_AGE_KEY_FILE to an identity the file is encrypted for',
+        hint: 'check the file with `deploy-keys sops decrypt`',
       });
     }
   }
@@ -169,9 +171,10 @@ export class SopsConfigAdapter implements SopsConfigPort {
   }
 
   async hostRecipient(host: string): Promise<string | undefined> {
-    const text = await fs.readFile(await this.configPath(), 'utf8').catch(() => undefined);
+    const configPath = await this.configPath();
+    const text = await fs.readFile(configPath, 'utf8').catch(() => undefined);
     if (text === undefined) return undefined;
-    const doc = parseDocument(text);
+    const doc = readYamlDocument(text, configPath);
     const keys = doc.get('keys', true) as { items?: { anchor?: string; value?: unknown }[] } | undefined;
     const node = keys?.items?.find((n) => n?.anchor === `host_${host}`);
     return typeof node?.value === 'string' ? node.value : undefined;
