@@ -101,7 +101,7 @@ export class SopsEditor {
     const lastModified = formatRfc3339Seconds(now());
     for (const { pair } of pairs) if (isMap(pair.value)) stampMac(pair.value, key, mac, lastModified);
     attachSops(docs, pairs);
-    return emitEncrypted(docs, loaded.format, indent);
+    return emitEncrypted(docs, loaded.format, indent, loaded.file);
   }
 
   /** Write the file atomically, keeping its mode. */

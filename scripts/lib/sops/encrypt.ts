@@ -89,7 +89,7 @@ async function encryptDocuments(docs: SopsDoc[], format: SopsFormat, opts: Encry
   const macEnc = formatEncValue(encryptValue(key, Buffer.from(mac, 'utf8'), lastModified, 'str'));
   const sopsNode = newMetadataNode({ age, lastModified, mac: macEnc, rules });
   attachSops(docs, docs.map(() => ({ pair: new Pair(new Scalar('sops'), sopsNode), index: Infinity })));
-  return emitEncrypted(docs, format, indent);
+  return emitEncrypted(docs, format, indent, file);
 }
 
 /** Encrypt a plaintext file: returns the text, and writes it over the file when `inPlace`. */

@@ -66,6 +66,6 @@ export async function updateKeys(file: string, opts: UpdateKeysOptions = {}): Pr
   }
   attachSops(loaded.docs, loaded.sopsPairs);
   const indent = { yaml: detectYamlIndent(text, config.stores.yamlIndent ?? 4), json: detectJsonIndent(text) };
-  await writeFileAtomic(file, emitEncrypted(loaded.docs, format, indent));
+  await writeFileAtomic(file, emitEncrypted(loaded.docs, format, indent, file));
   return { changed: true, added, removed };
 }

@@ -12,22 +12,41 @@ export interface EncValue {
   type: string;
 }
 
-const ENC_RE = /^ENC\[AES256_GCM,data:(.*?),iv:(.*?),tag:(.*?),type:(.*?)\]/s;
-const B64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const PREFIX = 'ENC[AES256_GCM,data:';
 const IV_SIZE = 32;
 
 export function isEncValue(s: string): boolean {
   return s.startsWith('ENC[AES256_GCM,');
 }
 
-/** Parse an ENC string; undefined when it is not one (callers name the path in their error). */
+/**
+ * Parse an ENC string; undefined when it is not one (callers name the path in their
+ * error). Found by indexOf and checked by a loop, not by regular expressions: a
+ * regex over a multi-megabyte value exhausts V8's backtracking stack.
+ */
 export function parseEncValue(s: string): EncValue | undefined {
-  const m = ENC_RE.exec(s);
-  if (!m) return undefined;
-  const [, data = '', iv = '', tag = '', type = ''] = m;
-  if (![data, iv, tag].every((f) => B64_RE.test(f))) return undefined;
-  const parsed = { data: Buffer.from(data, 'base64'), iv: Buffer.from(iv, 'base64'), tag: Buffer.from(tag, 'base64'), type };
-  return parsed.iv.length === 0 || parsed.tag.length !== 16 ? undefined : parsed;
+  if (!s.startsWith(PREFIX)) return undefined;
+  const iv = s.indexOf(',iv:', PREFIX.length);
+  const tag = iv < 0 ? -1 : s.indexOf(',tag:', iv);
+  const type = tag < 0 ? -1 : s.indexOf(',type:', tag);
+  const end = type < 0 ? -1 : s.indexOf(']', type);
+  if (end < 0) return undefined;
+  const fields = [s.slice(PREFIX.length, iv), s.slice(iv + 4, tag), s.slice(tag + 5, type)];
+  if (!fields.every(isBase64)) return undefined;
+  const [data, ivBytes, tagBytes] = fields.map((f) => Buffer.from(f, 'base64')) as [Buffer, Buffer, Buffer];
+  return ivBytes.length === 0 || tagBytes.length !== 16 ? undefined : { data, iv: ivBytes, tag: tagBytes, type: s.slice(type + 6, end) };
+}
+
+/** Standard padded base64, as Go's base64.StdEncoding reads it. */
+function isBase64(s: string): boolean {
+  if (s.length % 4 !== 0) return false;
+  const body = s.endsWith('==') ? s.length - 2 : s.endsWith('=') ? s.length - 1 : s.length;
+  for (let i = 0; i < body; i++) {
+    const c = s.charCodeAt(i);
+    // A-Z a-z 0-9 + /
+    if (!((c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 43 || c === 47)) return false;
+  }
+  return true;
 }
 
 export function formatEncValue(v: EncValue): string {

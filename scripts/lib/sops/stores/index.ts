@@ -1,5 +1,6 @@
 /** Store selection: by explicit type, else by file extension, as sops does. */
 import path from 'node:path';
+import { checkWritable } from '../../bounded-yaml/index.js';
 import { SopsFormatError } from '../errors.js';
 import type { SopsDoc } from '../tree.js';
 import { binaryToDoc } from './binary.js';
@@ -30,7 +31,12 @@ export function parseEncrypted(text: string, format: SopsFormat, file: string): 
   return format === 'yaml' ? parseYaml(text, file) : [parseJson(text, file)];
 }
 
-/** Emit an encrypted tree (binary files are written as their JSON envelope). */
-export function emitEncrypted(docs: readonly SopsDoc[], format: SopsFormat, indent: { yaml: number; json: number | undefined }): string {
-  return format === 'yaml' ? emitYaml(docs, indent.yaml) : emitJson(docs[0]!, indent.json);
+/**
+ * Emit an encrypted tree (binary files are written as their JSON envelope),
+ * refusing what the readers would refuse (size, depth): whatever is written reads back.
+ */
+export function emitEncrypted(docs: readonly SopsDoc[], format: SopsFormat, indent: { yaml: number; json: number | undefined }, file: string): string {
+  const out = format === 'yaml' ? emitYaml(docs, indent.yaml) : emitJson(docs[0]!, indent.json);
+  checkWritable(out, docs.map((d) => d.contents), file);
+  return out;
 }

@@ -5,15 +5,17 @@
  */
 import { Document, isMap, isScalar, isSeq, Pair, Scalar, YAMLMap, YAMLSeq } from 'yaml';
 import type { Node } from 'yaml';
+import { checkInputSize, depthError, INPUT_LIMITS } from '../../bounded-yaml/index.js';
 import { SopsFormatError } from '../errors.js';
 import type { SopsDoc } from '../tree.js';
 
-// Sticky regexes: match at `pos` without copying the rest of the text.
-const STRING = /"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"/y;
+// Sticky: matches at `pos` without copying the rest of the text.
 const LITERAL = /(?:true|false|null|-?(?:0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?)/y;
 
 export function parseJson(text: string, file: string): SopsDoc {
+  checkInputSize(text, file);
   let pos = 0;
+  let depth = 0;
   const fail = (what: string): never => {
     const before = text.slice(0, pos);
     const line = before.split('\n').length;
@@ -23,16 +25,32 @@ export function parseJson(text: string, file: string): SopsDoc {
   const ws = (): void => {
     while (pos < text.length && ' \t\r\n'.includes(text[pos]!)) pos++;
   };
+  // A scan for the closing quote, then JSON.parse checks escapes and control
+  // characters: a regex here runs out of backtracking stack on a long string.
   const str = (): string => {
-    STRING.lastIndex = pos;
-    const m = STRING.exec(text);
-    if (!m) return fail('bad string');
-    pos += m[0].length;
-    return JSON.parse(m[0]) as string;
+    let end = pos + 1;
+    for (let c = text.charCodeAt(end); c !== 0x22; c = text.charCodeAt(++end)) {
+      if (Number.isNaN(c)) return fail('unterminated string');
+      if (c === 0x5c) end++;
+    }
+    let s: unknown;
+    try {
+      s = JSON.parse(text.slice(pos, end + 1));
+    } catch {
+      return fail('bad string');
+    }
+    pos = end + 1;
+    return s as string;
   };
   const value = (): Node => {
     ws();
     const c = text[pos];
+    if ((c === '{' || c === '[') && ++depth > INPUT_LIMITS.maxDepth) throw depthError(file, { line: text.slice(0, pos).split('\n').length });
+    const node = collectionOrScalar(c);
+    if (c === '{' || c === '[') depth--;
+    return node;
+  };
+  const collectionOrScalar = (c: string | undefined): Node => {
     if (c === '{') {
       pos++;
       const map = new YAMLMap();
