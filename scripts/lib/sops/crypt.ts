@@ -67,6 +67,7 @@ export function decryptDocs(docs: readonly SopsDoc[], ctx: CryptContext): string
         mac.add(bytes);
       },
       comment(slot) {
+        // Any ENC comment is decrypted (sops would keep one its rule says is plain; readers see more, never less)
         return mapCommentLines(slot, (line) => (isEncValue(line) ? decryptComment(line, slot, ctx) : line));
       },
     },
@@ -117,15 +118,19 @@ export function encryptDocs(docs: readonly SopsDoc[], ctx: CryptContext): string
         delete (node as WithOrigin)[ORIGIN];
       },
       comment(slot, comments) {
-        const plainLines: string[] = [];
-        mapCommentLines(slot, (line) => {
-          plainLines.push(line);
-          if (isEncValue(line) || ctx.rules.isMarkerComment(line) || !ctx.rules.shouldEncrypt(slot.path, [...comments, ...plainLines.slice(0, -1)])) return line;
+        const stack = [...comments];
+        return mapCommentLines(slot, (line) => {
+          stack.push(line);
+          if (isEncValue(line) || !ctx.rules.shouldEncrypt(slot.path, stack, true)) return line;
           const aad = aadOf(slot.path);
           const bytes = Buffer.from(line, 'utf8');
-          return formatEncValue(encryptValue(ctx.key, bytes, aad, 'comment', ctx.stash.ivFor(aad, bytes)));
+          const enc = formatEncValue(encryptValue(ctx.key, bytes, aad, 'comment', ctx.stash.ivFor(aad, bytes)));
+          // sops refuses this too: a reader would take the ciphertext for a marker.
+          if (ctx.rules.unencryptedCommentMarker(enc)) {
+            throw new SopsFormatError(`${ctx.file}: an encrypted comment matches unencrypted_comment_regex`, { hint: 'anchor the regex (e.g. ^ ?keep) so it cannot match ENC[…] text' });
+          }
+          return enc;
         });
-        return plainLines;
       },
     },
     ctx.file,
@@ -133,11 +138,14 @@ export function encryptDocs(docs: readonly SopsDoc[], ctx: CryptContext): string
   return mac.hex();
 }
 
-/** Apply `f` to each non-empty line of a comment slot (sops encrypts comments line by line). */
+/**
+ * Apply `f` to each non-empty line of a comment slot (sops encrypts comments line
+ * by line); returns the lines as they were, which is what sops' comment stack holds.
+ */
 function mapCommentLines(slot: CommentSlot, f: (line: string) => string): string[] {
   const text = slot.holder[slot.prop];
   if (!text) return [];
-  const lines = text.split('\n').map((line) => (line === '' ? line : f(line)));
-  slot.holder[slot.prop] = lines.join('\n');
-  return lines.filter((l) => l !== '');
+  const before = text.split('\n');
+  slot.holder[slot.prop] = before.map((line) => (line === '' ? line : f(line))).join('\n');
+  return before.filter((l) => l !== '');
 }

@@ -84,8 +84,13 @@ export class RuleMatcher {
     return this.#rules.macOnlyEncrypted;
   }
 
-  /** `comments` are the comment lines (plaintext) directly preceding the item and its ancestors. */
-  shouldEncrypt(path: readonly string[], comments: readonly string[]): boolean {
+  /**
+   * As sops' `shouldBeEncrypted`: `comments` is the comment stack, the comment lines
+   * heading the item and its ancestors as the file holds them (plaintext when
+   * encrypting). For a comment, the stack ends with the comment itself, which
+   * `encrypted_comment_regex` skips: a marker stays readable unless an earlier line matched.
+   */
+  shouldEncrypt(path: readonly string[], comments: readonly string[], isComment = false): boolean {
     const { rule, value } = this.#rules;
     const re = this.#re;
     switch (rule) {
@@ -100,12 +105,12 @@ export class RuleMatcher {
       case 'unencrypted_comment_regex':
         return !comments.some((c) => re!.test(c));
       case 'encrypted_comment_regex':
-        return comments.some((c) => re!.test(c));
+        return (isComment ? comments.slice(0, -1) : comments).some((c) => re!.test(c));
     }
   }
 
-  /** A comment line matching a comment regex is the marker itself and stays readable. */
-  isMarkerComment(line: string): boolean {
-    return (this.#rules.rule === 'encrypted_comment_regex' || this.#rules.rule === 'unencrypted_comment_regex') && this.#re!.test(line);
+  /** Under `unencrypted_comment_regex`, whether `text` would read as a marker. */
+  unencryptedCommentMarker(text: string): boolean {
+    return this.#rules.rule === 'unencrypted_comment_regex' && this.#re!.test(text);
   }
 }

@@ -81,14 +81,14 @@ export interface CommentSlot {
 
 export interface TreeVisitor {
   leaf(node: Scalar, path: readonly string[], comments: readonly string[]): void;
-  /** Handle one comment slot; returns its plaintext lines. */
+  /** Handle one comment slot; returns its lines as they were before (what sops' comment stack holds). */
   comment(slot: CommentSlot, comments: readonly string[]): string[];
 }
 
 /**
  * Walk all documents depth first in file order (the MAC order). Comments are
- * reported with their container path; `comments` is the stack of plaintext comment
- * lines heading the current item and its ancestors (for the comment-regex rules).
+ * reported with their container path; `comments` is the stack of comment lines
+ * heading the current item and its ancestors (for the comment-regex rules).
  */
 export function walkTree(docs: readonly SopsDoc[], visitor: TreeVisitor, file: string): void {
   for (const doc of docs) {
@@ -105,7 +105,14 @@ export function walkTree(docs: readonly SopsDoc[], visitor: TreeVisitor, file: s
     return holder[prop] ? visitor.comment(innerPath ? { holder, prop, path, innerPath } : { holder, prop, path }, stack) : [];
   }
 
-  /** `lead`: comment lines held by the collection itself, which head its first item. */
+  /**
+   * `lead`: comment lines held by the collection itself, which head its first item.
+   * Placement follows sops' YAML store (3.9 through 3.13): a key's comments and a
+   * scalar's comments, its inline `# …` included, go *before* the item, so a
+   * comment-regex marker on `a: 1 # keep` applies to `a` itself; the inline comment
+   * of a flow collection (`a: [1, 2] # c`) heads the collection's first item; the
+   * comment trailing a block collection comes after its items.
+   */
   function walkNode(node: unknown, path: readonly string[], stack: readonly string[], own: boolean, lead: readonly string[] = []): void {
     if (isScalar(node)) {
       visitor.leaf(node, path, stack);
@@ -116,28 +123,39 @@ export function walkTree(docs: readonly SopsDoc[], visitor: TreeVisitor, file: s
         if (!isScalar(key) || typeof key.value !== 'string') {
           throw nonStringKey(key, path, file);
         }
-        const head = [...stack, ...(i === 0 ? lead : []), ...slot(key, 'commentBefore', path, stack)];
+        const head = [...stack, ...(i === 0 ? lead : [])];
+        head.push(...slot(key, 'commentBefore', path, head));
+        head.push(...slot(key, 'comment', path, head));
         const childPath = [...path, key.value];
         const value = pair.value;
         if (isCollection(value)) {
-          walkNode(value, childPath, head, false, slot(value, 'commentBefore', childPath, head));
-          slot(key, 'comment', path, head);
-          slot(value, 'comment', path, head, childPath);
+          const inner = slot(value, 'commentBefore', childPath, head);
+          if (value.flow) inner.push(...slot(value, 'comment', childPath, [...head, ...inner]));
+          walkNode(value, childPath, head, false, inner);
+          if (!value.flow) slot(value, 'comment', path, head, childPath);
         } else {
-          if (isScalar(value)) slot(value, 'commentBefore', path, head);
+          if (isScalar(value)) {
+            head.push(...slot(value, 'commentBefore', path, head));
+            head.push(...slot(value, 'comment', path, head));
+          }
           walkNode(value, childPath, head, false);
-          slot(key, 'comment', path, head);
-          if (isScalar(value)) slot(value, 'comment', path, head);
         }
       }
       if (own) slot(node, 'comment', path, stack);
     } else if (isSeq(node)) {
       if (own) lead = slot(node, 'commentBefore', path, stack);
       for (const [i, item] of node.items.entries()) {
-        const first = i === 0 ? lead : [];
-        const head = isScalar(item) || isCollection(item) ? [...stack, ...first, ...slot(item, 'commentBefore', path, stack)] : [...stack, ...first];
-        walkNode(item, path, head, false);
-        if (isScalar(item) || isCollection(item)) slot(item, 'comment', path, head);
+        const head = [...stack, ...(i === 0 ? lead : [])];
+        if (isScalar(item) || isCollection(item)) {
+          head.push(...slot(item, 'commentBefore', path, head));
+          // yaml.v3 gives a scalar or flow item its inline comment, which sops puts before the item
+          const inline = isScalar(item) || item.flow === true;
+          if (inline) head.push(...slot(item, 'comment', path, head));
+          walkNode(item, path, head, false);
+          if (!inline) slot(item, 'comment', path, head);
+        } else {
+          walkNode(item, path, head, false);
+        }
       }
       if (own) slot(node, 'comment', path, stack);
     } else if (isAlias(node)) {
