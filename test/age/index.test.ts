@@ -1,9 +1,14 @@
-import { Decrypter, Encrypter, generateHybridIdentity, generateX25519Identity, identityToRecipient } from 'age-encryption';
+import { armor, Decrypter, Encrypter, generateHybridIdentity, generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { describe, expect, it } from 'vitest';
 import { DeployKeysError } from '../../scripts/lib/errors.js';
 import {
+  decryptWith,
+  encryptTo,
+  HybridKey,
   SshEd25519Identity,
   SshEd25519Recipient,
+  X25519Identity,
+  X25519Recipient,
   parseIdentity,
   parseKeysFile,
   parseRecipient,
@@ -33,10 +38,10 @@ describe('parseRecipient', async () => {
   const pqr = await identityToRecipient(pq);
   const ssh = generateDeployKey('web-01-nix-config-deploy');
 
-  it('passes age1… and age1pq1… through as strings', () => {
-    expect(parseRecipient(xr)).toBe(xr);
-    expect(parseRecipient(`  ${xr}\n`)).toBe(xr);
-    expect(parseRecipient(pqr)).toBe(pqr);
+  it('turns age1… into a native X25519Recipient and age1pq1… into a HybridKey for age-encryption', () => {
+    expect(parseRecipient(xr)).toBeInstanceOf(X25519Recipient);
+    expect(parseRecipient(`  ${xr}\n`)).toBeInstanceOf(X25519Recipient);
+    expect(parseRecipient(pqr)).toEqual(new HybridKey(pqr));
   });
 
   it('turns ssh-ed25519 lines into SshEd25519Recipient', () => {
@@ -45,13 +50,25 @@ describe('parseRecipient', async () => {
     expect((r as SshEd25519Recipient).fingerprint).toBe(ssh.fingerprint);
   });
 
-  it('gives age-encryption something it can encrypt to, for every kind', async () => {
+  it('encrypts to every kind, and age-encryption opens the result (native and hybrid alike)', async () => {
+    for (const [r, id] of [[xr, x], [ssh.publicKey, ssh.privateKey], [pqr, pq]] as const) {
+      const armored = await encryptTo(Buffer.from('payload'), parseRecipient(r));
+      const d = new Decrypter();
+      d.addIdentity(id.startsWith('AGE-') ? id : new SshEd25519Identity(id));
+      expect(await d.decrypt(armor.decode(armored), 'text')).toBe('payload');
+      expect(Buffer.from((await decryptWith(armored, [parseIdentity(id)]))!).toString()).toBe('payload');
+    }
+  });
+
+  it('age-encryption files open natively; a foreign identity gets null, a tampered file an error', async () => {
     const e = new Encrypter();
-    for (const r of [xr, ssh.publicKey]) e.addRecipient(parseRecipient(r));
-    const file = await e.encrypt('payload');
-    const d = new Decrypter();
-    d.addIdentity(parseIdentity(ssh.privateKey));
-    expect(await d.decrypt(file, 'text')).toBe('payload');
+    e.addRecipient(xr);
+    const armored = armor.encode(await e.encrypt('payload'));
+    expect(Buffer.from((await decryptWith(armored, [parseIdentity(x)]))!).toString()).toBe('payload');
+    expect(await decryptWith(armored, [parseIdentity(await generateX25519Identity())])).toBeNull();
+    const bin = armor.decode(armored);
+    bin[bin.length - 1]! ^= 1;
+    await expect(decryptWith(armor.encode(bin), [parseIdentity(x)])).rejects.toThrow(/payload does not authenticate/);
   });
 
   it.each([
@@ -73,9 +90,9 @@ describe('parseIdentity', async () => {
   const pq = await generateHybridIdentity();
   const ssh = generateDeployKey('web-01-nix-config-deploy');
 
-  it('passes AGE-SECRET-KEY-1 and AGE-SECRET-KEY-PQ-1 through as strings', () => {
-    expect(parseIdentity(x)).toBe(x);
-    expect(parseIdentity(pq)).toBe(pq);
+  it('turns AGE-SECRET-KEY-1 into a native X25519Identity and AGE-SECRET-KEY-PQ-1 into a HybridKey', () => {
+    expect(parseIdentity(x)).toBeInstanceOf(X25519Identity);
+    expect(parseIdentity(pq)).toEqual(new HybridKey(pq));
   });
 
   it('turns OpenSSH private key text into SshEd25519Identity', () => {
@@ -102,9 +119,15 @@ describe('parseKeysFile', async () => {
   const b = await generateX25519Identity();
   const c = await generateX25519Identity();
 
-  it('reads comments, blank lines, CRLF, several keys per line and a missing final newline', () => {
+  it('reads comments, blank lines, CRLF, several keys per line and a missing final newline', async () => {
     const text = `# created: 2024-01-01\r\n# public key: age1…\r\n${a}\r\n\r\n  ${b} ${c}`;
-    expect(parseKeysFile(text)).toEqual([a, b, c]);
+    const ids = parseKeysFile(text);
+    expect(ids).toHaveLength(3);
+    // Each identity, in order, opens what was encrypted to its key and nothing else.
+    for (const [i, k] of [a, b, c].entries()) {
+      const armored = await encryptTo(Buffer.from('x'), parseRecipient(await identityToRecipient(k)));
+      for (const [j, id] of ids.entries()) expect(await decryptWith(armored, [id]) !== null).toBe(i === j);
+    }
   });
 
   it('treats an OpenSSH private key file as one identity', () => {

@@ -130,16 +130,16 @@ describe('SshEd25519Recipient / SshEd25519Identity', () => {
     expect(() => id.unwrapFileKey([new Stanza([s!.args[0]!, s!.args[1]!, zero], s!.body)])).toThrow(/low-order/);
   });
 
-  it('refuses non-ed25519 recipients and invalid curve points', () => {
+  it('refuses non-ed25519 recipients, and invalid curve points when wrapping', async () => {
     expect(() => new SshEd25519Recipient('ecdsa-sha2-nistp256 AAAA')).toThrow(DeployKeysError);
     // y = 1 is the identity point: small order, no shared secret possible.
     const identityPoint = Buffer.concat([Buffer.from([0, 0, 0, 11]), Buffer.from('ssh-ed25519'), Buffer.from([0, 0, 0, 32, 1]), Buffer.alloc(31)]);
-    expect(() => new SshEd25519Recipient(`ssh-ed25519 ${identityPoint.toString('base64')}`)).toThrow(/small-order/);
+    await expect(new SshEd25519Recipient(`ssh-ed25519 ${identityPoint.toString('base64')}`).wrapFileKey(randomBytes(16))).rejects.toThrow(/small-order/);
   });
 
-  it('toRecipient matches the public key and the identity does not expose its secret', () => {
+  it('the identity names its public key and does not expose its secret', () => {
     const id = new SshEd25519Identity(alice.privateKey);
-    expect(id.toRecipient().publicKey).toBe(alice.publicKey);
+    expect(id.publicKey).toBe(alice.publicKey);
     expect(JSON.stringify(id)).toBe(JSON.stringify({ type: 'ssh-ed25519', publicKey: alice.publicKey, fingerprint: alice.fingerprint }));
   });
 });

@@ -23,8 +23,8 @@ EFifF7RXCFlNlTbuZBjiAAAAE2pvZXJnQHR1cmluZ21hY2hpbmUBAg==
 const SSH_TO_AGE_PUB = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOHz+U0YtjINc54dZiJNclfmEFifF7RXCFlNlTbuZBji joerg@turingmachine';
 
 describe('ssh-to-age conversion', () => {
-  it('matches the recipient sops-nix lists for its test key (published vector)', () => {
-    expect(sshPublicKeyToAgeRecipient(F.SSH_PUB)).toBe(F.CONVERTED_RECIPIENT);
+  it('matches the recipient sops-nix lists for its test key (published vector)', async () => {
+    expect(await sshPublicKeyToAgeRecipient(F.SSH_PUB)).toBe(F.CONVERTED_RECIPIENT);
   });
 
   it('the converted identity opens the data key sops 3.7.1 wrapped for that recipient', async () => {
@@ -52,7 +52,7 @@ describe('ssh-to-age conversion', () => {
     for (const [pub, priv] of pairs) {
       const identity = sshPrivateKeyToAgeIdentity(priv);
       expect(identity).toMatch(/^AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}$/);
-      expect(await identityToRecipient(identity)).toBe(sshPublicKeyToAgeRecipient(pub));
+      expect(await identityToRecipient(identity)).toBe(await sshPublicKeyToAgeRecipient(pub));
     }
   });
 
@@ -66,10 +66,10 @@ describe('ssh-to-age conversion', () => {
     expect(Buffer.from(got).equals(expected)).toBe(true);
   });
 
-  it('refuses non-ed25519 keys clearly', () => {
+  it('refuses non-ed25519 keys clearly', async () => {
     const rsa = `ssh-rsa ${Buffer.concat([Buffer.from([0, 0, 0, 7]), Buffer.from('ssh-rsa'), Buffer.from([0, 0, 0, 1, 3, 0, 0, 1, 1, 0x40]), Buffer.alloc(256, 0xff)]).toString('base64')}`;
-    expect(() => sshPublicKeyToAgeRecipient(rsa)).toThrow(/ssh-rsa key; ssh-to-age converts only ssh-ed25519/);
-    expect(() => sshPublicKeyToAgeRecipient('not a key')).toThrow(DeployKeysError);
+    await expect(sshPublicKeyToAgeRecipient(rsa)).rejects.toThrow(/ssh-rsa key; ssh-to-age converts only ssh-ed25519/);
+    await expect(sshPublicKeyToAgeRecipient('not a key')).rejects.toThrow(DeployKeysError);
     expect(() => sshPrivateKeyToAgeIdentity('-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n')).toThrow(
       /PEM RSA key/,
     );
@@ -79,27 +79,27 @@ describe('ssh-to-age conversion', () => {
 describe.skipIf(!haveTools('age', 'age-keygen', 'ssh-keygen'))('ssh-to-age against the age CLI', () => {
   const dir = privateTempDir('ssh-to-age');
 
-  it('age-keygen -y (identity via a 0600 file and via stdin) gives our recipient', () => {
+  it('age-keygen -y (identity via a 0600 file and via stdin) gives our recipient', async () => {
     for (let i = 0; i < 3; i++) {
       const k = generateDeployKey(`cli-${i}-repo-deploy`);
       const identity = sshPrivateKeyToAgeIdentity(k.privateKey);
       const file = writeSecret(dir, `keys-${i}.txt`, `# converted\n${identity}\n`);
-      const expected = sshPublicKeyToAgeRecipient(k.publicKey);
+      const expected = await sshPublicKeyToAgeRecipient(k.publicKey);
       expect(ok('age-keygen', ['-y', file]).toString().trim()).toBe(expected);
       expect(ok('age-keygen', ['-y'], `${identity}\n`).toString().trim()).toBe(expected);
     }
   });
 
-  it('works for a key made by ssh-keygen', () => {
+  it('works for a key made by ssh-keygen', async () => {
     const file = path.join(dir, 'host_ed25519');
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'root@host', '-f', file], { stdio: 'ignore' });
     const identity = sshPrivateKeyToAgeIdentity(readFileSync(file, 'utf8'));
-    expect(ok('age-keygen', ['-y'], identity).toString().trim()).toBe(sshPublicKeyToAgeRecipient(readFileSync(`${file}.pub`, 'utf8')));
+    expect(ok('age-keygen', ['-y'], identity).toString().trim()).toBe(await sshPublicKeyToAgeRecipient(readFileSync(`${file}.pub`, 'utf8')));
   });
 
   it('a file age -r <converted recipient> wrote opens with the converted identity in age-encryption', async () => {
     const k = generateDeployKey('sopsnix-host-deploy');
-    const out = ok('age', ['-a', '-r', sshPublicKeyToAgeRecipient(k.publicKey)], 'host secret');
+    const out = ok('age', ['-a', '-r', await sshPublicKeyToAgeRecipient(k.publicKey)], 'host secret');
     const d = new Decrypter();
     d.addIdentity(sshPrivateKeyToAgeIdentity(k.privateKey));
     expect(await d.decrypt(armor.decode(out.toString()), 'text')).toBe('host secret');

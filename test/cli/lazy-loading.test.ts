@@ -28,10 +28,17 @@ describe('lazy loading', () => {
     expect(r.urls.filter((u) => /\/node_modules\//.test(u))).toEqual([]);
   });
 
-  it('sops decrypt does not load Octokit', () => {
+  it('sops decrypt (X25519) loads neither Octokit nor age-encryption nor a curve library: node:crypto does it', () => {
     const r = loaded([BIN, 'sops', 'decrypt', path.join(VECTORS_DIR, 'sops-nix/secrets.yaml')], { SOPS_AGE_KEY_FILE: path.join(VECTORS_DIR, 'sops-nix/age-keys.txt') });
     expect(r.code).toBe(0);
+    expect(r.urls.filter((u) => /\/(@octokit|age-encryption|@noble)\//.test(u))).toEqual([]);
+  });
+
+  it('a post-quantum identity loads age-encryption, and only then', () => {
+    const r = loaded([BIN, 'sops', 'decrypt', path.join(VECTORS_DIR, 'flux-kustomize-controller/algorithms-age-pq.yaml')], {
+      SOPS_AGE_KEY_FILE: path.join(VECTORS_DIR, 'flux-kustomize-controller/keys-age-pq.txt'),
+    });
+    expect(r.code).toBe(0);
     expect(r.urls.some((u) => u.includes('/age-encryption/'))).toBe(true);
-    expect(r.urls.filter((u) => u.includes('/@octokit/'))).toEqual([]);
   });
 });

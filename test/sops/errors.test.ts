@@ -116,7 +116,7 @@ describe('identities are collected like sops does', () => {
     const bare = vectors.find((v) => v.identity === 'terragrunt-tests/keys.txt')!;
     expect(readFileSync(vectorPath(bare.identity), 'utf8').endsWith('\n')).toBe(false);
     const ids = collectIdentities({ env: { HOME: home, XDG_CONFIG_HOME: xdg, SOPS_AGE_KEY: '# c\nAGE-SECRET-KEY-1A AGE-SECRET-KEY-1B\n\n', SOPS_AGE_KEY_FILE: vectorPath(bare.identity) } });
-    expect(ids.map((i) => (i.kind === 'age' ? i.source : ''))).toEqual(['SOPS_AGE_KEY', 'SOPS_AGE_KEY', vectorPath(bare.identity), path.join(xdg, 'sops', 'age', 'keys.txt')]);
+    expect(ids.map((i) => (i.kind === 'age' ? i.source : ''))).toEqual(['SOPS_AGE_KEY line 2', 'SOPS_AGE_KEY line 2', `${vectorPath(bare.identity)} line 1`, `${path.join(xdg, 'sops', 'age', 'keys.txt')} line 2`]);
     expect(ids[2]!.kind === 'age' && ids[2]!.key.startsWith('AGE-SECRET-KEY-1')).toBe(true);
   });
 

@@ -41,7 +41,7 @@ export const command: Command = {
     if (keys.length === 0) {
       throw new DeployKeysError(`${src === '-' ? 'standard input' : src}: no ssh-ed25519 public key found`, { hint: 'pass the host\'s /etc/ssh/ssh_host_ed25519_key.pub' });
     }
-    for (const k of keys) ctx.stdout.write(`${age.sshPublicKeyToAgeRecipient(k)}\n`);
+    for (const k of keys) ctx.stdout.write(`${await age.sshPublicKeyToAgeRecipient(k)}\n`);
     return 0;
   },
 };

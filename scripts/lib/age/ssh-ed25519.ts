@@ -13,17 +13,18 @@
  * the same key cannot open these stanzas (and vice versa).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { Stanza, type Identity, type Recipient } from 'age-encryption';
 import { DeployKeysError } from '../errors.js';
 import { decodeBase64Raw, encodeBase64Raw } from '../keys/base64.js';
 import { Ed25519PrivateKey, parsePrivateKey } from '../keys/private-key.js';
 import { ed25519KeyFromBlob, parsePublicKey } from '../keys/public-key.js';
 import { concat } from '../keys/ssh-wire.js';
 import { hkdfSha256, openFileKey, sealFileKey } from './aead.js';
-import { ed25519PublicToX25519, ed25519SeedToX25519, x25519Base, x25519Mult } from './curve25519.js';
+import { ed25519PublicToX25519 } from './curve25519.js';
+import type { AgeIdentity, AgeRecipient, Stanza } from './format.js';
+import { ed25519SeedToX25519, x25519, x25519Base } from './x25519.js';
 
 export const SSH_ED25519_STANZA = 'ssh-ed25519';
-const LABEL = 'age-encryption.org/v1/ssh-ed25519';
+const SSH_ED25519_LABEL = 'age-encryption.org/v1/ssh-ed25519';
 const FILE_KEY_SIZE = 16;
 
 /** The stanza tag: lets an identity skip stanzas for other keys without any crypto. */
@@ -31,15 +32,16 @@ export function sshStanzaTag(blob: Uint8Array): string {
   return encodeBase64Raw(createHash('sha256').update(blob).digest().subarray(0, 4));
 }
 
-function tweakFor(blob: Uint8Array): Uint8Array {
-  return hkdfSha256(new Uint8Array(0), blob, LABEL);
+function sshTweak(blob: Uint8Array): Uint8Array {
+  return hkdfSha256(new Uint8Array(0), blob, SSH_ED25519_LABEL);
 }
 
-export class SshEd25519Recipient implements Recipient {
+export class SshEd25519Recipient implements AgeRecipient {
   /** The recipient line as given, canonicalized (`ssh-ed25519 AAAA…[ comment]`). */
   readonly publicKey: string;
   readonly fingerprint: string;
-  readonly #theirX25519: Uint8Array;
+  readonly #ed25519: Uint8Array;
+  #theirX25519: Uint8Array | undefined;
   readonly #tag: string;
   readonly #tweak: Uint8Array;
 
@@ -52,28 +54,30 @@ export class SshEd25519Recipient implements Recipient {
     }
     this.publicKey = pk.line;
     this.fingerprint = pk.fingerprint;
-    this.#theirX25519 = ed25519PublicToX25519(ed25519KeyFromBlob(pk.raw));
+    this.#ed25519 = ed25519KeyFromBlob(pk.raw);
     this.#tag = sshStanzaTag(pk.raw);
-    this.#tweak = tweakFor(pk.raw);
+    this.#tweak = sshTweak(pk.raw);
   }
 
-  wrapFileKey(fileKey: Uint8Array): Stanza[] {
+  /** Refuses (here, not in the constructor) a key that is not a usable curve point. */
+  async wrapFileKey(fileKey: Uint8Array): Promise<Stanza[]> {
+    const theirs = (this.#theirX25519 ??= await ed25519PublicToX25519(this.#ed25519));
     const ephemeral = randomBytes(32);
     try {
       const share = x25519Base(ephemeral);
-      const shared = x25519Mult(this.#tweak, x25519Mult(ephemeral, this.#theirX25519));
-      const key = hkdfSha256(shared, concat(share, this.#theirX25519), LABEL);
+      const shared = x25519(this.#tweak, x25519(ephemeral, theirs));
+      const key = hkdfSha256(shared, concat(share, theirs), SSH_ED25519_LABEL);
       shared.fill(0);
       const body = sealFileKey(key, fileKey);
       key.fill(0);
-      return [new Stanza([SSH_ED25519_STANZA, this.#tag, encodeBase64Raw(share)], body)];
+      return [{ args: [SSH_ED25519_STANZA, this.#tag, encodeBase64Raw(share)], body }];
     } finally {
       ephemeral.fill(0);
     }
   }
 }
 
-export class SshEd25519Identity implements Identity {
+export class SshEd25519Identity implements AgeIdentity {
   /** `ssh-ed25519 AAAA…[ comment]` of this key. */
   readonly publicKey: string;
   readonly fingerprint: string;
@@ -92,12 +96,7 @@ export class SshEd25519Identity implements Identity {
     seed.fill(0);
     this.#ourX25519 = x25519Base(this.#secret);
     this.#tag = sshStanzaTag(k.blob);
-    this.#tweak = tweakFor(k.blob);
-  }
-
-  /** The matching recipient. */
-  toRecipient(): SshEd25519Recipient {
-    return new SshEd25519Recipient(this.publicKey);
+    this.#tweak = sshTweak(k.blob);
   }
 
   /**
@@ -116,12 +115,12 @@ export class SshEd25519Identity implements Identity {
 
       let shared: Uint8Array;
       try {
-        shared = x25519Mult(this.#secret, share);
+        shared = x25519(this.#secret, share);
       } catch {
         throw invalidStanza('ephemeral share is a low-order point');
       }
-      shared = x25519Mult(this.#tweak, shared);
-      const key = hkdfSha256(shared, concat(share, this.#ourX25519), LABEL);
+      shared = x25519(this.#tweak, shared);
+      const key = hkdfSha256(shared, concat(share, this.#ourX25519), SSH_ED25519_LABEL);
       shared.fill(0);
       const fileKey = openFileKey(key, s.body);
       key.fill(0);

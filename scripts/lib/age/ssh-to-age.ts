@@ -8,17 +8,18 @@ import { bech32 } from '@scure/base';
 import { DeployKeysError } from '../errors.js';
 import { Ed25519PrivateKey, parsePrivateKey } from '../keys/private-key.js';
 import { ed25519KeyFromBlob, parsePublicKey } from '../keys/public-key.js';
-import { ed25519PublicToX25519, ed25519SeedToX25519 } from './curve25519.js';
+import { ed25519PublicToX25519 } from './curve25519.js';
+import { ed25519SeedToX25519 } from './x25519.js';
 
 /** `ssh-ed25519 AAAA… [comment]` → `age1…`. */
-export function sshPublicKeyToAgeRecipient(line: string): string {
+export async function sshPublicKeyToAgeRecipient(line: string): Promise<string> {
   const pk = parsePublicKey(line, 'ssh public key');
   if (pk.type !== 'ssh-ed25519') {
     throw new DeployKeysError(`ssh public key is an ${pk.type} key; ssh-to-age converts only ssh-ed25519 keys`, {
       hint: 'use the host\'s /etc/ssh/ssh_host_ed25519_key.pub',
     });
   }
-  return bech32.encodeFromBytes('age', ed25519PublicToX25519(ed25519KeyFromBlob(pk.raw)));
+  return bech32.encodeFromBytes('age', await ed25519PublicToX25519(ed25519KeyFromBlob(pk.raw)));
 }
 
 /** OpenSSH ed25519 private key text → `AGE-SECRET-KEY-1…` (byte-identical to `ssh-to-age -private-key`). */

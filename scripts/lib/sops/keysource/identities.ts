@@ -13,14 +13,18 @@ export type IdentitySpec =
   | { kind: 'age'; key: string; source: string }
   | { kind: 'ssh'; privateKey: string; source: string; optional?: boolean };
 
-/** Identities in a keys file: one per line (or several per line, 3.13+), `#` comments ignored. */
-export function parseKeysFile(text: string, source: string): IdentitySpec[] {
+/**
+ * Identities in a keys file: one per line (or several per line, 3.13+), `#`
+ * comments ignored. Parsed (strictly, by the age module) only when used: `source`
+ * names the file and line for its errors, which never repeat the key.
+ */
+export function keysFileSpecs(text: string, source: string): IdentitySpec[] {
   const out: IdentitySpec[] = [];
-  for (const line of text.split(/\r?\n/)) {
+  text.split(/\r?\n/).forEach((line, i) => {
     const t = line.trim();
-    if (t === '' || t.startsWith('#')) continue;
-    for (const key of t.split(/\s+/)) out.push({ kind: 'age', key, source });
-  }
+    if (t === '' || t.startsWith('#')) return;
+    for (const key of t.split(/\s+/)) out.push({ kind: 'age', key, source: `${source} line ${i + 1}` });
+  });
   return out;
 }
 
@@ -51,11 +55,11 @@ export function collectIdentities({ env, home = env.HOME ?? os.homedir() }: Iden
       }
     }
   }
-  if (env.SOPS_AGE_KEY) out.push(...parseKeysFile(env.SOPS_AGE_KEY, 'SOPS_AGE_KEY'));
-  if (env.SOPS_AGE_KEY_FILE) out.push(...parseKeysFile(readRequired(env.SOPS_AGE_KEY_FILE, 'SOPS_AGE_KEY_FILE'), env.SOPS_AGE_KEY_FILE));
+  if (env.SOPS_AGE_KEY) out.push(...keysFileSpecs(env.SOPS_AGE_KEY, 'SOPS_AGE_KEY'));
+  if (env.SOPS_AGE_KEY_FILE) out.push(...keysFileSpecs(readRequired(env.SOPS_AGE_KEY_FILE, 'SOPS_AGE_KEY_FILE'), env.SOPS_AGE_KEY_FILE));
   const configDir = env.XDG_CONFIG_HOME || path.join(home, '.config');
   const defaultFile = path.join(configDir, 'sops', 'age', 'keys.txt');
-  if (existsSync(defaultFile)) out.push(...parseKeysFile(readRequired(defaultFile, 'the age keys file'), defaultFile));
+  if (existsSync(defaultFile)) out.push(...keysFileSpecs(readRequired(defaultFile, 'the age keys file'), defaultFile));
   return out;
 }
 
