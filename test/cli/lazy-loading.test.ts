@@ -41,4 +41,16 @@ describe('lazy loading', () => {
     expect(r.code).toBe(0);
     expect(r.urls.some((u) => u.includes('/age-encryption/'))).toBe(true);
   });
+
+  it('vm-fresh renders the activation script without loading execa', async () => {
+    const { generateX25519Identity, identityToRecipient } = await import('age-encryption');
+    const dir = mkdtempSync(path.join(tmpdir(), 'dk-lazy-'));
+    const identity = await generateX25519Identity();
+    writeFileSync(path.join(dir, '.sops.yaml'), `creation_rules:\n  - age: ${await identityToRecipient(identity)}\n`);
+    writeFileSync(path.join(dir, 'deploy-keys.yaml'), 'secrets_dir: sops\nforge:\n  type: manual\nrepos:\n  nix-config:\n    url: git@github.com:acme/nix-config.git\n');
+    const r = loaded([BIN, '--config', path.join(dir, 'deploy-keys.yaml'), 'vm-fresh', 'web-01', '--yes', '--json'], { SOPS_AGE_KEY: identity, HOME: dir });
+    expect(r.code).toBe(0);
+    expect(readFileSync(path.join(dir, 'activation', 'web-01.sh'), 'utf8')).toContain('nix-config');
+    expect(r.urls.filter((u) => u.includes('/execa/'))).toEqual([]);
+  });
 });
