@@ -24,7 +24,7 @@ const COMMANDS: Record<string, Entry> = {
   activation: { summary: "Print a host's activation script (no secrets; fit for the Nix store)", load: () => import('./commands/activation.js') },
   activate: { summary: 'Run the activation script locally (e.g. into --root DIR) with decrypted keys on stdin', load: () => import('./commands/activate.js') },
   bootstrap: { summary: 'Install keys and clone repos on a fresh host over ssh', load: () => import('./commands/bootstrap.js') },
-  sops: { summary: 'SOPS files: decrypt, encrypt, set, updatekeys (compatible with the sops CLI)', load: () => import('./commands/sops.js') },
+  sops: { summary: 'SOPS files: decrypt, encrypt, set, updatekeys, rotate (compatible with the sops CLI)', load: () => import('./commands/sops.js') },
   keygen: { summary: 'Generate a standalone ED25519 deploy key pair', load: () => import('./commands/keygen.js') },
   'ssh-to-age': { summary: 'Convert an ssh-ed25519 public key to its age recipient', load: () => import('./commands/ssh-to-age.js') },
 };

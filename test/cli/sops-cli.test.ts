@@ -91,6 +91,26 @@ describe('deploy-keys sops (whole process)', () => {
       for (const k of ['mac:', 'lastmodified:', 'user-secret:']) expect(line(after, k)).toBe(line(before, k));
     });
 
+    it('rotate prints a file under a new data key, --in-place writes it (mode kept), --dry-run writes nothing', () => {
+      const before = readFileSync(path.join(dir, 'host.yaml'), 'utf8');
+      const value = (t: string) => t.split('\n').find((l) => l.startsWith('user-secret:'));
+      const printed = dk(['sops', 'rotate', 'host.yaml'], { env, cwd: dir });
+      expect(printed.code, printed.stderr).toBe(0);
+      expect(value(printed.stdout)).not.toBe(value(before));
+      expect(readFileSync(path.join(dir, 'host.yaml'), 'utf8')).toBe(before);
+      expect(dk(['sops', 'rotate', '--dry-run', 'host.yaml'], { env, cwd: dir }).code).toBe(2);
+      const dry = dk(['sops', 'rotate', '--in-place', '--dry-run', 'host.yaml'], { env, cwd: dir });
+      expect(dry).toMatchObject({ code: 0, stdout: '' });
+      expect(dry.stderr).toMatch(/would get a new data key/);
+      expect(readFileSync(path.join(dir, 'host.yaml'), 'utf8')).toBe(before);
+      const r = dk(['sops', 'rotate', '-i', 'host.yaml'], { env, cwd: dir });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/host\.yaml: has a new data key, wrapped for 2 recipient\(s\)/);
+      expect(statSync(path.join(dir, 'host.yaml')).mode & 0o777).toBe(0o640);
+      expect(value(readFileSync(path.join(dir, 'host.yaml'), 'utf8'))).not.toBe(value(before));
+      expect(dk(['sops', 'decrypt', 'host.yaml', '--extract', '["user-secret"]'], { env, cwd: dir }).stdout).toBe('keep me');
+    });
+
     it('fails with one line on a file that is not SOPS', () => {
       writeFileSync(path.join(dir, 'plain.yaml'), 'a: 1\n');
       const r = dk(['sops', 'decrypt', 'plain.yaml'], { env, cwd: dir });

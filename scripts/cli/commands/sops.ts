@@ -1,6 +1,6 @@
 /**
  * `deploy-keys sops …`: the subset of the sops CLI the toolkit needs, with the
- * same names and meanings (decrypt, encrypt, set, updatekeys), on the native codec.
+ * same names and meanings (decrypt, encrypt, set, updatekeys, rotate), on the native codec.
  */
 import { readFile } from 'node:fs/promises';
 import { parseCommandArgs } from '../args.js';
@@ -29,13 +29,23 @@ Subcommands:
   updatekeys FILE [--yes]
       re-wrap the data key for the creation rule's current recipients; values,
       MAC and lastmodified stay as they are
+  rotate FILE [--in-place [--dry-run]]
+      a new data key (like sops rotate): every value and comment re-encrypted
+      under it, the MAC recomputed, the key wrapped for the file's recipients;
+      comments and order kept. After removing a recipient (updatekeys), rotate:
+      a copy of the old data key then opens nothing written since. Prints the
+      rotated file unless --in-place; --dry-run checks it can, writes nothing.
+
+Limits (every reader): files up to 16 MiB, nesting up to 100 levels, and YAML
+aliases may add at most 100,000 nodes (or the document's own size, if larger).
+Writers refuse a result over these limits, so whatever is written reads back.
 
 Common options:
   --input-type yaml|json|binary   override the format guessed from the extension
 `;
 
-type Sub = 'decrypt' | 'encrypt' | 'set' | 'updatekeys';
-const SUBS: readonly Sub[] = ['decrypt', 'encrypt', 'set', 'updatekeys'];
+type Sub = 'decrypt' | 'encrypt' | 'set' | 'updatekeys' | 'rotate';
+const SUBS: readonly Sub[] = ['decrypt', 'encrypt', 'set', 'updatekeys', 'rotate'];
 const FORMATS = ['yaml', 'json', 'binary'] as const;
 type Format = (typeof FORMATS)[number];
 
@@ -46,12 +56,12 @@ function format(flag: string | undefined, name: string): Format | undefined {
 }
 
 export const command: Command = {
-  summary: 'SOPS files: decrypt, encrypt, set, updatekeys',
+  summary: 'SOPS files: decrypt, encrypt, set, updatekeys, rotate',
   help: HELP,
   async run(args, ctx) {
     const [sub, ...rest] = args;
     if (sub === undefined || !(SUBS as readonly string[]).includes(sub)) {
-      throw new UsageError(sub === undefined ? 'sops: missing subcommand' : `sops: unknown subcommand ${JSON.stringify(sub)}`, 'use decrypt, encrypt, set or updatekeys; see deploy-keys sops --help');
+      throw new UsageError(sub === undefined ? 'sops: missing subcommand' : `sops: unknown subcommand ${JSON.stringify(sub)}`, 'use decrypt, encrypt, set, updatekeys or rotate; see deploy-keys sops --help');
     }
     const sops = await import('../../lib/sops/index.js');
     switch (sub as Sub) {
@@ -59,6 +69,7 @@ export const command: Command = {
       case 'encrypt': return encrypt(rest, ctx, sops);
       case 'set': return set(rest, ctx, sops);
       case 'updatekeys': return updatekeys(rest, ctx, sops);
+      case 'rotate': return rotate(rest, ctx, sops);
     }
   },
 };
@@ -161,5 +172,21 @@ async function updatekeys(args: string[], ctx: CliContext, sops: Sops): Promise<
     for (const d of r.removed) ctx.stderr.write(`${ctx.err.red('-')} ${d}\n`);
     ctx.stderr.write(`${positionals[0]}: data key re-wrapped for ${r.added.length} new, ${r.removed.length} removed recipient(s)\n`);
   }
+  return 0;
+}
+
+async function rotate(args: string[], ctx: CliContext, sops: Sops): Promise<number> {
+  const { values, positionals } = parseCommandArgs('sops rotate', args, {
+    'in-place': { type: 'boolean', short: 'i' },
+    'dry-run': { type: 'boolean' },
+    'input-type': { type: 'string' },
+  }, { min: 1, max: 1, names: 'FILE' });
+  if (values['dry-run'] && !values['in-place']) throw new UsageError('sops rotate: --dry-run goes with --in-place (without it nothing is written anyway)');
+  const file = positionals[0]!;
+  const inputType = format(values['input-type'], '--input-type');
+  const inPlace = values['in-place'] === true && values['dry-run'] !== true;
+  const r = await sops.rotateDataKey(file, { env: ctx.env, inPlace, ...(inputType ? { inputType } : {}) });
+  if (!values['in-place']) ctx.stdout.write(r.text);
+  else ctx.stderr.write(`${file}: ${values['dry-run'] ? 'would get' : 'has'} a new data key, wrapped for ${r.recipients.length} recipient(s)\n`);
   return 0;
 }

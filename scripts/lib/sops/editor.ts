@@ -3,11 +3,15 @@
  * re-encrypt with the same data key and the IV stash, so untouched values keep
  * their exact ciphertext and comments, order and styles are kept (spec §6.3 edit/set).
  */
+import { randomBytes } from 'node:crypto';
 import { isMap, isScalar, isSeq, Pair, Scalar, YAMLMap } from 'yaml';
 import { writeFileAtomic } from '../fs/atomic-write.js';
 import { UsageError } from '../errors.js';
 import { encryptDocs } from './crypt.js';
+import { SopsUnsupportedError } from './errors.js';
 import { formatRfc3339Seconds } from './go-format.js';
+import { wrapKey } from './keysource/age.js';
+import { ageListNode } from './metadata.js';
 import { RuleMatcher } from './rules.js';
 import { attachSops, stampMac } from './sops-file.js';
 import type { LoadedFile } from './sops-file.js';
@@ -16,7 +20,7 @@ import type { TreePath } from './sops-path.js';
 import { emitEncrypted } from './stores/index.js';
 import { fromPlain, toPlain } from './tree.js';
 import type { PlainValue, SopsDoc } from './tree.js';
-import type { IvStash } from './value-cipher.js';
+import { IvStash } from './value-cipher.js';
 
 export interface EditorState {
   loaded: LoadedFile;
@@ -92,6 +96,37 @@ export class SopsEditor {
     return toPlain(this.#root());
   }
 
+  /** The age recipients the data key is wrapped for. */
+  recipients(): string[] {
+    return this.#s.loaded.meta.keyGroups.flatMap((g) => g.age.map((e) => e.recipient));
+  }
+
+  /**
+   * `sops rotate`: a new data key, wrapped for the same recipients; on save every
+   * value and comment is encrypted under it with fresh IVs, so a copy of the old
+   * data key opens nothing written from now on.
+   */
+  async rotateDataKey(): Promise<void> {
+    const { loaded } = this.#s;
+    const groups = loaded.meta.keyGroups;
+    if (groups.length > 1 || groups.some((g) => g.otherKeys > 0)) {
+      throw new SopsUnsupportedError(`${loaded.file}: the file has ${groups.length > 1 ? 'several key groups (Shamir)' : 'pgp/kms/vault keys'}, which rotating here would drop`, {
+        hint: 'run `sops rotate` with the sops CLI',
+      });
+    }
+    const key = randomBytes(32);
+    const age = await Promise.all(this.recipients().map(async (recipient) => ({ recipient, enc: await wrapKey(key, recipient) })));
+    for (const { pair } of loaded.sopsPairs) {
+      const meta = pair.value;
+      if (!isMap(meta)) continue;
+      meta.delete('key_groups');
+      if (meta.has('age')) meta.set('age', ageListNode(age));
+      else meta.items.unshift(new Pair(new Scalar('age'), ageListNode(age))); // sops' alphabetical layout
+    }
+    this.#s.key = key;
+    this.#s.stash = new IvStash();
+  }
+
   /** The file re-encrypted with the same data key, a new lastmodified and MAC. */
   async toString(): Promise<string> {
     const { loaded, key, stash, indent, now } = this.#s;
@@ -106,7 +141,12 @@ export class SopsEditor {
 
   /** Write the file atomically, keeping its mode. */
   async save(): Promise<void> {
-    await writeFileAtomic(this.file, await this.toString());
+    await this.write(await this.toString());
+  }
+
+  /** Write `text` (from toString()) over the file, atomically, keeping its mode. */
+  async write(text: string): Promise<void> {
+    await writeFileAtomic(this.file, text);
   }
 
   #root(): unknown {

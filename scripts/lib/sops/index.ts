@@ -10,6 +10,8 @@ export { SopsEditor } from './editor.js';
 export { encryptFile, encryptText, encryptTree } from './encrypt.js';
 export type { EncryptOptions } from './encrypt.js';
 export { updateKeys } from './update-keys.js';
+export { rotateDataKey } from './rotate.js';
+export type { RotateOptions, RotateResult } from './rotate.js';
 export type { UpdateKeysOptions, UpdateKeysResult } from './update-keys.js';
 export { parseTreePath, formatTreePath } from './sops-path.js';
 export type { TreePath } from './sops-path.js';
