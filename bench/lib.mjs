@@ -16,6 +16,24 @@ export function timeProcess(cmd, args, { runs = 20, warmup = 3, env = process.en
   return stats(samples);
 }
 
+/**
+ * Times several commands side by side: each round runs every command once, in
+ * turn, so drift on a shared machine hits them alike. Returns stats per command.
+ */
+export function timeInterleaved(commands, { runs = 15, warmup = 3, env = process.env, cwd } = {}) {
+  const samples = commands.map(() => []);
+  for (let i = 0; i < warmup + runs; i++) {
+    commands.forEach(([cmd, args], j) => {
+      const t0 = process.hrtime.bigint();
+      const r = spawnSync(cmd, args, { env, cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr?.toString().slice(0, 300)}`);
+      if (i >= warmup) samples[j].push(ms);
+    });
+  }
+  return samples.map(stats);
+}
+
 export function stats(samples) {
   const s = [...samples].sort((a, b) => a - b);
   const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
