@@ -5,11 +5,12 @@
 # System packages: age (CLI, for interop checks), openssh (sshd serves the demo's
 # git repos), git, shellcheck and nix-bin (tests check the emitted sh and .nix),
 # bsdutils (`script`: tests drive the CLI on a real terminal), iproute2 (`ip`:
-# the private-inputs test brings up loopback in its own network namespace).
+# the private-inputs test brings up loopback in its own network namespace),
+# openssl (a throwaway CA for the loopback services the real sops talks to).
 set -eu
 cd "$(dirname "$0")/.."
 
-PACKAGES="age openssh-server openssh-client git shellcheck nix-bin bsdutils iproute2 ca-certificates"
+PACKAGES="age openssh-server openssh-client git shellcheck nix-bin bsdutils iproute2 ca-certificates openssl"
 
 missing=""
 for p in $PACKAGES; do
@@ -31,6 +32,8 @@ fi
 
 # Exactly the locked dependency tree (`prepare` builds dist/).
 npm ci --no-audit --no-fund --loglevel=error
+# The real sops (3.9.2, pinned by hash) the interop tests read our files with.
+node scripts/fetch-real-sops.mjs
 
 if [ "${1:-}" != "--no-demo" ]; then
   exec npx just demo
