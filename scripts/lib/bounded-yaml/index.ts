@@ -112,10 +112,16 @@ function* tokens(text: string, lines: LineCounter, where: string): Generator<CST
 }
 
 const TARGETS = new WeakMap<Alias, Node>();
+const WITH_ANCHORS = new WeakSet<Document.Parsed>();
 
 /** The node an alias of a document read here stands for (the last anchor of that name before it). */
 export function aliasTarget(alias: Alias): Node | undefined {
   return TARGETS.get(alias);
+}
+
+/** Whether a document read here has anchors or aliases (most have neither: nothing to expand). */
+export function hasAnchors(doc: Document.Parsed): boolean {
+  return WITH_ANCHORS.has(doc);
 }
 
 interface Measure {
@@ -143,6 +149,7 @@ function check(doc: Document.Parsed, textLength: number, where: string, lines: L
   type Frame = { node: Node; size: number; depth: number; children: Node[]; next: number };
   const measureOf = (node: Node): Measure | Frame => {
     if (isAlias(node)) {
+      WITH_ANCHORS.add(doc);
       const target = anchors.get(node.source);
       if (target === undefined) return { size: 1, depth: 0 }; // the composer reported it
       if (open.has(target)) throw new InputLimitError(`${where}: a YAML alias (*${node.source}) refers to a node that contains it`, { hint: 'remove the recursive alias' });
@@ -152,7 +159,10 @@ function check(doc: Document.Parsed, textLength: number, where: string, lines: L
     }
     written++;
     const anchor = (node as { anchor?: string }).anchor;
-    if (anchor) anchors.set(anchor, node);
+    if (anchor) {
+      anchors.set(anchor, node);
+      WITH_ANCHORS.add(doc);
+    }
     if (!isCollection(node)) return { size: 1, depth: 0 };
     const children: Node[] = [];
     if (isMap(node)) {

@@ -24,8 +24,11 @@ export interface CryptContext {
   file: string;
 }
 
-/** Decrypt all values in place; returns the MAC computed over the plaintext. */
-export function decryptDocs(docs: readonly SopsDoc[], ctx: CryptContext): string {
+/**
+ * Decrypt all values in place; returns the MAC computed over the plaintext. A
+ * `stash` (for a file that will be re-encrypted) collects each value's IV.
+ */
+export function decryptDocs(docs: readonly SopsDoc[], ctx: Omit<CryptContext, 'stash'> & { stash?: IvStash }): string {
   const mac = new MacHasher(ctx.rules.macOnlyEncrypted);
   walkTree(
     docs,
@@ -59,7 +62,7 @@ export function decryptDocs(docs: readonly SopsDoc[], ctx: CryptContext): string
         if (value === undefined || enc.type === 'comment') {
           throw new SopsFormatError(`${ctx.file}: the value at ${at} has an invalid or unknown type "${enc.type}"`, { hint: 'the file may come from a newer sops' });
         }
-        ctx.stash.remember(aad, bytes, enc.iv);
+        ctx.stash?.remember(aad, bytes, enc.iv);
         node.value = value;
         node.type = typeof value === 'string' && value.includes('\n') ? Scalar.BLOCK_LITERAL : Scalar.PLAIN;
         (node as WithOrigin)[ORIGIN] = { type: enc.type as SopsType, value };
@@ -81,7 +84,7 @@ export function decryptDocs(docs: readonly SopsDoc[], ctx: CryptContext): string
  * to; try the attributed container, then each enclosing one. A comment that opens
  * with none is kept as written, as sops does.
  */
-function decryptComment(line: string, slot: CommentSlot, ctx: CryptContext): string {
+function decryptComment(line: string, slot: CommentSlot, ctx: Omit<CryptContext, 'stash'> & { stash?: IvStash }): string {
   const enc = parseEncValue(line);
   if (!enc || enc.type !== 'comment') return line;
   const candidates = [...(slot.innerPath ? [slot.innerPath] : []), ...Array.from({ length: slot.path.length + 1 }, (_, i) => slot.path.slice(0, slot.path.length - i))];
@@ -89,7 +92,7 @@ function decryptComment(line: string, slot: CommentSlot, ctx: CryptContext): str
     const aad = aadOf(path);
     try {
       const bytes = decryptValue(ctx.key, enc, aad);
-      ctx.stash.remember(aad, bytes, enc.iv);
+      ctx.stash?.remember(aad, bytes, enc.iv);
       return bytes.toString('utf8');
     } catch {
       // try the enclosing container

@@ -21,6 +21,7 @@ import type { SopsFormat } from './stores/index.js';
 import { detectJsonIndent, emitJson } from './stores/json.js';
 import { detectYamlIndent, emitYaml } from './stores/yaml.js';
 import { toPlain } from './tree.js';
+import { IvStash } from './value-cipher.js';
 import type { PlainValue, SopsDoc } from './tree.js';
 
 export interface DecryptOptions {
@@ -63,12 +64,23 @@ export async function decryptText(text: string, file: string, opts: DecryptOptio
   const key = await recoverDataKey(loaded.meta, identitiesOf(opts), file);
   decryptLoaded(loaded, key, opts.ignoreMac);
   const docs = loaded.docs;
-  const documents = docs.map((d) => toPlain(d.contents));
-  const tree = documents[0] ?? new Map();
+  // Plain trees only when asked for: printing the file needs none.
+  let plain: { documents: PlainValue[]; tree: PlainValue } | undefined;
+  const trees = (): { documents: PlainValue[]; tree: PlainValue } => {
+    if (!plain) {
+      const documents = docs.map((d) => toPlain(d.contents));
+      plain = { documents, tree: documents[0] ?? new Map() };
+    }
+    return plain;
+  };
   return {
     format,
-    tree,
-    documents,
+    get tree() {
+      return trees().tree;
+    },
+    get documents() {
+      return trees().documents;
+    },
     toYaml: () => emitYaml(docs, format === 'yaml' ? detectYamlIndent(text, 4) : 4),
     toJson: () => {
       if (docs.length > 1) throw new SopsUnsupportedError(`${file}: a multi-document file cannot be written as JSON`, { hint: 'output YAML instead' });
@@ -76,7 +88,7 @@ export async function decryptText(text: string, file: string, opts: DecryptOptio
     },
     toText: () => docToBinary(docs[0]!, file),
     extract: (p) => {
-      const v = getPlain(tree, p);
+      const v = getPlain(trees().tree, p);
       if (v === undefined) throw noValueAt(file, p);
       return v;
     },
@@ -109,7 +121,8 @@ export async function openSopsFile(file: string, opts: OpenOptions = {}): Promis
   const format = opts.inputType ?? formatForPath(file);
   const loaded = loadEncrypted(text, format, file);
   const key = await recoverDataKey(loaded.meta, identitiesOf(opts), file);
-  const stash = decryptLoaded(loaded, key, opts.ignoreMac);
+  const stash = new IvStash();
+  decryptLoaded(loaded, key, opts.ignoreMac, stash);
   return new SopsEditor({
     loaded,
     key,

@@ -18,7 +18,8 @@ import { parseEncrypted } from './stores/index.js';
 import type { SopsFormat } from './stores/index.js';
 import { expandAliases } from './tree.js';
 import type { SopsDoc } from './tree.js';
-import { decryptValue, encryptValue, formatEncValue, IvStash, parseEncValue } from './value-cipher.js';
+import { decryptValue, encryptValue, formatEncValue, parseEncValue } from './value-cipher.js';
+import type { IvStash } from './value-cipher.js';
 
 export interface LoadedFile {
   file: string;
@@ -84,12 +85,14 @@ export async function recoverDataKey(meta: SopsMetadata, identities: readonly Ag
   return key;
 }
 
-/** Decrypt the documents in place and verify the MAC; returns the IV stash for re-encryption. */
-export function decryptLoaded(loaded: LoadedFile, key: Uint8Array, ignoreMac = false): IvStash {
+/**
+ * Decrypt the documents in place and verify the MAC. `stash`, for a file that will
+ * be re-encrypted, collects the IVs so unchanged values keep their ciphertext.
+ */
+export function decryptLoaded(loaded: LoadedFile, key: Uint8Array, ignoreMac = false, stash?: IvStash): void {
   const { file, meta } = loaded;
-  const stash = new IvStash();
-  const computed = decryptDocs(loaded.docs, { key, rules: new RuleMatcher(meta.rules), stash, file });
-  if (ignoreMac) return stash;
+  const computed = decryptDocs(loaded.docs, { key, rules: new RuleMatcher(meta.rules), file, ...(stash ? { stash } : {}) });
+  if (ignoreMac) return;
   let stored = '';
   if (meta.mac !== '') {
     const enc = parseEncValue(meta.mac);
@@ -105,7 +108,6 @@ export function decryptLoaded(loaded: LoadedFile, key: Uint8Array, ignoreMac = f
       hint: 'restore the file from version control (or pass ignoreMac / --ignore-mac if you really trust it)',
     });
   }
-  return stash;
 }
 
 /** Put the `sops` block back into every document (at its original position). */

@@ -6,7 +6,7 @@
  */
 import { Document, isAlias, isCollection, isMap, isPair, isScalar, isSeq, Pair, Scalar, visit, YAMLMap, YAMLSeq } from 'yaml';
 import type { Node, ParsedNode } from 'yaml';
-import { aliasTarget } from '../bounded-yaml/index.js';
+import { aliasTarget, hasAnchors } from '../bounded-yaml/index.js';
 import { SopsFormatError } from './errors.js';
 import { fitsInt64, formatGoFloat, parseGoBool, parseGoFloat, parseGoInt } from './go-format.js';
 import type { SopsType } from './go-format.js';
@@ -183,6 +183,7 @@ function nonStringKey(key: unknown, path: readonly string[], file: string): Sops
  * what they expand to; in document order each target is already expanded.
  */
 export function expandAliases(doc: SopsDoc, file: string): void {
+  if (!hasAnchors(doc as Document.Parsed)) return;
   const expand = (node: unknown): unknown => {
     if (isAlias(node)) {
       const target = aliasTarget(node);
