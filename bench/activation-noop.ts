@@ -28,8 +28,8 @@ interface Stats {
 
 function stats(samples: number[]): Stats {
   const s = [...samples].sort((a, b) => a - b);
-  const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
-  return { median: q(0.5), min: s[0]!, p90: q(0.9), max: s[s.length - 1]! };
+  const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? NaN;
+  return { median: q(0.5), min: s[0] ?? NaN, p90: q(0.9), max: s.at(-1) ?? NaN };
 }
 
 function machine(): string {
@@ -47,7 +47,8 @@ interface Case {
   name: string;
   repos: number;
   insteadOf: boolean;
-  shell: string[];
+  /** The shell and its arguments. */
+  shell: [string, ...string[]];
 }
 
 function runCase(c: Case): Stats & { forks: string } {
@@ -73,20 +74,21 @@ function runCase(c: Case): Stats & { forks: string } {
     });
     const file = path.join(dir, 'activate.sh');
     writeFileSync(file, script);
-    const args = [...c.shell.slice(1), file, '--root', root, '--keys-dir', keys];
-    const first = spawnSync(c.shell[0]!, args, { encoding: 'utf8' });
+    const [sh, ...shArgs] = c.shell;
+    const args = [...shArgs, file, '--root', root, '--keys-dir', keys];
+    const first = spawnSync(sh, args, { encoding: 'utf8' });
     if (first.status !== 0) throw new Error(`first run failed: ${first.stderr}`);
     const samples: number[] = [];
     for (let i = 0; i < WARMUP + RUNS; i++) {
       const t0 = process.hrtime.bigint();
-      const r = spawnSync(c.shell[0]!, args, { encoding: 'utf8' });
+      const r = spawnSync(sh, args, { encoding: 'utf8' });
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
       if (r.status !== 0 || r.stdout !== 'deploy-keys: no changes\n') throw new Error(`no-op run changed something: ${r.stdout}${r.stderr}`);
       if (i >= WARMUP) samples.push(ms);
     }
     // Count the processes one no-op run starts (strace when available).
     let forks = 'n/a (no strace)';
-    const st = spawnSync('strace', ['-f', '-qq', '-e', 'trace=execve', '-o', path.join(dir, 'trace'), c.shell[0]!, ...args], { encoding: 'utf8' });
+    const st = spawnSync('strace', ['-f', '-qq', '-e', 'trace=execve', '-o', path.join(dir, 'trace'), sh, ...args], { encoding: 'utf8' });
     if (st.status === 0) {
       const execs = readFileSync(path.join(dir, 'trace'), 'utf8').split('\n').filter((l) => l.includes('execve(') && !l.includes('ENOENT'));
       forks = String(execs.length - 1);
@@ -98,7 +100,7 @@ function runCase(c: Case): Stats & { forks: string } {
 }
 
 function main(): void {
-  const shells: string[][] = [['sh']];
+  const shells: [string, ...string[]][] = [['sh']];
   if (spawnSync('bash', ['--version']).status === 0) shells.push(['bash', '--posix']);
   const cases: Case[] = [];
   for (const shell of shells) {

@@ -43,7 +43,8 @@ function repo(ownerRepo: string): RepoConfig {
 const REPOS = [repo('acme/nix-config'), repo('acme/secrets')];
 
 function keyLine(): string {
-  const x = generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }).x!;
+  const { x } = generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' });
+  if (x === undefined) throw new Error('no public key in the JWK');
   return ed25519PublicKeyLine(new Uint8Array(Buffer.from(x, 'base64url')));
 }
 
@@ -66,8 +67,7 @@ async function runAll(forge: GithubForge, list: Job[], concurrency: number): Pro
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
-      while (next < list.length) {
-        const j = list[next++]!;
+      for (let j = list[next++]; j !== undefined; j = list[next++]) {
         await forge.add(j.repo, { title: `${j.host}-${j.repo.name}-deploy`, publicKey: j.key, readOnly: true, host: j.host });
       }
     }),
@@ -108,7 +108,7 @@ function burstRates(times: number[]): number[] {
   const k = Math.floor((PER_HOUR - 1) / PER_MIN) * PER_MIN;
   const rates: number[] = [];
   for (let i = 0; i + PER_HOUR <= t.length; i += PER_HOUR) {
-    const span = t[i + k]! - t[i]!;
+    const span = (t[i + k] ?? NaN) - (t[i] ?? NaN);
     rates.push((k * MINUTE_MS) / span);
   }
   return rates;

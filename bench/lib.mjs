@@ -10,7 +10,7 @@ export function timeProcess(cmd, args, { runs = 20, warmup = 3, env = process.en
     const t0 = process.hrtime.bigint();
     const r = spawnSync(cmd, args, { env, input, cwd, stdio: [input === undefined ? 'ignore' : 'pipe', 'ignore', 'pipe'] });
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-    if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr?.toString().slice(0, 300)}`);
+    if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr.toString().slice(0, 300)}`);
     if (i >= warmup) samples.push(ms);
   }
   return stats(samples);
@@ -27,7 +27,7 @@ export function timeInterleaved(commands, { runs = 15, warmup = 3, env = process
       const t0 = process.hrtime.bigint();
       const r = spawnSync(cmd, args, { env, cwd, stdio: ['ignore', 'ignore', 'pipe'] });
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-      if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr?.toString().slice(0, 300)}`);
+      if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr.toString().slice(0, 300)}`);
       if (i >= warmup) samples[j].push(ms);
     });
   }
@@ -45,7 +45,9 @@ export function machine() {
   let os = 'Linux';
   try {
     os = /PRETTY_NAME="([^"]+)"/.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? os;
-  } catch {}
+  } catch {
+    // no /etc/os-release: keep "Linux"
+  }
   return `${cpus().length} × ${cpu}, ${Math.round(totalmem() / 2 ** 30)} GiB, ${os}, Node ${process.version}`;
 }
 

@@ -16,7 +16,6 @@ const BENCHES = [
 ];
 
 const only = process.argv.slice(2);
-const report = only.includes('--report');
 for (const b of BENCHES) {
   if (only.length && !only.includes(b.name)) continue;
   console.log(`\n== ${b.name}: ${b.title}`);

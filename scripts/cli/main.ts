@@ -59,8 +59,8 @@ export async function main(argv: string[], streams: Streams, env: NodeJS.Process
     let configFlag: string | undefined;
     const args = [...argv];
     // Global options come before the command name.
-    while (args[0]?.startsWith('-')) {
-      const a = args.shift()!;
+    for (let a = args[0]; a?.startsWith('-'); a = args[0]) {
+      args.shift();
       if (a === '-h' || a === '--help') {
         streams.stdout.write(mainHelp());
         return 0;
@@ -91,14 +91,13 @@ export async function main(argv: string[], streams: Streams, env: NodeJS.Process
     if (!entry) throw new UsageError(`unknown command ${JSON.stringify(name)}`, 'see deploy-keys --help');
     // A --config after the command name is accepted too.
     const rest: string[] = [];
-    for (let i = 0; i < args.length; i++) {
-      const a = args[i]!;
+    for (let a = args.shift(); a !== undefined; a = args.shift()) {
       if (a === '--') {
-        rest.push(...args.slice(i));
+        rest.push(a, ...args);
         break;
       }
       if (a === '--config') {
-        configFlag = args[++i];
+        configFlag = args.shift();
         if (!configFlag) throw new UsageError('--config needs a FILE');
       } else if (a.startsWith('--config=')) configFlag = a.slice('--config='.length);
       else rest.push(a);
@@ -129,7 +128,7 @@ export async function main(argv: string[], streams: Streams, env: NodeJS.Process
       return e.exitCode;
     }
     streams.stderr.write(`${errStyle.red('deploy-keys: internal error:')} ${describeUnknown(e)}\n`);
-    if (env.DEPLOY_KEYS_DEBUG) streams.stderr.write(`${(e as Error)?.stack ?? ''}\n`);
+    if (env.DEPLOY_KEYS_DEBUG) streams.stderr.write(`${e instanceof Error ? (e.stack ?? '') : ''}\n`);
     return 1;
   }
 }

@@ -75,7 +75,8 @@ export interface GitServer {
 export async function startGitServer(opts: GitServerOptions = {}): Promise<GitServer> {
   const isRoot = process.getuid?.() === 0;
   if (isRoot) await fs.mkdir('/run/sshd', { recursive: true, mode: 0o755 });
-  const account = isRoot ? { user: GIT_USER, ...(await ensureGitUser()) } : { user: os.userInfo().username, uid: process.getuid!(), gid: process.getgid!() };
+  const me = os.userInfo();
+  const account = isRoot ? { user: GIT_USER, ...(await ensureGitUser()) } : { user: me.username, uid: me.uid, gid: me.gid };
   const { uid, gid } = account;
 
   const dir = opts.dir ?? (await fs.mkdtemp(path.join(os.tmpdir(), 'ndk-sshd-')));
@@ -243,7 +244,7 @@ async function ensureGitUser(): Promise<{ uid: number; gid: number }> {
     try {
       let entry = await getent('passwd', GIT_USER);
       if (!entry) {
-        await run('useradd', ['--system', '--create-home', '--home-dir', GIT_HOME, '--shell', LOGIN_SHELL, GIT_USER]).catch(() => {});
+        await run('useradd', ['--system', '--create-home', '--home-dir', GIT_HOME, '--shell', LOGIN_SHELL, GIT_USER]).catch(() => {}); // a parallel caller may have won: getent decides
         entry = await getent('passwd', GIT_USER);
         if (!entry) throw new Error('useradd git failed');
       }

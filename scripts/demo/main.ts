@@ -29,7 +29,7 @@ function deployKeys(args: string[], env: NodeJS.ProcessEnv, { quiet = false } = 
   process.stdout.write(`$ deploy-keys ${args.join(' ')}${quiet ? ' >/dev/null' : ''}\n`);
   const r = spawnSync(process.execPath, [cli, ...args], { cwd: work, env, stdio: ['ignore', quiet ? 'ignore' : 'inherit', 'inherit'] });
   if (r.status !== 0) throw new Error(`deploy-keys ${args[0]} failed (exit ${r.status})`);
-  return r.status ?? 1;
+  return r.status;
 }
 
 function show(cmd: string, args: string[], cwd = work): void {
@@ -66,9 +66,10 @@ async function main(): Promise<void> {
     if (sshdAvailable()) {
       // In a temp dir, not .demo/: sshd reads it as the `git` user, who may not
       // be able to enter the checkout's directory (e.g. under /root).
-      server = await startGitServer({ repos: REPOS.map((r) => `acme/${r}`) });
-      forgeYaml = `  type: ssh\n  authorized_keys: ${server.authorizedKeys}\n`;
-      repoUrls = REPOS.map((r) => server!.repoUrl(`acme/${r}`));
+      const srv = await startGitServer({ repos: REPOS.map((r) => `acme/${r}`) });
+      server = srv;
+      forgeYaml = `  type: ssh\n  authorized_keys: ${srv.authorizedKeys}\n`;
+      repoUrls = REPOS.map((r) => srv.repoUrl(`acme/${r}`));
       knownHosts = `\n  - "${server.knownHostsLine()}"`;
       process.stdout.write(`local sshd on 127.0.0.1:${server.port} (user ${server.user}) serving ${REPOS.map((r) => `acme/${r}`).join(', ')}; host key pinned\n`);
     } else {

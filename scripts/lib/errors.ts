@@ -47,3 +47,8 @@ export function describeUnknown(e: unknown): string {
   if (e instanceof Error) return e.message.split('\n')[0] ?? e.name;
   return String(e);
 }
+
+/** The `code` of a Node system error (`ENOENT`, `EACCES`…), if `e` is one. */
+export function errnoCode(e: unknown): string | undefined {
+  return e instanceof Error && 'code' in e && typeof e.code === 'string' ? e.code : undefined;
+}

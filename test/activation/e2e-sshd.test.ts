@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { bootstrapOverSsh, renderActivationScript, runActivation } from '../../scripts/lib/activation/index.js';
 import { git, gitTestEnv } from '../helpers/git-server.js';
 import { haveSshd, makeClientKey, startSshd, type SshdFixture } from '../helpers/sshd.js';
@@ -21,16 +21,18 @@ describe.runIf(haveSshd())('activation against a real sshd', () => {
 
   beforeAll(async () => {
     sshd = await startSshd({ repos: REPOS.map((r) => `acme/${r}`) });
+    return () => sshd.stop();
+  });
+  beforeAll(() => {
     t = tempDir('dk-e2e-');
     for (const r of REPOS) {
       keys[r] = makeKey(`web-01-${r}-deploy`);
       // The forge step's job; done directly here for now.
-      appendFileSync(sshd.authorizedKeys, `${keys[r]!.publicLine}\n`);
+      appendFileSync(sshd.authorizedKeys, `${keys[r].publicLine}\n`);
     }
-  });
-  afterAll(async () => {
-    await sshd?.stop();
-    t?.cleanup();
+    return () => {
+      t.cleanup();
+    };
   });
 
   const yaml = (cloneRoot: string) =>

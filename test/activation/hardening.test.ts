@@ -23,7 +23,7 @@ describe.runIf(haveTools('sh', 'ssh-keygen'))('activation script against a hosti
     t = sandbox();
     ({ root, keysDir, keys } = t);
   });
-  afterEach(() => t.cleanup());
+  afterEach(() => { t.cleanup(); });
 
   const script = () =>
     renderActivationScript(config(GITHUB_YAML), 'web-01', {

@@ -181,7 +181,7 @@ describe('rendered script', () => {
 
 describe.runIf(haveTools('shellcheck'))('shellcheck -s sh', () => {
   const t = tempDir();
-  afterAll(() => t.cleanup());
+  afterAll(() => { t.cleanup(); });
   const cases: [string, string, Parameters<typeof renderActivationScript>[2]][] = [
     ['github only', GITHUB_YAML, {}],
     ['github with insteadOf and pull', GITHUB_YAML, { insteadOf: true, pull: true }],

@@ -22,7 +22,7 @@ describe.runIf(haveTools('sh', 'ssh-keygen', 'git'))('activation script, local r
     t = sandbox();
     ({ root, keysDir, keys } = t);
   });
-  afterEach(() => t.cleanup());
+  afterEach(() => { t.cleanup(); });
 
   const script = (yaml = GITHUB_YAML, opts: ActivationOptions = {}) =>
     renderActivationScript(config(yaml), 'web-01', {
@@ -159,7 +159,7 @@ describe.runIf(haveTools('sh', 'ssh-keygen', 'git'))('activation script, local r
     expect(existsSync(path.join(ssh(), 'nix-secrets-deploy.pub'))).toBe(false);
     expect(existsSync(path.join(ssh(), 'nix-config-deploy'))).toBe(true);
     expect(readdirSync(ssh()).filter((n) => n.includes('dk-tmp'))).toEqual([]);
-    expect(r.output).not.toContain(pem[2]!);
+    expect(r.output).not.toContain(pem[2]);
   });
 
   test('a valid key that does not match the expected public key is refused; the installed one stays', async () => {

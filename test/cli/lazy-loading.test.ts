@@ -25,7 +25,7 @@ describe('lazy loading', () => {
   it('--help loads neither Octokit, nor yaml, nor age', () => {
     const r = loaded([BIN, '--help']);
     expect(r.code).toBe(0);
-    expect(r.urls.filter((u) => /\/node_modules\//.test(u))).toEqual([]);
+    expect(r.urls.filter((u) => u.includes('/node_modules/'))).toEqual([]);
   });
 
   it('sops decrypt (X25519) loads neither Octokit nor age-encryption nor a curve library: node:crypto does it', () => {

@@ -103,7 +103,7 @@ describe('config', () => {
   });
 
   it('accepts an ssh forge with a local authorized_keys file', () => {
-    const c = parseConfig(BASE.replace(/forge:\n  type: github\n  token_env: GITHUB_TOKEN\n/, 'forge:\n  type: ssh\n  authorized_keys: /srv/git/.ssh/authorized_keys\n'), FILE);
+    const c = parseConfig(BASE.replace(/forge:\n {2}type: github\n {2}token_env: GITHUB_TOKEN\n/, 'forge:\n  type: ssh\n  authorized_keys: /srv/git/.ssh/authorized_keys\n'), FILE);
     expect(c.forge).toEqual({ type: 'ssh', authorizedKeys: '/srv/git/.ssh/authorized_keys' });
   });
 });

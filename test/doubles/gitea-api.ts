@@ -37,10 +37,10 @@ export class GiteaApiDouble {
   }
 
   static async start(): Promise<GiteaApiDouble> {
-    let self: GiteaApiDouble | undefined;
-    const server = http.createServer((req, res) => void self!.handle(req, res));
+    const server = http.createServer();
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    self = new GiteaApiDouble(server);
+    const self = new GiteaApiDouble(server);
+    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => void self.handle(req, res));
     return self;
   }
 
@@ -110,6 +110,10 @@ export class GiteaApiDouble {
     const method = req.method ?? 'GET';
     const u = new URL(req.url ?? '/', this.url);
     this.requests.push({ method, path: u.pathname + u.search, body, authorization: req.headers.authorization });
+    this.respond(req, res, method, u, body);
+  }
+
+  private respond(req: http.IncomingMessage, res: http.ServerResponse, method: string, u: URL, body: Record<string, unknown> | undefined): void {
     const send = (status: number, data?: unknown, headers: Record<string, string> = {}): void => {
       res.writeHead(status, { ...(data === undefined ? {} : { 'content-type': 'application/json;charset=utf-8' }), ...headers });
       res.end(data === undefined ? undefined : JSON.stringify(data));

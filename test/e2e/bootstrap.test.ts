@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
 import path from 'node:path';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { haveSshd, makeClientKey, startSshd, type ClientKey, type SshdFixture } from '../helpers/sshd.js';
 import { haveTools } from '../helpers/tools.js';
 
@@ -33,6 +33,9 @@ describe.skipIf(!(haveSshd() && haveTools('git')))('bootstrap over ssh', () => {
 
   beforeAll(async () => {
     sshd = await startSshd({ repos: ['acme/nix-config'] });
+    return () => sshd.stop();
+  });
+  beforeAll(async () => {
     work = path.join(sshd.dir, 'fleet');
     mkdirSync(path.join(work, 'sops'), { recursive: true });
     const identity = await generateX25519Identity();
@@ -48,9 +51,6 @@ describe.skipIf(!(haveSshd() && haveTools('git')))('bootstrap over ssh', () => {
     hostKeyFile = path.join(sshd.dir, 'target_host_key.pub');
     writeFileSync(hostKeyFile, `${sshd.hostPublicKey} root@target\n`);
     expect(dk('vm-fresh', 'web-01', '--yes').code).toBe(0);
-  });
-  afterAll(async () => {
-    await sshd?.stop();
   });
 
   it('installs the key and clones on the target, pinning its host key', () => {

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { gitTestEnv } from '../helpers/git-server.js';
 import { haveSshd, startSshd, type SshdFixture } from '../helpers/sshd.js';
 import { haveTools } from '../helpers/tools.js';
@@ -28,13 +28,14 @@ describe.skipIf(!(haveSshd() && haveTools('git', 'ssh-keygen')))('host life cycl
     return { code: r.status, out: r.stdout, err: r.stderr };
   };
   const ssh = (p: string) => path.join(sandbox, 'root/.ssh', p);
-  const writeConfig = (repos: string[]) =>
+  const writeConfig = (repos: string[]): void => {
     writeFileSync(
       path.join(work, 'deploy-keys.yaml'),
       `secrets_dir: sops\nforge:\n  type: ssh\n  authorized_keys: ${sshd.authorizedKeys}\nknown_hosts:\n  - "${sshd.knownHostsLine()}"\nrepos:\n${repos
         .map((r) => `  ${r}:\n    url: ${sshd.repoUrl(`acme/${r}`)}\n    clone_to: /root/${r}\n`)
         .join('')}`,
     );
+  };
   /** git as the host's root would run it: through the alias of the sandbox's ssh config. */
   const gitAsHost = (args: string[], cwd?: string) =>
     spawnSync('git', args, {
@@ -47,6 +48,9 @@ describe.skipIf(!(haveSshd() && haveTools('git', 'ssh-keygen')))('host life cycl
 
   beforeAll(async () => {
     sshd = await startSshd({ repos: REPOS.map((r) => `acme/${r}`) });
+    return () => sshd.stop();
+  });
+  beforeAll(async () => {
     work = path.join(sshd.dir, 'fleet');
     sandbox = path.join(sshd.dir, 'sandbox');
     mkdirSync(path.join(work, 'sops'), { recursive: true });
@@ -59,9 +63,6 @@ describe.skipIf(!(haveSshd() && haveTools('git', 'ssh-keygen')))('host life cycl
     mkdirSync(path.join(sandbox, 'root/.ssh'), { recursive: true, mode: 0o700 });
     writeFileSync(ssh('id_ed25519'), 'not managed\n', { mode: 0o600 });
     writeFileSync(ssh('config'), 'Host example\n  User me\n');
-  });
-  afterAll(async () => {
-    await sshd?.stop();
   });
 
   it('vm-fresh registers read-only keys and activate clones both repos through the aliases', () => {

@@ -270,7 +270,7 @@ describe('github provider: preflight', () => {
       gh.addToken(token, { login: 'x', adminRepos: 'all' });
       const f = await forge({ token });
       const r = await f.preflight([app]);
-      expect(r.warnings.some((w) => /deletes the deploy keys/.test(w))).toBe(warned);
+      expect(r.warnings.some((w) => w.includes('deletes the deploy keys'))).toBe(warned);
       expect(r.warnings.join('')).not.toContain(token);
     }
   });

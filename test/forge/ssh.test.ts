@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { KeyInUse } from '../../scripts/lib/forge/errors.js';
 import { SshForge } from '../../scripts/lib/forge/ssh.js';
 import { findByFingerprint } from '../../scripts/lib/forge/register.js';
@@ -72,12 +72,12 @@ describe.skipIf(!haveSshd())('ssh provider against a real sshd', () => {
 
   beforeAll(async () => {
     sshd = await startSshd({ repos: ['acme/app', 'acme/other'], authorizedKeys: userLines });
+    return () => sshd.stop();
+  });
+  beforeAll(async () => {
     forge = new SshForge({ config: { type: 'ssh', authorizedKeys: sshd.authorizedKeys } });
     a = await makeClientKey(sshd.dir, 'a', 'web-01-app-deploy');
     b = await makeClientKey(sshd.dir, 'b', 'web-01-other-deploy');
-  });
-  afterAll(async () => {
-    await sshd?.stop();
   });
 
   it('preflight checks the file, the directory and the login shell', async () => {
@@ -160,13 +160,9 @@ describe.skipIf(!haveSshd())('ssh provider against a real sshd', () => {
 });
 
 describe.skipIf(!haveSshd())('ssh provider, remote mode (file edited through ssh target)', () => {
-  let sshd: SshdFixture;
-  afterAll(async () => {
-    await sshd?.stop();
-  });
-
   it('reads and atomically rewrites a remote authorized_keys through `ssh target`', async () => {
-    sshd = await startSshd();
+    const sshd = await startSshd();
+    onTestFinished(() => sshd.stop());
     const admin = await makeClientKey(sshd.dir, 'admin');
     await fs.appendFile(sshd.authorizedKeys, `${admin.publicKey}\n`);
     // A file the git account can replace (its directory is git's).

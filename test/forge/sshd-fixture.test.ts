@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { git, gitTestEnv } from '../helpers/git-server.js';
 import { haveSshd, makeClientKey, startSshd, type SshdFixture } from '../helpers/sshd.js';
 
@@ -8,9 +8,7 @@ describe.skipIf(!haveSshd())('sshd fixture', () => {
   let sshd: SshdFixture;
   beforeAll(async () => {
     sshd = await startSshd({ repos: ['acme/app'] });
-  });
-  afterAll(async () => {
-    await sshd?.stop();
+    return () => sshd.stop();
   });
 
   it('serves a seeded bare repo to a key in authorized_keys, pinned host key', async () => {

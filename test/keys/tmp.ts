@@ -6,7 +6,7 @@ import { afterAll } from 'vitest';
 
 export function privateTempDir(prefix: string): string {
   const dir = mkdtempSync(path.join(tmpdir(), `${prefix}-`));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  afterAll(() => { rmSync(dir, { recursive: true, force: true }); });
   return dir;
 }
 

@@ -33,7 +33,9 @@ export class FakeForge implements ForgePort {
   failRemove = false;
   pending = false;
   constructor(readonly clock: Clock) {}
-  async preflight() {}
+  async preflight() {
+    // nothing to check on a fake forge
+  }
   async list(repo: string) {
     return (this.keys.get(repo) ?? []).map((k) => ({ ...k }));
   }

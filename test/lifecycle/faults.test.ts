@@ -17,6 +17,7 @@ import { Lifecycle, type LifecycleDeps } from '../../scripts/lib/lifecycle/engin
 import { wire } from '../../scripts/lib/lifecycle/wire.js';
 import { readAuditLog } from '../../scripts/lib/lifecycle/audit-log.js';
 import { Crash, crashAfter } from './fakes.js';
+import type { HostResultJson, HostState, StatusJson } from '../helpers/cli-json.js';
 import { Fleet, REPOS } from './world.js';
 
 const run = promisify(execFile);
@@ -69,8 +70,8 @@ function stillValid(f: Fleet, host: string, installed: Map<string, string>, wher
 }
 
 async function currentKeys(f: Fleet, host: string): Promise<Map<string, string>> {
-  const st = JSON.parse(await fs.readFile(path.join(f.dir, 'sops', 'deploy-keys-state', `${host}.json`), 'utf8'));
-  return new Map(Object.entries(st.repos as Record<string, { current: { fingerprint: string } }>).map(([r, s]) => [r, s.current.fingerprint]));
+  const st = JSON.parse(await fs.readFile(path.join(f.dir, 'sops', 'deploy-keys-state', `${host}.json`), 'utf8')) as HostState;
+  return new Map(Object.entries(st.repos).map(([r, s]) => [r, s.current!.fingerprint]));
 }
 
 async function stepNames(op: (lc: Lifecycle) => Promise<unknown>, prepare: (f: Fleet) => Promise<void>): Promise<string[]> {
@@ -84,7 +85,7 @@ async function stepNames(op: (lc: Lifecycle) => Promise<unknown>, prepare: (f: F
 describe('interrupted after every step, then re-run', () => {
   it('vm-fresh', async () => {
     const op = (lc: Lifecycle) => lc.vmFresh('web-01', { dryRun: false });
-    const names = await stepNames(op, async () => {});
+    const names = await stepNames(op, () => Promise.resolve());
     expect(names).toEqual(expect.arrayContaining(['write-host-file:1', 'forge-add:nix-config:current:call', 'forge-add:dotfiles:current', 'write-activation']));
     for (const name of names) {
       const f = await newFleet();
@@ -99,10 +100,10 @@ describe('interrupted after every step, then re-run', () => {
         expect(log.some((e) => (e.action === 'register' || e.action === 'record') && e.keyId === String(k.id)), `${name}: log names key ${k.id}`).toBe(true);
       }
       // Converged: a third run has nothing to do.
-      const again = JSON.parse((await f.cli(['vm-fresh', 'web-01', '--yes', '--json'])).stdout);
+      const again = JSON.parse((await f.cli(['vm-fresh', 'web-01', '--yes', '--json'])).stdout) as HostResultJson;
       expect(again.plan.steps, name).toEqual([]);
-      const st = JSON.parse((await f.cli(['status', '--json'])).stdout);
-      expect(st.hosts[0].interrupted, name).toBeNull();
+      const st = JSON.parse((await f.cli(['status', '--json'])).stdout) as StatusJson;
+      expect(st.hosts[0]!.interrupted, name).toBeNull();
     }
   });
 
@@ -157,8 +158,8 @@ describe.skipIf(!existsSync(CLI))('the built CLI killed with SIGKILL (DEPLOY_KEY
   it('vm-fresh killed right after the first registration converges on re-run; the stale lock is taken over', async () => {
     const f = await newFleet();
     const env = { ...f.env, DEPLOY_KEYS_CONFIG: f.configFile };
-    const killed = await run('node', [CLI, 'vm-fresh', 'web-01', '--yes'], { env: { ...env, DEPLOY_KEYS_FAULT: 'after:forge-add:nix-config:current:call' }, cwd: f.dir }).catch((e: { signal?: string }) => e);
-    expect((killed as { signal?: string }).signal).toBe('SIGKILL');
+    const killed = await run('node', [CLI, 'vm-fresh', 'web-01', '--yes'], { env: { ...env, DEPLOY_KEYS_FAULT: 'after:forge-add:nix-config:current:call' }, cwd: f.dir }).catch((e: unknown) => e);
+    expect(killed).toMatchObject({ signal: 'SIGKILL' });
     expect(existsSync(path.join(f.dir, 'sops', 'deploy-keys-state', 'web-01.lock'))).toBe(true);
     await invariants(f, 'web-01', 'after SIGKILL');
     expect(f.forgeKeys('web-01')).toHaveLength(1);

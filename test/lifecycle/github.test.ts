@@ -9,6 +9,7 @@ import { startGithubApiDouble, type GithubApiDouble } from '../doubles/github-ap
 import { encryptText } from '../../scripts/lib/sops/index.js';
 import { generateDeployKey } from '../../scripts/lib/keys/index.js';
 import { readAuditLog } from '../../scripts/lib/lifecycle/audit-log.js';
+import type { AuditJson, HostResultJson, HostState, RotateJson, StatusJson } from '../helpers/cli-json.js';
 import { Fleet, REPOS } from './world.js';
 
 let gh: GithubApiDouble;
@@ -45,8 +46,8 @@ describe('vm-fresh against the GitHub double', () => {
     await assertConsistent('web-01');
     const act = path.join(fleet.dir, 'activation', 'web-01.sh');
     expect((await fs.readFile(act, 'utf8')).startsWith('#!')).toBe(true);
-    const state = JSON.parse(await fs.readFile(path.join(fleet.dir, 'sops', 'deploy-keys-state', 'web-01.json'), 'utf8'));
-    expect(state.repos['nix-config'].current.forgeId).toBe(String(keys.find((k) => k.repo === 'nix-config')!.id));
+    const state = JSON.parse(await fs.readFile(path.join(fleet.dir, 'sops', 'deploy-keys-state', 'web-01.json'), 'utf8')) as HostState;
+    expect(state.repos['nix-config']!.current!.forgeId).toBe(String(keys.find((k) => k.repo === 'nix-config')!.id));
     expect(JSON.stringify(state)).not.toMatch(/PRIVATE KEY/);
     const log = await readAuditLog(path.join(fleet.dir, 'sops'));
     expect(log.filter((e) => e.action === 'register').map((e) => e.keyId).sort()).toEqual(keys.map((k) => String(k.id)).sort());
@@ -57,7 +58,7 @@ describe('vm-fresh against the GitHub double', () => {
     const before = await fs.readFile(fleet.hostFile('web-01'), 'utf8');
     const r2 = await fleet.cli(['vm-fresh', 'web-01', '--yes', '--json']);
     expect(r2.code).toBe(0);
-    const j = JSON.parse(r2.stdout);
+    const j = JSON.parse(r2.stdout) as HostResultJson;
     expect(j.changed).toBe(false);
     expect(j.plan.steps).toEqual([]);
     expect(fleet.writeCount()).toBe(writes);
@@ -95,7 +96,7 @@ describe('vm-fresh against the GitHub double', () => {
     expect(rec).toContain(fleet.recipient);
     expect(rec.some((x) => x !== fleet.recipient)).toBe(true);
     const audit = await fleet.cli(['audit', '--json']);
-    expect(JSON.parse(audit.stdout).findings).toEqual([]);
+    expect((JSON.parse(audit.stdout) as AuditJson).findings).toEqual([]);
     expect(audit.code).toBe(0);
   });
 });
@@ -104,14 +105,14 @@ describe('manual registration', () => {
   it('--manual without a terminal records keys as pending; a later run with the token registers them', async () => {
     const r = await fleet.cli(['vm-fresh', 'web-01', '--manual', '--yes', '--json']);
     expect(r.code, r.stderr).toBe(0);
-    const j = JSON.parse(r.stdout);
-    expect(j.keys.map((k: { status: string }) => k.status)).toEqual(['pending', 'pending']);
+    const j = JSON.parse(r.stdout) as HostResultJson;
+    expect(j.keys.map((k) => k.status)).toEqual(['pending', 'pending']);
     expect(r.stderr).toMatch(/web-01-nix-config-deploy/);
     expect(fleet.writeCount()).toBe(0);
-    const st = JSON.parse((await fleet.cli(['status', '--json'])).stdout);
-    expect(st.hosts[0].rows.map((x: { registration: string }) => x.registration)).toEqual(['pending', 'pending']);
+    const st = JSON.parse((await fleet.cli(['status', '--json'])).stdout) as StatusJson;
+    expect(st.hosts[0]!.rows.map((x) => x.registration)).toEqual(['pending', 'pending']);
     const r2 = await fleet.cli(['vm-fresh', 'web-01', '--yes', '--json']);
-    expect(JSON.parse(r2.stdout).keys.map((k: { status: string }) => k.status)).toEqual(['registered', 'registered']);
+    expect((JSON.parse(r2.stdout) as HostResultJson).keys.map((k) => k.status)).toEqual(['registered', 'registered']);
     await assertConsistent('web-01');
   });
 });
@@ -127,10 +128,10 @@ describe('rotate, finish, revoke, status, audit', () => {
     expect(Object.keys(tree['deploy-keys-previous'] as object).sort()).toEqual(['dotfiles', 'nix-config']);
     await assertConsistent('web-01');
 
-    const st = JSON.parse((await fleet.cli(['status', '--json'])).stdout);
-    const rows = st.hosts[0].rows;
-    expect(rows.filter((x: { slot: string }) => x.slot === 'previous')).toHaveLength(2);
-    expect(rows.every((x: { rotation: string; registration: string }) => x.rotation === 'awaiting-finish' && x.registration === 'registered')).toBe(true);
+    const st = JSON.parse((await fleet.cli(['status', '--json'])).stdout) as StatusJson;
+    const rows = st.hosts[0]!.rows;
+    expect(rows.filter((x) => x.slot === 'previous')).toHaveLength(2);
+    expect(rows.every((x) => x.rotation === 'awaiting-finish' && x.registration === 'registered')).toBe(true);
 
     // Not used yet, grace period not over: finish keeps the old keys.
     const wait = await fleet.cli(['rotate', '--finish', 'web-01', '--yes']);
@@ -159,14 +160,14 @@ describe('rotate, finish, revoke, status, audit', () => {
   it('rotate --all skips revoked hosts and young keys; --dry-run changes nothing', async () => {
     for (const h of ['web-01', 'web-02', 'web-03']) expect((await fleet.cli(['vm-fresh', h, '--yes'])).code).toBe(0);
     expect((await fleet.cli(['revoke', 'web-03', '--yes'])).code).toBe(0);
-    const young = JSON.parse((await fleet.cli(['rotate', '--all', '--yes', '--json'])).stdout);
-    expect(young.results.map((r: { host: string }) => r.host)).toEqual(['web-01', 'web-02']);
-    expect(young.results.every((r: { changed: boolean }) => !r.changed)).toBe(true);
+    const young = JSON.parse((await fleet.cli(['rotate', '--all', '--yes', '--json'])).stdout) as RotateJson;
+    expect(young.results.map((r) => r.host)).toEqual(['web-01', 'web-02']);
+    expect(young.results.every((r) => !r.changed)).toBe(true);
     const writes = fleet.writeCount();
     const dry = await fleet.cli(['rotate', '--all', '--older-than', '0', '--dry-run']);
     expect(dry.stdout).toMatch(/generate web-01-nix-config-deploy into deploy-keys-next.nix-config/);
     expect(fleet.writeCount()).toBe(writes);
-    const r = JSON.parse((await fleet.cli(['rotate', '--all', '--older-than', '0', '--yes', '--json'])).stdout);
+    const r = JSON.parse((await fleet.cli(['rotate', '--all', '--older-than', '0', '--yes', '--json'])).stdout) as RotateJson;
     expect(r.failures).toEqual([]);
     expect(fleet.forgeKeys('web-01')).toHaveLength(4);
     expect(fleet.forgeKeys('web-02')).toHaveLength(4);
@@ -203,7 +204,7 @@ describe('rotate, finish, revoke, status, audit', () => {
     gh.seedKey(REPOS['nix-config'], { key: generateDeployKey('z').publicKey, title: 'web-01-nix-config-deploy' });
     const a2 = await fleet.cli(['audit', '--json']);
     expect(a2.code).toBe(1);
-    const kinds = JSON.parse(a2.stdout).findings.map((x: { kind: string }) => x.kind);
+    const kinds = (JSON.parse(a2.stdout) as AuditJson).findings.map((x) => x.kind);
     expect(kinds).toContain('unknown-key');
     expect(kinds).toContain('revoked-host-key');
 

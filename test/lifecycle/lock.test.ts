@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { acquireLock } from '../../scripts/lib/lifecycle/lock.js';
+import { describeUnknown } from '../../scripts/lib/errors.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -20,7 +21,7 @@ describe('host lock', () => {
       const results = await Promise.allSettled(Array.from({ length: 6 }, () => acquireLock(dir, 'web-01', 'vm-fresh')));
       const won = results.filter((r) => r.status === 'fulfilled');
       expect(won, `round ${round}`).toHaveLength(1);
-      for (const r of results) if (r.status === 'rejected') expect(String(r.reason.message)).toMatch(/web-01 is locked by|cannot take the lock/);
+      for (const r of results) if (r.status === 'rejected') expect(describeUnknown(r.reason)).toMatch(/web-01 is locked by|cannot take the lock/);
     }
   });
 

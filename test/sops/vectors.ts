@@ -29,7 +29,7 @@ export function identityText(v: Vector): string {
  * plain objects (JSON.parse of expected files, which have no integer-like keys) alike.
  */
 export function entries(x: unknown): unknown {
-  if (x instanceof Map) return [...x].map(([k, v]) => [k, entries(v)]);
+  if (x instanceof Map) return [...x].map(([k, v]: [unknown, unknown]) => [k, entries(v)]);
   if (Array.isArray(x)) return { list: x.map(entries) };
   if (typeof x === 'bigint') return Number(x);
   if (x !== null && typeof x === 'object') return Object.entries(x).map(([k, v]) => [k, entries(v)]);

@@ -24,7 +24,7 @@ export const command: Command = {
   async run(args, ctx) {
     const { values, positionals } = parseCommandArgs('activate', args, { root: { type: 'string' }, 'no-clone': { type: 'boolean' }, ...SCRIPT_OPTIONS }, { min: 1, max: 1, names: '<host>' });
     if (!values.root) throw new UsageError('activate: --root DIR is required', 'pass --root / to install on this machine itself');
-    const host = assertHostName(positionals[0]!);
+    const host = assertHostName(positionals[0]);
     const config = await ctx.config();
     const script = await renderHostScript(config, host, values);
     await warnAboutFlakeInputs(config, ctx);

@@ -31,8 +31,8 @@ export const command: Command = {
     const { values, positionals } = parseCommandArgs('activation', args, { output: { type: 'string', short: 'o' }, json: { type: 'boolean' }, ...SCRIPT_OPTIONS }, { min: 1, max: 1, names: '<host>' });
     const config = await ctx.config();
     const script = values.json
-      ? `${JSON.stringify(await describeHostScript(config, positionals[0]!, values), null, 2)}\n`
-      : await renderHostScript(config, positionals[0]!, values);
+      ? `${JSON.stringify(await describeHostScript(config, positionals[0], values), null, 2)}\n`
+      : await renderHostScript(config, positionals[0], values);
     await warnAboutFlakeInputs(config, ctx);
     if (values.output) await writeFileAtomic(values.output, script, { mode: values.json ? 0o644 : 0o755 });
     else ctx.stdout.write(script);

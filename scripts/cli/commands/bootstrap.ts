@@ -44,7 +44,7 @@ export const command: Command = {
     if (!values.target) throw new UsageError('bootstrap: --target USER@ADDR is required');
     const port = values.port === undefined ? undefined : Number(values.port);
     if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536)) throw new UsageError(`bootstrap: --port ${JSON.stringify(values.port)} must be 1-65535`);
-    const host = assertHostName(positionals[0]!);
+    const host = assertHostName(positionals[0]);
     const config = await ctx.config();
     const script = await renderHostScript(config, host, values);
     await warnAboutFlakeInputs(config, ctx);

@@ -34,10 +34,11 @@ export const command: Command = {
       json: { type: 'boolean' },
     }, { min: 0, max: 0, names: '' });
     if (!values.file) throw new UsageError('keygen: -f FILE is required (the private key is never printed)', 'see deploy-keys keygen --help');
-    if ((values.host === undefined) !== (values.repo === undefined)) throw new UsageError('keygen: --host and --repo go together');
-    if (values.host !== undefined && values.comment !== undefined) throw new UsageError('keygen: use either --host/--repo or --comment');
-    const comment = values.host !== undefined
-      ? deployKeyTitle(assertHostName(values.host), assertRepoName(values.repo!))
+    const { host, repo } = values;
+    if ((host === undefined) !== (repo === undefined)) throw new UsageError('keygen: --host and --repo go together');
+    if (host !== undefined && values.comment !== undefined) throw new UsageError('keygen: use either --host/--repo or --comment');
+    const comment = host !== undefined && repo !== undefined
+      ? deployKeyTitle(assertHostName(host), assertRepoName(repo))
       : values.comment ?? 'deploy-key';
     if (!values.force) {
       for (const f of [values.file, `${values.file}.pub`]) {

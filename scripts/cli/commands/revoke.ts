@@ -37,7 +37,7 @@ export const command: Command = {
       },
       { min: 1, max: 1, names: 'HOST' },
     );
-    const host = assertHostName(positionals[0]!);
+    const host = assertHostName(positionals[0]);
     const config = await ctx.config();
     const { wire, confirmer } = await import('../../lib/lifecycle/wire.js');
     const { Lifecycle } = await import('../../lib/lifecycle/engine.js');

@@ -84,7 +84,7 @@ async function decrypt(args: string[], ctx: CliContext, sops: Sops): Promise<num
     output: { type: 'string' },
     'ignore-mac': { type: 'boolean' },
   }, { min: 1, max: 1, names: 'FILE' });
-  const file = positionals[0]!;
+  const file = positionals[0];
   const inputType = format(values['input-type'], '--input-type');
   const outputType = format(values['output-type'], '--output-type') ?? inputType;
   const extract = values.extract === undefined ? undefined : sops.parseTreePath(values.extract);
@@ -116,7 +116,7 @@ async function encrypt(args: string[], ctx: CliContext, sops: Sops): Promise<num
     'input-type': { type: 'string' },
   }, { min: 1, max: 1, names: 'FILE' });
   if (values['in-place'] && values.output) throw new UsageError('sops encrypt: use --in-place or --output, not both');
-  const file = positionals[0]!;
+  const file = positionals[0];
   const inputType = format(values['input-type'], '--input-type');
   const ageFlag = values.age ?? ctx.env.SOPS_AGE_RECIPIENTS;
   const recipients = ageFlag?.split(',').map((s) => s.trim()).filter(Boolean);
@@ -138,13 +138,12 @@ async function set(args: string[], ctx: CliContext, sops: Sops): Promise<number>
     'value-file': { type: 'string' },
     'input-type': { type: 'string' },
   }, { min: 2, max: 3, names: "FILE '[\"path\"]' VALUE" });
-  const [file, pathText, valueArg] = positionals as [string, string, string | undefined];
+  const [file, pathText, valueArg] = positionals;
   const sources = [valueArg !== undefined, values['value-stdin'] === true, values['value-file'] !== undefined].filter(Boolean).length;
   if (sources !== 1) throw new UsageError('sops set: give exactly one of VALUE, --value-stdin or --value-file', 'see deploy-keys sops --help');
   const path = sops.parseTreePath(pathText);
-  const raw = valueArg !== undefined ? valueArg
-    : values['value-file'] !== undefined ? await readFile(values['value-file'], 'utf8')
-    : await readStdin(ctx.stdin);
+  const raw = valueArg
+    ?? (values['value-file'] !== undefined ? await readFile(values['value-file'], 'utf8') : await readStdin(ctx.stdin));
   let value: unknown;
   try {
     value = JSON.parse(raw);
@@ -165,7 +164,7 @@ async function updatekeys(args: string[], ctx: CliContext, sops: Sops): Promise<
     'input-type': { type: 'string' },
   }, { min: 1, max: 1, names: 'FILE' });
   const inputType = format(values['input-type'], '--input-type');
-  const r = await sops.updateKeys(positionals[0]!, { cwd: ctx.cwd, env: ctx.env, ...(inputType ? { inputType } : {}) });
+  const r = await sops.updateKeys(positionals[0], { cwd: ctx.cwd, env: ctx.env, ...(inputType ? { inputType } : {}) });
   if (!r.changed) ctx.stderr.write(`${positionals[0]}: already up to date\n`);
   else {
     for (const a of r.added) ctx.stderr.write(`${ctx.err.green('+')} ${a}\n`);
@@ -182,7 +181,7 @@ async function rotate(args: string[], ctx: CliContext, sops: Sops): Promise<numb
     'input-type': { type: 'string' },
   }, { min: 1, max: 1, names: 'FILE' });
   if (values['dry-run'] && !values['in-place']) throw new UsageError('sops rotate: --dry-run goes with --in-place (without it nothing is written anyway)');
-  const file = positionals[0]!;
+  const file = positionals[0];
   const inputType = format(values['input-type'], '--input-type');
   const inPlace = values['in-place'] === true && values['dry-run'] !== true;
   const r = await sops.rotateDataKey(file, { env: ctx.env, inPlace, ...(inputType ? { inputType } : {}) });

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { parseCommandArgs } from '../args.js';
 import type { Command } from '../context.js';
 import { readStdin } from '../stdin.js';
-import { DeployKeysError } from '../../lib/errors.js';
+import { DeployKeysError, describeUnknown, errnoCode } from '../../lib/errors.js';
 import { writeFileAtomic } from '../../lib/fs/atomic-write.js';
 
 const HELP = `Usage: deploy-keys ssh-to-age [PUBKEY-FILE|-]
@@ -26,8 +26,8 @@ export const command: Command = {
       output: { type: 'string', short: 'o' },
     }, { min: 0, max: 1, names: 'FILE' });
     const src = positionals[0] ?? '-';
-    const text = src === '-' ? await readStdin(ctx.stdin) : await readFile(src, 'utf8').catch((e: NodeJS.ErrnoException) => {
-      throw new DeployKeysError(`cannot read ${src}: ${e.code ?? e.message}`, { hint: 'pass a readable key file, or - for standard input' });
+    const text = src === '-' ? await readStdin(ctx.stdin) : await readFile(src, 'utf8').catch((e: unknown) => {
+      throw new DeployKeysError(`cannot read ${src}: ${errnoCode(e) ?? describeUnknown(e)}`, { hint: 'pass a readable key file, or - for standard input' });
     });
     const age = await import('../../lib/age/ssh-to-age.js');
     if (values['private-key']) {

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { parseCommandArgs } from '../args.js';
 import type { Command } from '../context.js';
 import { printJson } from '../output.js';
-import { DeployKeysError } from '../../lib/errors.js';
+import { DeployKeysError, describeUnknown, errnoCode } from '../../lib/errors.js';
 import { assertHostName } from '../../lib/names.js';
 
 const HELP = `Usage: deploy-keys vm-fresh <host> [--host-key FILE|PUB] [-o FILE] [--dry-run] [--json] [--yes] [--manual]
@@ -37,8 +37,8 @@ installation_id? }, a GitHub App whose installation tokens are minted per run
 async function hostRecipient(spec: string): Promise<string> {
   const line = spec.trim().startsWith('ssh-')
     ? spec.trim()
-    : await readFile(spec, 'utf8').catch((e: NodeJS.ErrnoException) => {
-        throw new DeployKeysError(`--host-key: cannot read ${spec}: ${e.code ?? e.message}`, { hint: "pass the host's /etc/ssh/ssh_host_ed25519_key.pub or the key line", exitCode: 2 });
+    : await readFile(spec, 'utf8').catch((e: unknown) => {
+        throw new DeployKeysError(`--host-key: cannot read ${spec}: ${errnoCode(e) ?? describeUnknown(e)}`, { hint: "pass the host's /etc/ssh/ssh_host_ed25519_key.pub or the key line", exitCode: 2 });
       });
   const key = line.split(/\r?\n/).map((l) => l.trim().replace(/^(?!ssh-)\S+\s+/, '')).find((l) => l.startsWith('ssh-ed25519 '));
   if (!key) throw new DeployKeysError('--host-key: no ssh-ed25519 public key found', { hint: 'sops-nix needs the host\'s ed25519 host key', exitCode: 2 });
@@ -63,7 +63,7 @@ export const command: Command = {
       },
       { min: 1, max: 1, names: 'HOST' },
     );
-    const host = assertHostName(positionals[0]!);
+    const host = assertHostName(positionals[0]);
     const recipient = values['host-key'] !== undefined ? await hostRecipient(values['host-key']) : undefined;
     const config = await ctx.config();
     const { wire, confirmer } = await import('../../lib/lifecycle/wire.js');

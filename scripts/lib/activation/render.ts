@@ -53,9 +53,9 @@ function lookup(keys: ActivationOptions['publicKeys'], name: string): string | u
 /** Checks a `type base64 [comment]` public key line; returns it trimmed. */
 export function checkPublicKey(line: string, repo: string): string {
   const t = line.trim();
-  const m = /^(\S+) (\S+)(?: ([A-Za-z0-9._@+-]{1,200}))?$/.exec(t);
-  if (!m) fail(`public key for repo ${repo} is not "TYPE BASE64 [COMMENT]" (comment: letters, digits, . _ @ + -)`);
-  const problem = publicKeyProblem(m[1]!, m[2]!);
+  const [, type, blob] = /^(\S+) (\S+)(?: ([A-Za-z0-9._@+-]{1,200}))?$/.exec(t) ?? [];
+  if (type === undefined || blob === undefined) fail(`public key for repo ${repo} is not "TYPE BASE64 [COMMENT]" (comment: letters, digits, . _ @ + -)`);
+  const problem = publicKeyProblem(type, blob);
   if (problem) fail(`public key for repo ${repo} ${problem}`);
   return t;
 }

@@ -68,17 +68,17 @@ export function encodeKeyStream(keys: ReadonlyMap<string, string>): string {
   return `${out}end\n`;
 }
 
-function result(r: { exitCode?: number; stdout?: unknown; stderr?: unknown; all?: unknown }): ActivationResult {
-  const stdout = String(r.stdout ?? '');
-  const stderr = String(r.stderr ?? '');
-  const output = String(r.all ?? `${stdout}${stderr}`);
-  const m = /^deploy-keys: FAILED:(.*)$/m.exec(stderr);
+function result(r: { exitCode?: number; stdout?: string; stderr?: string; all?: string }): ActivationResult {
+  const stdout = r.stdout ?? '';
+  const stderr = r.stderr ?? '';
+  const output = r.all ?? `${stdout}${stderr}`;
+  const [, failed] = /^deploy-keys: FAILED:(.*)$/m.exec(stderr) ?? [];
   return {
     exitCode: r.exitCode ?? 1,
     stdout,
     stderr,
     output,
-    failed: m ? m[1]!.trim().split(/\s+/).filter(Boolean) : [],
+    failed: failed === undefined ? [] : failed.trim().split(/\s+/).filter(Boolean),
     unchanged: /^deploy-keys: no changes$/m.test(stdout),
   };
 }

@@ -74,7 +74,7 @@ export function parseAgeFile(file: Uint8Array): ParsedAgeFile {
     const first = line();
     if (first.startsWith('--- ')) {
       const mac = decodeBase64Raw(first.slice(4));
-      if (!mac || mac.length !== 32) throw new AgeFormatError('invalid header MAC encoding');
+      if (mac?.length !== 32) throw new AgeFormatError('invalid header MAC encoding');
       return { stanzas, headerNoMac: new Uint8Array(buf.subarray(0, start + 3)), mac, payload: new Uint8Array(buf.subarray(pos)) };
     }
     const args = first.split(' ');

@@ -37,7 +37,10 @@ export function parseRecipient(str: string, where = 'age recipient'): AgeRecipie
   if (/^AGE-SECRET-KEY-/i.test(s) || s.includes('PRIVATE KEY')) {
     return fail('is a secret key, not a recipient', 'give the public side: age-keygen -y, or the .pub file');
   }
-  if (s.startsWith('age1pq1')) return checkBech32(s, 'age1pq', 1216, false, fail) && new HybridKey(s);
+  if (s.startsWith('age1pq1')) {
+    checkBech32(s, 'age1pq', 1216, false, fail);
+    return new HybridKey(s);
+  }
   // bech32 data never contains "1", so a second "1" means a longer prefix: age1<plugin>1…, age1tag1….
   if (/^age1[a-z0-9]+1/.test(s)) {
     return fail('is an age plugin or tag recipient (age1<name>1…), which is not supported');
@@ -57,7 +60,10 @@ export function parseIdentity(str: string, where = 'age identity'): AgeIdentity 
     throw new DeployKeysError(`${where} ${problem}`, { hint });
   };
   if (s === '') return fail('is empty');
-  if (s.startsWith('AGE-SECRET-KEY-PQ-1')) return checkBech32(s, 'AGE-SECRET-KEY-PQ-', 32, false, fail) && new HybridKey(s);
+  if (s.startsWith('AGE-SECRET-KEY-PQ-1')) {
+    checkBech32(s, 'AGE-SECRET-KEY-PQ-', 32, false, fail);
+    return new HybridKey(s);
+  }
   if (s.startsWith('AGE-SECRET-KEY-1')) return new X25519Identity(checkBech32(s, 'AGE-SECRET-KEY-', 32, true, fail));
   if (s.startsWith('AGE-PLUGIN-')) return fail('is an age plugin identity, which is not supported');
   if (s.startsWith('-----BEGIN')) return new SshEd25519Identity(s, where);

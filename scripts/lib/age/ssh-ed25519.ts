@@ -107,10 +107,11 @@ export class SshEd25519Identity implements AgeIdentity {
   unwrapFileKey(stanzas: Stanza[]): Uint8Array | null {
     for (const s of stanzas) {
       if (s.args[0] !== SSH_ED25519_STANZA) continue;
-      if (s.args.length !== 3) throw invalidStanza('wrong number of arguments');
-      const share = decodeBase64Raw(s.args[2]!);
-      if (!share || share.length !== 32) throw invalidStanza('bad ephemeral share');
-      if (s.args[1] !== this.#tag) continue;
+      const [, tag, shareText] = s.args;
+      if (s.args.length !== 3 || shareText === undefined) throw invalidStanza('wrong number of arguments');
+      const share = decodeBase64Raw(shareText);
+      if (share?.length !== 32) throw invalidStanza('bad ephemeral share');
+      if (tag !== this.#tag) continue;
       if (s.body.length !== FILE_KEY_SIZE + 16) throw invalidStanza('wrapped file key has the wrong length');
 
       let shared: Uint8Array;

@@ -96,8 +96,9 @@ export class X25519Identity implements AgeIdentity {
   unwrapFileKey(stanzas: Stanza[]): Uint8Array | null {
     for (const s of stanzas) {
       if (s.args[0] !== 'X25519') continue;
-      const share = s.args.length === 2 ? decodeBase64Raw(s.args[1]!) : undefined;
-      if (!share || share.length !== 32 || s.body.length !== FILE_KEY_SIZE + 16) throw invalid();
+      const [, shareText] = s.args;
+      const share = s.args.length === 2 && shareText !== undefined ? decodeBase64Raw(shareText) : undefined;
+      if (share?.length !== 32 || s.body.length !== FILE_KEY_SIZE + 16) throw invalid();
       let shared: Uint8Array;
       try {
         shared = x25519(this.#secret, share);

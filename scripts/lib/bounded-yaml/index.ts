@@ -11,7 +11,7 @@
  * Syntax problems stay in `doc.errors` (each with `linePos`), so every reader
  * keeps reporting them its own way; a broken limit throws `InputLimitError`.
  */
-import { Composer, isAlias, isCollection, isMap, isPair, isScalar, isSeq, Lexer, LineCounter, Parser, YAMLParseError } from 'yaml';
+import { Composer, isAlias, isCollection, isMap, isNode, isPair, isScalar, isSeq, Lexer, LineCounter, Parser, YAMLParseError } from 'yaml';
 import type { Alias, CST, Document, DocumentOptions, Node, ParseOptions, SchemaOptions } from 'yaml';
 import { DeployKeysError } from '../errors.js';
 
@@ -72,7 +72,10 @@ export function readYamlDocuments(text: string, where: string, options: ReadOpti
 
 /** A single-document YAML file; a second document is a MULTIPLE_DOCS error, as in `parseDocument`. */
 export function readYamlDocument(text: string, where: string, options: ReadOptions = {}): Document.Parsed {
-  return read(text, where, options, true)[0]!;
+  const [doc] = read(text, where, options, true);
+  // compose(…, forceDoc) makes a document even of an empty text.
+  if (doc === undefined) throw new Error(`internal error: no YAML document made of ${where}`);
+  return doc;
 }
 
 function read(text: string, where: string, options: ReadOptions, single: boolean): Document.Parsed[] {
@@ -82,8 +85,9 @@ function read(text: string, where: string, options: ReadOptions, single: boolean
   const composer = new Composer({ ...options, uniqueKeys: false, prettyErrors: false, lineCounter: lines });
   const docs: Document.Parsed[] = [];
   for (const doc of composer.compose(tokens(text, lines, where), single, text.length)) {
-    if (single && docs.length === 1) {
-      docs[0]!.errors.push(new YAMLParseError([doc.range[0], doc.range[1]], 'MULTIPLE_DOCS', 'Source contains multiple documents'));
+    const [firstDoc] = docs;
+    if (single && firstDoc !== undefined) {
+      firstDoc.errors.push(new YAMLParseError([doc.range[0], doc.range[1]], 'MULTIPLE_DOCS', 'Source contains multiple documents'));
       break;
     }
     docs.push(doc);
@@ -146,7 +150,13 @@ function check(doc: Document.Parsed, textLength: number, where: string, lines: L
       hint: 'write the repeated parts out, or use fewer nested aliases',
     });
 
-  type Frame = { node: Node; size: number; depth: number; children: Node[]; next: number };
+  interface Frame {
+    node: Node;
+    size: number;
+    depth: number;
+    children: Node[];
+    next: number;
+  }
   const measureOf = (node: Node): Measure | Frame => {
     if (isAlias(node)) {
       WITH_ANCHORS.add(doc);
@@ -168,13 +178,13 @@ function check(doc: Document.Parsed, textLength: number, where: string, lines: L
     if (isMap(node)) {
       const seen = new Set<unknown>();
       for (const pair of node.items) {
-        const key = pair.key as Node | null;
+        const key: unknown = pair.key;
         if (isScalar(key)) {
           if (seen.has(key.value)) duplicate(doc, key, lines);
           seen.add(key.value);
         }
-        if (key !== null && key !== undefined) children.push(key);
-        if (pair.value !== null && pair.value !== undefined) children.push(pair.value as Node);
+        if (isNode(key)) children.push(key);
+        if (isNode(pair.value)) children.push(pair.value);
       }
     } else if (isSeq(node)) {
       for (const item of node.items) if (item !== null && item !== undefined && !isPair(item)) children.push(item as Node);
@@ -183,15 +193,16 @@ function check(doc: Document.Parsed, textLength: number, where: string, lines: L
     return { node, size: 1, depth: 1, children, next: 0 };
   };
 
-  const root = doc.contents as Node | null;
-  if (root === null || root === undefined) return;
+  const root = doc.contents;
+  if (!isNode(root)) return;
   const first = measureOf(root);
   if (!('node' in first)) return;
   const stack: Frame[] = [first];
-  for (;;) {
-    const top = stack[stack.length - 1]!;
-    if (top.next < top.children.length) {
-      const m = measureOf(top.children[top.next++]!);
+  for (let top = stack.at(-1); top !== undefined; top = stack.at(-1)) {
+    const child = top.children[top.next];
+    if (child !== undefined) {
+      top.next++;
+      const m = measureOf(child);
       if ('node' in m) {
         if (stack.length >= INPUT_LIMITS.maxDepth) throw depthError(where, lines.linePos(m.node.range?.[0] ?? 0));
         stack.push(m);
@@ -205,13 +216,14 @@ function check(doc: Document.Parsed, textLength: number, where: string, lines: L
     stack.pop();
     open.delete(top.node);
     measured.set(top.node, { size: top.size, depth: top.depth });
-    const parent = stack[stack.length - 1];
+    const parent = stack.at(-1);
     if (!parent) break;
     parent.size += top.size;
     parent.depth = Math.max(parent.depth, top.depth + 1);
     if (parent.size > hardCap) throw tooBig();
   }
-  const total = measured.get(root)!;
+  const total = measured.get(root);
+  if (total === undefined) throw new Error(`internal error: ${where} was not measured`);
   if (total.size - written > Math.max(INPUT_LIMITS.aliasNodes, written)) throw tooBig();
   if (total.depth > INPUT_LIMITS.maxDepth) throw depthError(where);
 }
@@ -231,7 +243,7 @@ function duplicate(doc: Document.Parsed, key: Node, lines: LineCounter): void {
 export function toJS(node: unknown): unknown {
   const done = new Map<Node, unknown>();
   const conv = (n: unknown): unknown => {
-    if (n === null || n === undefined) return n ?? null;
+    if (n === null || n === undefined) return null;
     if (isAlias(n)) {
       const target = aliasTarget(n);
       if (target === undefined) throw new InputLimitError(`unresolved YAML alias *${n.source}`, { hint: 'define the anchor before the alias' });

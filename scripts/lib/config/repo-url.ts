@@ -28,22 +28,22 @@ const PATH_RE = /^\/?[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*\/?$/;
 export function parseRepoUrl(raw: string): RepoUrl | string {
   let user: string, host: string, port = 22, path: string;
   if (raw.startsWith('ssh://')) {
-    const m = /^ssh:\/\/([^@/]+)@(\[[^\]]+\]|[^:/]+)(?::(\d+))?(\/.*)$/.exec(raw);
-    if (!m) return 'is not ssh://user@host[:port]/path';
-    user = m[1]!;
-    host = m[2]!.replace(/^\[|\]$/g, '');
-    if (m[3] !== undefined) {
-      port = Number(m[3]);
-      if (!Number.isInteger(port) || port < 1 || port > 65535) return `has an invalid port ${m[3]}`;
+    const [, u, h, p, pathPart] = /^ssh:\/\/([^@/]+)@(\[[^\]]+\]|[^:/]+)(?::(\d+))?(\/.*)$/.exec(raw) ?? [];
+    if (u === undefined || h === undefined || pathPart === undefined) return 'is not ssh://user@host[:port]/path';
+    user = u;
+    host = h.replace(/^\[|\]$/g, '');
+    if (p !== undefined) {
+      port = Number(p);
+      if (!Number.isInteger(port) || port < 1 || port > 65535) return `has an invalid port ${p}`;
     }
-    path = m[4]!;
+    path = pathPart;
     // ssh://host/~user/x and ssh://host/abs both keep their leading slash for git.
   } else {
-    const m = /^([^@:/]+)@([^:/]+):(.+)$/.exec(raw);
-    if (!m) return 'is neither scp-like user@host:owner/repo.git nor ssh://user@host[:port]/path';
-    user = m[1]!;
-    host = m[2]!;
-    path = m[3]!;
+    const [, u, h, pathPart] = /^([^@:/]+)@([^:/]+):(.+)$/.exec(raw) ?? [];
+    if (u === undefined || h === undefined || pathPart === undefined) return 'is neither scp-like user@host:owner/repo.git nor ssh://user@host[:port]/path';
+    user = u;
+    host = h;
+    path = pathPart;
   }
   if (!USER_RE.test(user)) return `has an invalid user ${JSON.stringify(user)}`;
   if (!HOST_RE.test(host) && !(host.includes(':') && IPV6_RE.test(host))) {
@@ -53,9 +53,10 @@ export function parseRepoUrl(raw: string): RepoUrl | string {
     return `has an invalid path ${JSON.stringify(path)} (letters, digits, . _ ~ - and / only, no ..)`;
   }
   const segments = path.replace(/\/$/, '').split('/').filter(Boolean);
-  if (segments.length < 2) return 'path must name owner/repo';
-  const repo = segments[segments.length - 1]!.replace(/\.git$/, '');
-  const owner = segments[segments.length - 2]!;
+  const last = segments.at(-1);
+  const owner = segments.at(-2);
+  if (last === undefined || owner === undefined) return 'path must name owner/repo';
+  const repo = last.replace(/\.git$/, '');
   if (!repo) return 'path has an empty repository name';
   return { raw, user, host, port, path, owner, repo, fullPath: segments.join('/').replace(/\.git$/, '') };
 }

@@ -75,9 +75,10 @@ export function registeredKey(repo: RepoConfig, id: number | string, title: stri
  */
 export function checkAddRequest(
   baseCtx: ForgeErrorContext,
-  req: AddKeyRequest,
+  // `boolean`, not `true`: the guard below must also hold for callers that get around the types.
+  req: Omit<AddKeyRequest, 'readOnly'> & { readOnly: boolean },
 ): { parsed: ParsedKey; ctx: ForgeErrorContext & { fingerprint: string } } {
-  if (req.readOnly !== true) {
+  if (!req.readOnly) {
     throw new ForgeFailure(baseCtx, 'refusing to register a deploy key with write access', 'nix-deploy-keys only registers read-only keys');
   }
   let parsed: ParsedKey;

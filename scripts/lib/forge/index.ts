@@ -5,6 +5,7 @@
  * (dynamic import) only when a GitHub provider is created, so CLI start-up and
  * non-GitHub runs never load it.
  */
+import { isatty } from 'node:tty';
 import type { Config } from '../config/types.js';
 import { ManualForge } from './manual.js';
 import { systemClock, type Clock, type ForgeIO, type ForgeProvider } from './types.js';
@@ -33,7 +34,7 @@ export interface CreateForgeOptions {
 }
 
 export function defaultIO(): ForgeIO {
-  return { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, isTTY: Boolean(process.stdin.isTTY && process.stdout.isTTY) };
+  return { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, isTTY: isatty(0) && isatty(1) };
 }
 
 export async function createForge(config: Config, opts: CreateForgeOptions): Promise<ForgeProvider> {

@@ -131,7 +131,7 @@ export class WriteLimiter {
         const inWindow = times.filter((t) => t > now - w.ms);
         if (inWindow.length >= w.limit) {
           // The grant that must leave the window before one more fits.
-          const mustLeave = inWindow[inWindow.length - w.limit]!;
+          const mustLeave = inWindow[inWindow.length - w.limit] ?? Infinity; // in range: length >= limit
           if (mustLeave === Infinity) waitRelease = true;
           else waitUntil = Math.max(waitUntil, mustLeave + w.ms + 1);
         }

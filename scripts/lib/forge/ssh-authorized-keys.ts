@@ -135,7 +135,8 @@ export function splitKeyLine(line: string): { options: string; key: string; comm
 }
 
 export function parseAuthorizedKeys(text: string, file = 'authorized_keys'): ParsedAuthorizedKeys {
-  const fail = (what: string): never => {
+  // Annotated, so that TypeScript narrows after a call.
+  const fail: (what: string) => never = (what) => {
     throw new ManagedBlockError(`${file}: ${what}`, {
       hint: `repair the nix-deploy-keys managed block by hand (or delete it, BEGIN to END, and register the keys again)`,
     });
@@ -158,16 +159,16 @@ export function parseAuthorizedKeys(text: string, file = 'authorized_keys'): Par
     if (line.trim() === '') continue;
     if (line.startsWith(META_PREFIX)) {
       if (meta) fail('has a metadata line without its key line');
-      const m = /^# nix-deploy-keys id=([0-9a-f]{16}) repo=(\S+) created_at=(\S+)$/.exec(line);
-      if (!m) fail('has a malformed metadata line');
-      meta = { id: m![1]!, repoPath: m![2]!, createdAt: m![3]! };
+      const [, id, repoPath, createdAt] = /^# nix-deploy-keys id=([0-9a-f]{16}) repo=(\S+) created_at=(\S+)$/.exec(line) ?? [];
+      if (id === undefined || repoPath === undefined || createdAt === undefined) fail('has a malformed metadata line');
+      meta = { id, repoPath, createdAt };
       continue;
     }
     if (line.startsWith('#')) fail('has an unexpected comment inside the managed block');
     const parts = splitKeyLine(line);
     if (!parts || !meta) fail('has a key line without its metadata line');
-    const entry: ManagedEntry = { ...meta!, key: parts!.key, title: parts!.comment, line };
-    if (entryId(entry.key) !== entry.id) fail(`entry ${meta!.id} does not match its key`);
+    const entry: ManagedEntry = { ...meta, key: parts.key, title: parts.comment, line };
+    if (entryId(entry.key) !== entry.id) fail(`entry ${meta.id} does not match its key`);
     entries.push(entry);
     meta = undefined;
   }

@@ -69,7 +69,7 @@ export class SshForge implements ForgeProvider {
 
   constructor(private readonly opts: SshForgeOptions) {
     this.clock = opts.clock ?? systemClock;
-    this.store = opts.config.target ? remoteStore(opts.config, opts.sshArgs ?? []) : localStore(opts.config.authorizedKeys);
+    this.store = opts.config.target ? remoteStore(opts.config, opts.config.target, opts.sshArgs ?? []) : localStore(opts.config.authorizedKeys);
   }
 
   private ctx(repo: RepoConfig, extra: { host?: string; fingerprint?: string } = {}): ForgeErrorContext {
@@ -105,7 +105,7 @@ export class SshForge implements ForgeProvider {
         await fs.access(dir, constants.W_OK);
         report.checked.push(`${dir} is writable`);
         const shell = await loginShellOf(file);
-        if (shell && /git-shell$/.test(shell)) {
+        if (shell?.endsWith('git-shell')) {
           report.ok = false;
           report.error = new ForgeFailure(
             { forge: 'ssh' },
@@ -158,21 +158,19 @@ export class SshForge implements ForgeProvider {
       const existing = file.entries.find((e) => e.key === parsed.key);
       if (existing && existing.repoPath !== repo.url.path) throw new KeyInUse(ctx);
       if (existing && isCanonical(existing)) return toDeployKey(repo, existing);
-      const entries = existing
-        ? file.entries.map((e) => (e === existing ? { ...e, line: undefined } : e)) // repair a hand-edited line
-        : [
-            ...file.entries,
-            {
-              id: entryId(parsed.key),
-              repoPath: repo.url.path,
-              key: parsed.key,
-              title: req.title,
-              createdAt: new Date(this.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
-            },
-          ];
+      // An existing entry here has a hand-edited line: rendering without `line` repairs it.
+      const mine: ManagedEntry = existing
+        ? stripLine(existing)
+        : {
+            id: entryId(parsed.key),
+            repoPath: repo.url.path,
+            key: parsed.key,
+            title: req.title,
+            createdAt: new Date(this.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+          };
+      const entries = existing ? file.entries : [...file.entries, mine];
       await this.store.write(renderAuthorizedKeys(file, entries.map(stripLine)));
-      const mine = entries.find((e) => e.key === parsed.key)!;
-      return toDeployKey(repo, { ...mine, line: undefined } as ManagedEntry);
+      return toDeployKey(repo, mine);
     });
   }
 
@@ -224,10 +222,9 @@ function localStore(file: string): Store {
 }
 
 /** Remote file through ssh; the path is validated, so it can be quoted in the remote sh. */
-function remoteStore(cfg: SshForgeConfig, extra: string[]): Store {
+function remoteStore(cfg: SshForgeConfig, target: string, extra: string[]): Store {
   const file = cfg.authorizedKeys;
   if (!/^[A-Za-z0-9._~/-]+$/.test(file)) throw new DeployKeysError(`forge.authorized_keys ${JSON.stringify(file)} has characters that cannot be used remotely`);
-  const target = cfg.target!;
   if (!/^[a-z_][a-z0-9_.-]*@[A-Za-z0-9.:-]+$/i.test(target) || target.startsWith('-')) throw new DeployKeysError(`forge.target ${JSON.stringify(target)} must be user@host`);
   const base = ['-o', 'BatchMode=yes', ...(cfg.port ? ['-p', String(cfg.port)] : []), ...extra, '--', target];
   const sshRun = (script: string, input?: string): Promise<string> =>

@@ -41,12 +41,12 @@ export interface SshPublicKey {
 /** Weaker RSA keys are refused; OpenSSH itself refuses < 1024, GitHub < 2048 for new keys. */
 export const RSA_MIN_BITS = 2048;
 
-const ECDSA: Record<string, { curve: string; point: number; bits: number }> = {
+const ECDSA = {
   'ecdsa-sha2-nistp256': { curve: 'nistp256', point: 65, bits: 256 },
   'ecdsa-sha2-nistp384': { curve: 'nistp384', point: 97, bits: 384 },
   'ecdsa-sha2-nistp521': { curve: 'nistp521', point: 133, bits: 521 },
   'sk-ecdsa-sha2-nistp256@openssh.com': { curve: 'nistp256', point: 65, bits: 256 },
-};
+} as const satisfies Record<string, { curve: string; point: number; bits: number }>;
 
 export function fingerprintOfBlob(raw: Uint8Array): string {
   return `SHA256:${encodeBase64Raw(createHash('sha256').update(raw).digest())}`;
@@ -153,8 +153,9 @@ function parseBlob(
       const e = mpint(r.string(), fail);
       const n = mpint(r.string(), fail);
       r.end();
-      if (e.length === 0 || n.length === 0) return fail('(ssh-rsa) has a zero exponent or modulus');
-      const bits = (n.length - 1) * 8 + (32 - Math.clz32(n[0]!));
+      const [top] = n;
+      if (e.length === 0 || top === undefined) return fail('(ssh-rsa) has a zero exponent or modulus');
+      const bits = (n.length - 1) * 8 + (32 - Math.clz32(top));
       if (bits < RSA_MIN_BITS) {
         return fail(`(ssh-rsa) is only ${bits} bits (at least ${RSA_MIN_BITS} required)`, 'use an ed25519 key');
       }
@@ -164,7 +165,7 @@ function parseBlob(
     case 'ecdsa-sha2-nistp384':
     case 'ecdsa-sha2-nistp521':
     case 'sk-ecdsa-sha2-nistp256@openssh.com': {
-      const spec = ECDSA[inner]!;
+      const spec = ECDSA[inner];
       if (r.ascii() !== spec.curve) return fail(`(${inner}) names the wrong curve`);
       const q = r.string();
       if (q.length !== spec.point || q[0] !== 0x04) return fail(`(${inner}) does not hold an uncompressed ${spec.curve} point`);
@@ -181,8 +182,9 @@ function parseBlob(
 
 /** An SSH mpint as unsigned magnitude; negative or non-minimal encodings are refused. */
 function mpint(b: Uint8Array, fail: (problem: string) => never): Uint8Array {
-  if (b.length === 0) return b;
-  if (b[0]! & 0x80) return fail('(ssh-rsa) has a negative number in its blob');
-  if (b[0] === 0 && (b.length === 1 || !(b[1]! & 0x80))) return fail('(ssh-rsa) has a non-minimal number in its blob');
-  return b[0] === 0 ? b.subarray(1) : b;
+  const [first, second] = b;
+  if (first === undefined) return b;
+  if (first & 0x80) return fail('(ssh-rsa) has a negative number in its blob');
+  if (first === 0 && (second === undefined || !(second & 0x80))) return fail('(ssh-rsa) has a non-minimal number in its blob');
+  return first === 0 ? b.subarray(1) : b;
 }

@@ -20,11 +20,9 @@ export class WireReader {
 
   uint32(): number {
     if (this.remaining < 4) throw new WireError('truncated uint32');
-    const b = this.buf;
-    const p = this.pos;
+    const v = new DataView(this.buf.buffer, this.buf.byteOffset + this.pos, 4).getUint32(0);
     this.pos += 4;
-    // `>>> 0` keeps values ≥ 2^31 positive.
-    return ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
+    return v;
   }
 
   /** Raw bytes of the given length. Returns a copy so callers may wipe it. */

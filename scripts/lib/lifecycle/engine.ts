@@ -29,6 +29,7 @@ import { auditFindings, hostStatus, type Finding, type HostStatus } from './repo
 import { deriveRepos, newState } from './state.js';
 import {
   emptyHostKeys,
+  withoutKey,
   type AuditLog,
   type Clock,
   type FaultHook,
@@ -103,8 +104,8 @@ export class ForgeCache {
 
   async listAll(repos: readonly string[]): Promise<Map<string, DeployKey[]>> {
     const out = new Map<string, DeployKey[]>();
-    const lists = await Promise.all(repos.map((r) => this.list(r)));
-    repos.forEach((r, i) => out.set(r, lists[i]!));
+    const lists = await Promise.all(repos.map(async (r): Promise<[string, DeployKey[]]> => [r, await this.list(r)]));
+    for (const [r, list] of lists) out.set(r, list);
     return out;
   }
 
@@ -240,7 +241,7 @@ async function runStep(s: Session, planned: Step): Promise<void> {
   switch (step.op) {
     case 'add-recipient': {
       const recipient = step.recipient;
-      await withConfigLock(deps, () => deps.sops!.addHostRecipient(host, recipient));
+      await withConfigLock(deps, () => required(deps.sops, 'sops').addHostRecipient(host, recipient));
       s.state.ageRecipient = step.recipient;
       await saveState(s);
       await deps.log.append({ action: 'add-recipient', host, detail: step.recipient });
@@ -248,7 +249,7 @@ async function runStep(s: Session, planned: Step): Promise<void> {
     }
     case 'remove-recipient': {
       const recipient = step.recipient;
-      const removed = await withConfigLock(deps, () => deps.sops!.removeHostRecipient(host, recipient));
+      const removed = await withConfigLock(deps, () => required(deps.sops, 'sops').removeHostRecipient(host, recipient));
       delete s.state.ageRecipient;
       await saveState(s);
       await deps.log.append({ action: 'remove-recipient', host, detail: removed.join(',') || (step.recipient ?? '') });
@@ -259,14 +260,14 @@ async function runStep(s: Session, planned: Step): Promise<void> {
       if (drop.length) {
         // updatekeys encrypts for what .sops.yaml names now: a rule that still lists the
         // revoked recipient (literally, not through the host's anchor) would keep it.
-        const still = ((await deps.sops!.expectedRecipients(step.file)) ?? []).filter((r) => drop.includes(r));
+        const still = ((await required(deps.sops, 'sops').expectedRecipients(step.file)) ?? []).filter((r) => drop.includes(r));
         if (still.length) {
           throw new DeployKeysError(`.sops.yaml still encrypts ${step.file} for ${host}'s recipient ${still.join(', ')}`, {
             hint: `remove it from the creation rule for that file by hand, then re-run "deploy-keys revoke ${host}"`,
           });
         }
       }
-      await deps.sops!.updateKeys(step.file);
+      await required(deps.sops, 'sops').updateKeys(step.file);
       await deps.log.append({ action: 'updatekeys', host, detail: step.file });
       break;
     }
@@ -286,9 +287,9 @@ async function runStep(s: Session, planned: Step): Promise<void> {
           const cur = s.keys.current[e.repo];
           if (cur !== undefined) s.keys.previous[e.repo] = cur;
           s.keys.current[e.repo] = next;
-          delete s.keys.next[e.repo];
+          s.keys.next = withoutKey(s.keys.next, e.repo);
         } else {
-          delete s.keys[e.slot][e.repo];
+          s.keys[e.slot] = withoutKey(s.keys[e.slot], e.repo);
         }
       }
       await deps.secrets.save(host, s.keys);
@@ -297,7 +298,7 @@ async function runStep(s: Session, planned: Step): Promise<void> {
       for (const e of step.edits) {
         const rs = s.state.repos[e.repo];
         if (e.type === 'generate') {
-          const fp = generated.find((g) => g.repo === e.repo)!.fingerprint;
+          const fp = generated.find((g) => g.repo === e.repo)?.fingerprint ?? '';
           await deps.log.append({ action: 'store-key', host, repo: e.repo, fingerprint: fp, detail: e.slot });
         } else if (e.type === 'promote') {
           await deps.log.append({ action: 'promote', host, repo: e.repo, fingerprint: rs?.current?.fingerprint ?? '', ...(rs?.current?.forgeId ? { keyId: rs.current.forgeId } : {}) });
@@ -310,14 +311,15 @@ async function runStep(s: Session, planned: Step): Promise<void> {
     case 'forge-add': {
       const text = s.keys[step.slot][step.repo];
       if (text === undefined) throw new DeployKeysError(`${s.file}: the key for ${step.repo} is missing; re-run the command`);
-      const info = s.viewer.view({ ...emptyHostKeys(), current: { [step.repo]: text } }, s.file).current[step.repo]!;
+      const info = s.viewer.view({ ...emptyHostKeys(), current: { [step.repo]: text } }, s.file).current[step.repo];
+      if (info === undefined) throw new DeployKeysError(`${s.file}: the key for ${step.repo} could not be read`);
       if (step.fingerprint && step.fingerprint !== info.fingerprint) {
         throw new DeployKeysError(`${s.file}: the key for ${step.repo} changed during the run; re-run the command`);
       }
       const key = await s.cache.add(step.repo, { title: step.title, publicKey: info.publicKey, readOnly: true });
       await fault(s, `${name}:call`);
       const rec = s.state.repos[step.repo]?.[step.slot];
-      if (rec && rec.fingerprint === info.fingerprint) {
+      if (rec?.fingerprint === info.fingerprint) {
         if (key) {
           rec.forgeId = key.id;
           rec.registeredAt = key.createdAt ?? now().toISOString();
@@ -337,7 +339,7 @@ async function runStep(s: Session, planned: Step): Promise<void> {
     }
     case 'record': {
       const rec = s.state.repos[step.repo]?.[step.slot];
-      if (rec && rec.fingerprint === step.fingerprint) {
+      if (rec?.fingerprint === step.fingerprint) {
         rec.forgeId = step.forgeId;
         delete rec.pending;
       }
@@ -371,7 +373,7 @@ async function runStep(s: Session, planned: Step): Promise<void> {
       break;
     }
     case 'write-activation': {
-      await deps.activation!.write(host, currentPublicKeys(s.viewer.view(s.keys, s.file)));
+      await required(deps.activation, 'activation').write(host, currentPublicKeys(s.viewer.view(s.keys, s.file)));
       await deps.log.append({ action: 'write-activation', host, detail: step.file });
       break;
     }
@@ -623,3 +625,9 @@ export async function collectAudit(deps: LifecycleDeps, cache: ForgeCache, opts:
 }
 
 export { describeStep };
+
+/** A port the plan needs: the planner only emits its steps when the port was given. */
+function required<T>(port: T | undefined, name: string): T {
+  if (port === undefined) throw new DeployKeysError(`internal error: the plan needs the ${name} port, which was not given`);
+  return port;
+}

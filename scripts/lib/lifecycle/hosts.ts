@@ -7,8 +7,8 @@ import type { StateStore } from './types.js';
 export async function provisionedHosts(config: Config, states: StateStore): Promise<string[]> {
   const names = new Set(await states.hosts());
   for (const f of await fs.readdir(config.secretsDir).catch(() => [] as string[])) {
-    const m = /^(.+)\.yaml$/.exec(f);
-    if (m && hostNameProblem(m[1]!) === undefined) names.add(m[1]!);
+    const [, name] = /^(.+)\.yaml$/.exec(f) ?? [];
+    if (name !== undefined && hostNameProblem(name) === undefined) names.add(name);
   }
   const out: string[] = [];
   for (const h of [...names].sort()) {

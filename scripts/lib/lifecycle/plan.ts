@@ -6,7 +6,7 @@
  * because it looks at what is actually stored and registered.
  */
 import { deployKeyTitle } from '../names.js';
-import type { DeployKey, HostKeysView, HostState, PublicKeyInfo, Slot } from './types.js';
+import { withoutKey, type DeployKey, type HostKeysView, type HostState, type PublicKeyInfo, type Slot } from './types.js';
 
 export type Edit =
   /** Generate a new key and store it in `slot`. */
@@ -81,7 +81,8 @@ function registrationSteps(input: PlanInput, view: HostKeysView, slots: readonly
       if (!info) continue;
       const onForge = findByFingerprint(input.listings.get(repo), info.fingerprint);
       if (onForge) {
-        if (input.state?.repos[repo]?.[slot]?.forgeId !== onForge.id || input.state?.repos[repo]?.[slot]?.pending) {
+        const rec = input.state?.repos[repo]?.[slot];
+        if (rec?.forgeId !== onForge.id || rec.pending) {
           out.push({ op: 'record', repo, slot, forgeId: onForge.id, fingerprint: info.fingerprint });
         }
       } else if (slot !== 'previous') {
@@ -140,9 +141,10 @@ export function planVmFresh(input: PlanInput, opts: VmFreshOptions = {}): Plan {
   // The view after the write: promoted keys are current, generated ones have no fingerprint yet.
   const after: HostKeysView = { current: { ...view.current }, next: { ...view.next }, previous: { ...view.previous } };
   for (const e of edits) {
-    if (e.type === 'promote') {
-      after.current[e.repo] = view.next[e.repo]!;
-      delete after.next[e.repo];
+    const promoted = view.next[e.repo];
+    if (e.type === 'promote' && promoted !== undefined) {
+      after.current[e.repo] = promoted;
+      after.next = withoutKey(after.next, e.repo);
     }
   }
   registrationSteps(input, after, ['current', 'next', 'previous'], steps);
@@ -158,7 +160,7 @@ export function planVmFresh(input: PlanInput, opts: VmFreshOptions = {}): Plan {
 /** When a key was created: public state, else the forge's created_at; undefined if unknown. */
 export function keyCreatedAt(input: PlanInput, repo: string, slot: Slot, info: PublicKeyInfo): Date | undefined {
   const rec = input.state?.repos[repo]?.[slot];
-  if (rec && rec.fingerprint === info.fingerprint) return new Date(rec.createdAt);
+  if (rec?.fingerprint === info.fingerprint) return new Date(rec.createdAt);
   const onForge = findByFingerprint(input.listings.get(repo), info.fingerprint);
   return onForge?.createdAt ? new Date(onForge.createdAt) : undefined;
 }

@@ -55,7 +55,8 @@ export function statusJson(hosts: HostStatus[], missing: string[]) {
 }
 
 export function printStatus(out: Out, hosts: HostStatus[], missing: string[]): void {
-  const rows: string[][] = [['HOST', 'REPO', 'SLOT', 'FINGERPRINT', 'AGE', 'FORGE ID', 'STATE', 'RO', 'ENABLED', 'LAST USED', 'ROTATION']];
+  const header = ['HOST', 'REPO', 'SLOT', 'FINGERPRINT', 'AGE', 'FORGE ID', 'STATE', 'RO', 'ENABLED', 'LAST USED', 'ROTATION'];
+  const rows: string[][] = [header];
   for (const h of hosts) {
     if (h.rows.length === 0) rows.push([h.host, '-', '-', '-', '-', '-', h.revoked ? 'revoked' : 'no keys', '-', '-', '-', '-']);
     for (const r of h.rows) {
@@ -74,8 +75,8 @@ export function printStatus(out: Out, hosts: HostStatus[], missing: string[]): v
       ]);
     }
   }
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  for (const r of rows) out.write(`${r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')}\n`);
+  const widths = header.map((_, i) => Math.max(...rows.map((r) => r[i]?.length ?? 0)));
+  for (const r of rows) out.write(`${r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')}\n`);
   for (const h of hosts) if (h.interrupted) out.write(`${h.host}: interrupted ${h.interrupted}; re-run it\n`);
   for (const m of missing) out.write(`${m}: no state (never provisioned with vm-fresh?)\n`);
 }

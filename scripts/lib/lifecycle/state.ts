@@ -37,13 +37,13 @@ export class FileStateStore implements StateStore {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw new ConfigError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code})`);
     }
-    let parsed: HostState;
+    let parsed: unknown;
     try {
-      parsed = JSON.parse(text) as HostState;
+      parsed = JSON.parse(text);
     } catch {
       throw new ConfigError(`${file}: not valid JSON`, { hint: 'restore it from version control, or delete it and re-run "deploy-keys vm-fresh" for the host' });
     }
-    if (parsed.version !== 1 || parsed.host !== host || typeof parsed.repos !== 'object' || parsed.repos === null) {
+    if (!isStateOf(parsed, host)) {
       throw new ConfigError(`${file}: not a deploy-keys state file for ${host}`, { hint: 'restore it from version control' });
     }
     return parsed;
@@ -100,4 +100,9 @@ export function deriveRepos(
     }
   }
   return repos;
+}
+
+/** The shape checks a state file must pass before it is used. */
+function isStateOf(v: unknown, host: string): v is HostState {
+  return typeof v === 'object' && v !== null && 'version' in v && v.version === 1 && 'host' in v && v.host === host && 'repos' in v && typeof v.repos === 'object' && v.repos !== null;
 }

@@ -23,6 +23,12 @@ export function emptyHostKeys(): HostKeys {
   return { current: {}, next: {}, previous: {} };
 }
 
+/** `record` without `key` (a copy: the records here are plain data, not maps). */
+export function withoutKey<T>(record: Record<string, T>, key: string): Record<string, T> {
+  const { [key]: _dropped, ...rest } = record;
+  return rest;
+}
+
 /** Public half of a stored key (what the planner needs; never the private key). */
 export interface PublicKeyInfo {
   fingerprint: string;

@@ -35,10 +35,9 @@ export interface Io {
 export function faultHookFromEnv(env: NodeJS.ProcessEnv): FaultHook | undefined {
   const spec = env.DEPLOY_KEYS_FAULT;
   if (!spec) return undefined;
-  const m = /^after:([^#]+)(?:#(\d+))?$/.exec(spec);
-  if (!m) throw new DeployKeysError(`DEPLOY_KEYS_FAULT=${spec}: expected after:<step>[#n]`);
-  const prefix = m[1]!;
-  const nth = Number(m[2] ?? 1);
+  const [, prefix, n] = /^after:([^#]+)(?:#(\d+))?$/.exec(spec) ?? [];
+  if (prefix === undefined) throw new DeployKeysError(`DEPLOY_KEYS_FAULT=${spec}: expected after:<step>[#n]`);
+  const nth = Number(n ?? 1);
   let seen = 0;
   return (name) => {
     if (name === prefix || name.startsWith(`${prefix}:`)) {
@@ -153,8 +152,9 @@ export function confirmer(io: Io, yes: boolean, deletes: boolean): ((plan: Plan)
       const deleting = plan.steps.filter(
         (s) => s.op === 'forge-remove' || s.op === 'purge-host-file' || s.op === 'remove-recipient' || (s.op === 'write-host-file' && s.edits.some((e) => e.type === 'delete')),
       );
-      if (!deletes || deleting.length === 0) return true;
-      throw new DeployKeysError(`${plan.command} ${plan.host}: would ${describeStep(deleting[0]!, plan.host)}${deleting.length > 1 ? ` (and ${deleting.length - 1} more)` : ''}, and stdin is not a terminal`, {
+      const [first] = deleting;
+      if (!deletes || first === undefined) return true;
+      throw new DeployKeysError(`${plan.command} ${plan.host}: would ${describeStep(first, plan.host)}${deleting.length > 1 ? ` (and ${deleting.length - 1} more)` : ''}, and stdin is not a terminal`, {
         hint: 'pass --yes to confirm, or --dry-run to see the plan',
       });
     }

@@ -86,7 +86,7 @@ export function decryptDocs(docs: readonly SopsDoc[], ctx: Omit<CryptContext, 's
  */
 function decryptComment(line: string, slot: CommentSlot, ctx: Omit<CryptContext, 'stash'> & { stash?: IvStash }): string {
   const enc = parseEncValue(line);
-  if (!enc || enc.type !== 'comment') return line;
+  if (enc?.type !== 'comment') return line;
   const candidates = [...(slot.innerPath ? [slot.innerPath] : []), ...Array.from({ length: slot.path.length + 1 }, (_, i) => slot.path.slice(0, slot.path.length - i))];
   for (const path of candidates) {
     const aad = aadOf(path);
@@ -118,7 +118,7 @@ export function encryptDocs(docs: readonly SopsDoc[], ctx: CryptContext): string
         const type = origin && origin.value === node.value ? origin.type : plain.type;
         node.value = formatEncValue(encryptValue(ctx.key, plain.bytes, aad, type, ctx.stash.ivFor(aad, plain.bytes)));
         node.type = Scalar.PLAIN;
-        delete (node as WithOrigin)[ORIGIN];
+        Reflect.deleteProperty(node, ORIGIN);
       },
       comment(slot, comments) {
         const stack = [...comments];

@@ -10,13 +10,14 @@ import { Document, isCollection, isScalar } from 'yaml';
 import { SopsEditor } from './editor.js';
 import { SopsFormatError, SopsUnsupportedError } from './errors.js';
 import { readText } from './files.js';
+import { scalarText } from './go-format.js';
 import type { AgeIdentityInput } from './keysource/age.js';
 import { collectIdentities } from './keysource/identities.js';
 import { decryptLoaded, loadEncrypted, recoverDataKey } from './sops-file.js';
 import { formatTreePath, getNode, getPlain } from './sops-path.js';
 import type { TreePath } from './sops-path.js';
 import { docToBinary } from './stores/binary.js';
-import { formatForPath } from './stores/index.js';
+import { formatForPath, onlyDoc } from './stores/index.js';
 import type { SopsFormat } from './stores/index.js';
 import { detectJsonIndent, emitJson } from './stores/json.js';
 import { detectYamlIndent, emitYaml } from './stores/yaml.js';
@@ -84,9 +85,9 @@ export async function decryptText(text: string, file: string, opts: DecryptOptio
     toYaml: () => emitYaml(docs, format === 'yaml' ? detectYamlIndent(text, 4) : 4),
     toJson: () => {
       if (docs.length > 1) throw new SopsUnsupportedError(`${file}: a multi-document file cannot be written as JSON`, { hint: 'output YAML instead' });
-      return emitJson(docs[0]!, format === 'yaml' ? undefined : detectJsonIndent(text));
+      return emitJson(onlyDoc(docs), format === 'yaml' ? undefined : detectJsonIndent(text));
     },
-    toText: () => docToBinary(docs[0]!, file),
+    toText: () => docToBinary(onlyDoc(docs), file),
     extract: (p) => {
       const v = getPlain(trees().tree, p);
       if (v === undefined) throw noValueAt(file, p);
@@ -96,10 +97,9 @@ export async function decryptText(text: string, file: string, opts: DecryptOptio
       const node = getNode(docs[0]?.contents, p);
       if (node === undefined) throw noValueAt(file, p);
       if (!isCollection(node)) {
-        const v: unknown = isScalar(node) ? node.value : node;
-        return v === null || v === undefined ? 'null' : String(v);
+        return scalarText(isScalar(node) ? node.value : node);
       }
-      const sub = new Document() as SopsDoc;
+      const sub = new Document();
       sub.contents = node.clone() as SopsDoc['contents'];
       return outputType === 'json' ? emitJson(sub, undefined) : emitYaml([sub], 4);
     },

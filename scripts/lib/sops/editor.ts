@@ -19,7 +19,7 @@ import { formatTreePath, getNode } from './sops-path.js';
 import type { TreePath } from './sops-path.js';
 import { emitEncrypted } from './stores/index.js';
 import { fromPlain, toPlain } from './tree.js';
-import type { PlainValue, SopsDoc } from './tree.js';
+import type { PlainValue } from './tree.js';
 import { IvStash } from './value-cipher.js';
 
 export interface EditorState {
@@ -56,8 +56,7 @@ export class SopsEditor {
     if (path.length === 0) throw new UsageError('cannot replace the whole document', 'set a key path like ["a"]["b"]');
     if (path[0] === 'sops') throw new UsageError('the "sops" key is reserved for the metadata', 'use another key');
     let cur: unknown = this.#root();
-    for (let i = 0; i < path.length; i++) {
-      const step = path[i]!;
+    for (const [i, step] of path.entries()) {
       const last = i === path.length - 1;
       if (isMap(cur)) {
         let pair = cur.items.find((p) => isScalar(p.key) && p.key.value === String(step));
@@ -128,11 +127,18 @@ export class SopsEditor {
   }
 
   /** The file re-encrypted with the same data key, a new lastmodified and MAC. */
-  async toString(): Promise<string> {
+  toString(): Promise<string> {
+    // A Promise for the callers' sake (an edit may need I/O one day); a throw becomes a rejection.
+    return new Promise((resolve) => {
+      resolve(this.#encrypted());
+    });
+  }
+
+  #encrypted(): string {
     const { loaded, key, stash, indent, now } = this.#s;
-    const docs = loaded.docs.map((d) => d.clone() as SopsDoc);
+    const docs = loaded.docs.map((d) => d.clone());
     const mac = encryptDocs(docs, { key, rules: new RuleMatcher(loaded.meta.rules), stash, file: loaded.file });
-    const pairs = loaded.sopsPairs.map(({ pair, index }) => ({ pair: pair.clone() as Pair, index }));
+    const pairs = loaded.sopsPairs.map(({ pair, index }) => ({ pair: pair.clone(), index }));
     const lastModified = formatRfc3339Seconds(now());
     for (const { pair } of pairs) if (isMap(pair.value)) stampMac(pair.value, key, mac, lastModified);
     attachSops(docs, pairs);
@@ -156,9 +162,9 @@ export class SopsEditor {
 
 function withComments(old: unknown, next: ReturnType<typeof fromPlain>): ReturnType<typeof fromPlain> {
   if (isScalar(old) && isScalar(next)) {
-    next.commentBefore = old.commentBefore;
-    next.comment = old.comment;
-    next.spaceBefore = old.spaceBefore;
+    next.commentBefore = old.commentBefore ?? null;
+    next.comment = old.comment ?? null;
+    next.spaceBefore = old.spaceBefore ?? false;
   }
   return next;
 }

@@ -68,8 +68,8 @@ export async function encryptText(text: string, opts: EncryptOptions): Promise<s
 export async function encryptTree(tree: PlainMap | Record<string, unknown>, opts: EncryptOptions): Promise<string> {
   const format = opts.format ?? formatForPath(opts.filePath);
   if (format === 'binary') throw new SopsFormatError(`${opts.filePath}: a tree cannot be written to a binary-store file`, { hint: 'use a .yaml or .json file name' });
-  const doc = new Document() as SopsDoc;
-  doc.contents = fromPlain(tree) as SopsDoc['contents'];
+  const doc = new Document();
+  doc.contents = fromPlain(tree);
   return encryptDocuments([doc], format, opts);
 }
 

@@ -4,7 +4,7 @@
  */
 import { DeployKeysError } from '../errors.js';
 
-type Opts = { hint?: string; cause?: unknown };
+interface Opts { hint?: string; cause?: unknown }
 
 export class SopsError extends DeployKeysError {
   override name = 'SopsError';

@@ -14,7 +14,7 @@ export function formatGoFloat(v: number): string {
   const s = String(v); // shortest round-trip digits, like Go's -1 precision
   const m = /^(-?)(\d)(?:\.(\d+))?e([+-]\d+)$/.exec(s);
   if (!m) return s;
-  const [, sign, lead, frac = '', expText] = m;
+  const [, sign = '', lead, frac = '', expText] = m;
   const digits = `${lead}${frac}`;
   const exp = Number(expText);
   if (exp >= 0) {
@@ -27,7 +27,7 @@ export function formatGoFloat(v: number): string {
 export function parseGoFloat(text: string): number | undefined {
   const special = /^([+-]?)(inf|infinity|nan)$/i.exec(text);
   if (special) {
-    if (special[2]!.toLowerCase() === 'nan') return NaN;
+    if (special[2]?.toLowerCase() === 'nan') return NaN;
     return special[1] === '-' ? -Infinity : Infinity;
   }
   if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text)) return undefined;
@@ -65,10 +65,20 @@ export function formatRfc3339Seconds(d: Date): string {
  * dropped, the offset is kept as written (`Z` for UTC). Undefined if not RFC 3339.
  */
 export function normalizeRfc3339(text: string): string | undefined {
-  const m = /^(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/.exec(text);
-  if (!m) return undefined;
-  const [, date, time, zone] = m;
+  const [, date, time, zone] = /^(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/.exec(text) ?? [];
+  if (date === undefined || time === undefined || zone === undefined) return undefined;
   if (Number.isNaN(Date.parse(`${date}T${time}Z`))) return undefined;
-  const z = /^(Z|[+-]00:00)$/i.test(zone!) ? 'Z' : zone!; // Go writes a zero offset as Z
+  const z = /^(Z|[+-]00:00)$/i.test(zone) ? 'Z' : zone; // Go writes a zero offset as Z
   return `${date}T${time}${z}`;
+}
+
+/**
+ * A scalar read from YAML or JSON as text (`1` → "1", `true` → "true", null → "null").
+ * A collection, never valid where this is used, comes out as JSON rather than "[object Object]".
+ */
+export function scalarText(v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean') return String(v);
+  if (v === null || v === undefined) return 'null';
+  return JSON.stringify(v);
 }

@@ -5,7 +5,7 @@
  */
 import { Scalar, YAMLMap, YAMLSeq, Pair } from 'yaml';
 import { SopsFormatError, SopsUnsupportedError } from './errors.js';
-import { normalizeRfc3339 } from './go-format.js';
+import { normalizeRfc3339, scalarText } from './go-format.js';
 import { RULE_KEYS, rulesFrom } from './rules.js';
 import type { EncryptionRules } from './rules.js';
 
@@ -58,7 +58,7 @@ export function parseMetadata(raw: unknown, file: string): SopsMetadata {
   if (threshold !== undefined && !(Number.isInteger(threshold) && threshold >= 0)) {
     throw new SopsFormatError(`${file}: sops.shamir_threshold is not a non-negative integer`, { hint: 'the file is damaged; restore it from version control' });
   }
-  const version = raw.version === undefined || raw.version === null ? '' : String(raw.version);
+  const version = raw.version === undefined || raw.version === null ? '' : scalarText(raw.version);
   // sops itself refuses a non-semver version (its KMS-bug check parses it); so a cut-off file fails here too.
   if (!/^v?\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]*)?$/.test(version) && !version.startsWith('1.')) {
     throw new SopsFormatError(`${file}: sops.version ${JSON.stringify(version.slice(0, 40))} is not a semantic version`, { hint: 'the file is damaged or truncated; restore it from version control' });

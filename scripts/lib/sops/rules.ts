@@ -47,11 +47,11 @@ export function rulesFrom(fields: Partial<Record<RuleKey, unknown>> & { mac_only
 export function compileRe2(source: string, where: string): RegExp {
   let flags = '';
   let body = source;
-  const lead = /^\(\?([imsU]+)\)/.exec(body);
-  if (lead) {
-    if (lead[1]!.includes('U')) throw unsupportedRegex(source, where);
-    flags += lead[1]!;
-    body = body.slice(lead[0].length);
+  const [lead, leadFlags] = /^\(\?([imsU]+)\)/.exec(body) ?? [];
+  if (lead !== undefined && leadFlags !== undefined) {
+    if (leadFlags.includes('U')) throw unsupportedRegex(source, where);
+    flags += leadFlags;
+    body = body.slice(lead.length);
   }
   if (/\(\?[a-zA-Z-]+[):]/.test(body.replace(/\\./g, ''))) throw unsupportedRegex(source, where);
   try {
@@ -73,11 +73,17 @@ function unsupportedRegex(source: string, where: string): SopsFormatError {
  */
 export class RuleMatcher {
   readonly #rules: EncryptionRules;
-  readonly #re: RegExp | undefined;
+  /** The rule's test on one key or comment line: its suffix or its regex. */
+  readonly #matches: (s: string) => boolean;
 
   constructor(rules: EncryptionRules) {
     this.#rules = rules;
-    this.#re = rules.rule.endsWith('regex') ? compileRe2(rules.value, 'encryption rule') : undefined;
+    if (rules.rule.endsWith('regex')) {
+      const re = compileRe2(rules.value, 'encryption rule');
+      this.#matches = (s) => re.test(s);
+    } else {
+      this.#matches = (s) => s.endsWith(rules.value);
+    }
   }
 
   get macOnlyEncrypted(): boolean {
@@ -91,26 +97,23 @@ export class RuleMatcher {
    * `encrypted_comment_regex` skips: a marker stays readable unless an earlier line matched.
    */
   shouldEncrypt(path: readonly string[], comments: readonly string[], isComment = false): boolean {
-    const { rule, value } = this.#rules;
-    const re = this.#re;
-    switch (rule) {
+    const matches = this.#matches;
+    switch (this.#rules.rule) {
       case 'unencrypted_suffix':
-        return !path.some((k) => k.endsWith(value));
-      case 'encrypted_suffix':
-        return path.some((k) => k.endsWith(value));
       case 'unencrypted_regex':
-        return !path.some((k) => re!.test(k));
+        return !path.some((k) => matches(k));
+      case 'encrypted_suffix':
       case 'encrypted_regex':
-        return path.some((k) => re!.test(k));
+        return path.some((k) => matches(k));
       case 'unencrypted_comment_regex':
-        return !comments.some((c) => re!.test(c));
+        return !comments.some((c) => matches(c));
       case 'encrypted_comment_regex':
-        return (isComment ? comments.slice(0, -1) : comments).some((c) => re!.test(c));
+        return (isComment ? comments.slice(0, -1) : comments).some((c) => matches(c));
     }
   }
 
   /** Under `unencrypted_comment_regex`, whether `text` would read as a marker. */
   unencryptedCommentMarker(text: string): boolean {
-    return this.#rules.rule === 'unencrypted_comment_regex' && this.#re!.test(text);
+    return this.#rules.rule === 'unencrypted_comment_regex' && this.#matches(text);
   }
 }

@@ -25,18 +25,20 @@ export function combineShares(shares: readonly Uint8Array[]): Uint8Array {
   const first = shares[0];
   if (!first || first.length < 2) throw new Error('need at least one share of two bytes or more');
   const len = first.length - 1;
-  const xs = shares.map((s) => {
-    if (s.length !== len + 1) throw new Error('shares have different lengths');
-    return s[len]!;
+  const points = shares.map((s) => {
+    const x = s[len];
+    if (s.length !== len + 1 || x === undefined) throw new Error('shares have different lengths');
+    return { x, y: s.subarray(0, len) };
   });
-  if (new Set(xs).size !== xs.length) throw new Error('duplicate share x-coordinates');
+  if (new Set(points.map((p) => p.x)).size !== points.length) throw new Error('duplicate share x-coordinates');
   const out = new Uint8Array(len);
-  for (let j = 0; j < shares.length; j++) {
+  for (const pj of points) {
     // basis_j(0) = prod_{m != j} x_m / (x_m - x_j); subtraction is XOR
     let basis = 1;
-    for (let m = 0; m < shares.length; m++) if (m !== j) basis = mul(basis, mul(xs[m]!, inv(xs[m]! ^ xs[j]!)));
-    const y = shares[j]!;
-    for (let i = 0; i < len; i++) out[i]! ^= mul(y[i]!, basis);
+    for (const pm of points) if (pm !== pj) basis = mul(basis, mul(pm.x, inv(pm.x ^ pj.x)));
+    pj.y.forEach((y, i) => {
+      out[i] = (out[i] ?? 0) ^ mul(y, basis);
+    });
   }
   return out;
 }

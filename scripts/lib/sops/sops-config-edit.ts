@@ -11,6 +11,7 @@ import type { Document, Node } from 'yaml';
 import { checkInputSize, readYamlDocument } from '../bounded-yaml/index.js';
 import { writeFileAtomic } from '../fs/atomic-write.js';
 import { SopsConfigError, SopsUnsupportedError } from './errors.js';
+import { scalarText } from './go-format.js';
 import { compileRe2 } from './rules.js';
 import { detectYamlIndent } from './stores/yaml.js';
 
@@ -35,7 +36,7 @@ function parse(text: string, where: string): Document.Parsed {
     const pos = err.linePos?.[0];
     throw new SopsConfigError(`${where}${pos ? `:${pos.line}:${pos.col}` : ''}: invalid YAML (${err.code})`, { hint: 'fix the YAML syntax' });
   }
-  if (doc.contents === null) doc.contents = new YAMLMap() as unknown as typeof doc.contents;
+  doc.contents ??= new YAMLMap() as unknown as typeof doc.contents;
   if (!isMap(doc.contents)) throw new SopsConfigError(`${where}: the top level is not a mapping`, { hint: 'a .sops.yaml is a mapping with creation_rules' });
   return doc;
 }
@@ -49,7 +50,7 @@ function topSeq(doc: Document.Parsed, key: string, where: string, atStart: boole
   }
   const seq = new YAMLSeq();
   if (existing !== undefined || !atStart) root.set(key, seq);
-  else root.items.unshift(doc.createPair(key, seq) as (typeof root.items)[number]);
+  else root.items.unshift(doc.createPair(key, seq));
   return seq;
 }
 
@@ -74,7 +75,7 @@ function ruleRecipients(rule: YAMLMap, doc: Document.Parsed, where: string): Nod
 function pathRegexOf(rule: unknown): string | undefined {
   if (!isMap(rule)) return undefined;
   const v: unknown = rule.get('path_regex');
-  return v === undefined || v === null ? undefined : String(v);
+  return v === undefined || v === null ? undefined : scalarText(v);
 }
 
 function emit(doc: Document.Parsed, original: string, where: string): string {

@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { readYamlDocument, toJS } from '../bounded-yaml/index.js';
 import { SopsConfigError, SopsUnsupportedError } from './errors.js';
+import { scalarText } from './go-format.js';
 import { compileRe2, RULE_KEYS, rulesFrom } from './rules.js';
 import type { EncryptionRules } from './rules.js';
 
@@ -90,13 +91,13 @@ function indentOf(store: unknown, where: string): number | undefined {
 function parseRule(r: unknown, index: number, where: string): CreationRule {
   const at = `${where}: creation rule ${index + 1}`;
   if (!isRecord(r)) throw new SopsConfigError(`${at} is not a mapping`, { hint: 'each creation rule is a mapping with path_regex and keys' });
-  const pathRegex = r.path_regex === undefined || r.path_regex === null ? undefined : String(r.path_regex);
+  const pathRegex = r.path_regex === undefined || r.path_regex === null ? undefined : scalarText(r.path_regex);
   if (pathRegex !== undefined) compileRe2(pathRegex, at);
   const groupsRaw = Array.isArray(r.key_groups) && r.key_groups.length > 0 ? r.key_groups : undefined;
   const keyGroups = groupsRaw ? groupsRaw.map((g) => parseGroup(g, at)) : [parseGroup(r, at)];
   const threshold = r.shamir_threshold === undefined || r.shamir_threshold === null ? undefined : Number(r.shamir_threshold);
   const hasRule = RULE_KEYS.some((k) => r[k] !== undefined && r[k] !== null && r[k] !== '') || r.mac_only_encrypted !== undefined;
-  return { index, pathRegex, keyGroups, shamirThreshold: threshold || undefined, rules: hasRule ? rulesFrom(r, at) : undefined };
+  return { index, pathRegex, keyGroups, shamirThreshold: threshold === 0 || Number.isNaN(threshold) ? undefined : threshold, rules: hasRule ? rulesFrom(r, at) : undefined };
 }
 
 /** One key group; `merge` (3.9+) folds nested groups into it; duplicates removed. */
@@ -169,7 +170,8 @@ export function ageRecipientsOf(rule: CreationRule, config: SopsConfig, file: st
       hint: 'use one group of age recipients, or the sops CLI',
     });
   }
-  const group = rule.keyGroups[0]!;
+  const [group] = rule.keyGroups;
+  if (group === undefined) throw new SopsConfigError(`${at} has no age recipients`, { hint: 'add age: age1… to the rule' });
   if (group.otherKeys > 0) {
     throw new SopsUnsupportedError(`${at} has pgp/kms/vault keys, which this tool cannot encrypt for`, { hint: 'use only age recipients in this rule' });
   }

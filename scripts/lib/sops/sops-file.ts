@@ -40,14 +40,16 @@ export function loadEncrypted(text: string, format: SopsFormat, file: string): L
     if (index < 0 || !isMap(root)) return undefined;
     // A trailing `sops:` (the usual layout) stays last even when keys are added.
     const at = index === root.items.length - 1 ? Infinity : index;
-    return { pair: root.items.splice(index, 1)[0] as Pair, index: at };
+    const [pair] = root.items.splice(index, 1);
+    return pair === undefined ? undefined : { pair, index: at };
   });
+  const [firstDoc] = docs;
   const first = sopsPairs[0];
-  if (!first) throw new SopsFormatError(`${file}: not a SOPS file (no top-level "sops" metadata)`, { hint: 'encrypt it first, or check the file name' });
+  if (!first || !firstDoc) throw new SopsFormatError(`${file}: not a SOPS file (no top-level "sops" metadata)`, { hint: 'encrypt it first, or check the file name' });
   const value = first.pair.value;
-  const meta = parseMetadata(isNode(value) ? value.toJS(docs[0]!) : value, file);
+  const meta = parseMetadata(isNode(value) ? value.toJS(firstDoc) : value, file);
   // Documents of a multi-document file each carry a copy; the first one is authoritative.
-  const pairs = sopsPairs.map((p) => p ?? { pair: first.pair.clone() as Pair, index: Infinity });
+  const pairs = sopsPairs.map((p) => p ?? { pair: first.pair.clone(), index: Infinity });
   return { file, format, docs, sopsPairs: pairs, meta };
 }
 
@@ -113,10 +115,11 @@ export function decryptLoaded(loaded: LoadedFile, key: Uint8Array, ignoreMac = f
 /** Put the `sops` block back into every document (at its original position). */
 export function attachSops(docs: readonly SopsDoc[], pairs: readonly { pair: Pair; index: number }[]): void {
   docs.forEach((doc, i) => {
-    const p = pairs[i] ?? pairs[0]!;
-    if (!isMap(doc.contents)) doc.contents = new YAMLMap() as SopsDoc['contents'];
+    const p = pairs[i] ?? pairs[0];
+    if (p === undefined) throw new Error('internal error: no sops metadata to attach');
+    if (!isMap(doc.contents)) doc.contents = new YAMLMap();
     const root = doc.contents as YAMLMap;
-    root.items.splice(Math.min(p.index, root.items.length), 0, i === 0 ? p.pair : (p.pair.clone() as Pair));
+    root.items.splice(Math.min(p.index, root.items.length), 0, i === 0 ? p.pair : (p.pair.clone()));
   });
 }
 

@@ -4,14 +4,14 @@
  * Ints are bigint (parsed with `intAsBigInt`), floats are number: that is how the
  * `int`/`float` distinction of sops survives a JS round trip.
  */
-import { Document, isAlias, isCollection, isMap, isPair, isScalar, isSeq, Pair, Scalar, visit, YAMLMap, YAMLSeq } from 'yaml';
+import { Document, isAlias, isCollection, isMap, isNode, isPair, isScalar, isSeq, Pair, Scalar, visit, YAMLMap, YAMLSeq } from 'yaml';
 import type { Node, ParsedNode } from 'yaml';
 import { aliasTarget, hasAnchors } from '../bounded-yaml/index.js';
 import { SopsFormatError } from './errors.js';
 import { fitsInt64, formatGoFloat, parseGoBool, parseGoFloat, parseGoInt } from './go-format.js';
 import type { SopsType } from './go-format.js';
 
-export type SopsDoc = Document<Node | ParsedNode, true>;
+export type SopsDoc = Document<Node | ParsedNode>;
 
 /** A plain decrypted value. Maps are `Map`s so key order (integer-like keys too) is kept. */
 export type PlainValue = string | number | bigint | boolean | null | Uint8Array | PlainMap | PlainValue[];
@@ -94,7 +94,7 @@ export function walkTree(docs: readonly SopsDoc[], visitor: TreeVisitor, file: s
   for (const doc of docs) {
     const root = doc.contents;
     slot(doc, 'commentBefore', [], []);
-    if (root !== null && root !== undefined) {
+    if (isNode(root)) {
       if (!isMap(root)) throw new SopsFormatError(`${file}: the top level must be a mapping`, { hint: 'sops supports only mappings at the top level of a document' });
       walkNode(root, [], [], true);
     }
@@ -190,7 +190,7 @@ export function expandAliases(doc: SopsDoc, file: string): void {
       if (!target) throw new SopsFormatError(`${file}: YAML alias *${node.source} has no anchor`, { hint: 'define the anchor before using it' });
       return target.clone();
     }
-    if (isMap(node)) for (const p of node.items) p.value = expand(p.value) as typeof p.value;
+    if (isMap(node)) for (const p of node.items) p.value = expand(p.value);
     if (isSeq(node)) node.items = node.items.map(expand);
     return node;
   };
@@ -222,7 +222,7 @@ export function toPlain(node: unknown): PlainValue {
 }
 
 /** A plain value as a yaml node: integers become bigint so they encrypt as `int`. */
-export function fromPlain(value: PlainValue | Record<string, unknown> | unknown): Node {
+export function fromPlain(value: unknown): Node {
   if (isScalar(value) || isCollection(value)) return value;
   if (value instanceof Map) {
     const m = new YAMLMap();

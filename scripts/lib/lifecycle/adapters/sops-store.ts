@@ -5,7 +5,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { stringify } from 'yaml';
+import { isNode, isScalar, isSeq, stringify } from 'yaml';
 import { readYamlDocument, toJS } from '../../bounded-yaml/index.js';
 import type { Config } from '../../config/types.js';
 import { hostFilePath } from '../../config/load.js';
@@ -29,7 +29,7 @@ export function recipientsOfText(text: string): string[] | undefined {
   } catch {
     return undefined;
   }
-  const sops = (doc as { sops?: { age?: { recipient?: unknown }[] } } | null)?.sops;
+  const sops = (doc as { sops?: { age?: ({ recipient?: unknown } | null)[] } } | null)?.sops;
   if (!sops || typeof sops !== 'object') return undefined;
   return (sops.age ?? []).map((a) => a?.recipient).filter((r): r is string => typeof r === 'string');
 }
@@ -83,8 +83,8 @@ export class SopsHostSecrets implements HostSecretsStore {
       }
       for (const [repo, text] of v) {
         const s = plainString(text);
-        if (s === undefined) throw new DeployKeysError(`${file}: ${SLOT_KEY[slot]}.${String(repo)} is not a string`);
-        keys[slot][String(repo)] = s;
+        if (s === undefined) throw new DeployKeysError(`${file}: ${SLOT_KEY[slot]}.${repo} is not a string`);
+        keys[slot][repo] = s;
       }
     }
     return keys;
@@ -175,9 +175,9 @@ export class SopsConfigAdapter implements SopsConfigPort {
     const text = await fs.readFile(configPath, 'utf8').catch(() => undefined);
     if (text === undefined) return undefined;
     const doc = readYamlDocument(text, configPath);
-    const keys = doc.get('keys', true) as { items?: { anchor?: string; value?: unknown }[] } | undefined;
-    const node = keys?.items?.find((n) => n?.anchor === `host_${host}`);
-    return typeof node?.value === 'string' ? node.value : undefined;
+    const keys = doc.get('keys', true);
+    const node = isSeq(keys) ? keys.items.find((n) => isNode(n) && n.anchor === `host_${host}`) : undefined;
+    return isScalar(node) && typeof node.value === 'string' ? node.value : undefined;
   }
 
   async addHostRecipient(host: string, recipient: string): Promise<boolean> {

@@ -57,7 +57,8 @@ export function collectIdentities({ env, home = env.HOME ?? os.homedir() }: Iden
   }
   if (env.SOPS_AGE_KEY) out.push(...keysFileSpecs(env.SOPS_AGE_KEY, 'SOPS_AGE_KEY'));
   if (env.SOPS_AGE_KEY_FILE) out.push(...keysFileSpecs(readRequired(env.SOPS_AGE_KEY_FILE, 'SOPS_AGE_KEY_FILE'), env.SOPS_AGE_KEY_FILE));
-  const configDir = env.XDG_CONFIG_HOME || path.join(home, '.config');
+  const xdg = env.XDG_CONFIG_HOME;
+  const configDir = xdg === undefined || xdg === '' ? path.join(home, '.config') : xdg; // empty = unset, as the XDG spec says
   const defaultFile = path.join(configDir, 'sops', 'age', 'keys.txt');
   if (existsSync(defaultFile)) out.push(...keysFileSpecs(readRequired(defaultFile, 'the age keys file'), defaultFile));
   return out;

@@ -9,7 +9,7 @@ import type { SopsDoc } from '../tree.js';
 export function binaryToDoc(text: string): SopsDoc {
   const map = new YAMLMap();
   map.items.push(new Pair(new Scalar('data'), new Scalar(text)));
-  const doc = new Document() as SopsDoc;
+  const doc = new Document();
   doc.contents = map;
   return doc;
 }

@@ -36,7 +36,14 @@ export function parseEncrypted(text: string, format: SopsFormat, file: string): 
  * refusing what the readers would refuse (size, depth): whatever is written reads back.
  */
 export function emitEncrypted(docs: readonly SopsDoc[], format: SopsFormat, indent: { yaml: number; json: number | undefined }, file: string): string {
-  const out = format === 'yaml' ? emitYaml(docs, indent.yaml) : emitJson(docs[0]!, indent.json);
+  const out = format === 'yaml' ? emitYaml(docs, indent.yaml) : emitJson(onlyDoc(docs), indent.json);
   checkWritable(out, docs.map((d) => d.contents), file);
   return out;
+}
+
+/** The document of a JSON or binary file (their parser makes exactly one). */
+export function onlyDoc(docs: readonly SopsDoc[]): SopsDoc {
+  const [doc] = docs;
+  if (doc === undefined) throw new Error('internal error: a SOPS file without a document');
+  return doc;
 }

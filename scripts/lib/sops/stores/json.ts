@@ -23,7 +23,7 @@ export function parseJson(text: string, file: string): SopsDoc {
     throw new SopsFormatError(`${file}:${line}:${col}: invalid JSON (${what})`, { hint: 'fix the JSON syntax at that line' });
   };
   const ws = (): void => {
-    while (pos < text.length && ' \t\r\n'.includes(text[pos]!)) pos++;
+    while (pos < text.length && ' \t\r\n'.includes(text.charAt(pos))) pos++;
   };
   // A scan for the closing quote, then JSON.parse checks escapes and control
   // characters: a regex here runs out of backtracking stack on a long string.
@@ -106,15 +106,15 @@ export function parseJson(text: string, file: string): SopsDoc {
   ws();
   if (pos < text.length) fail('trailing data');
   if (!isMap(root)) fail('the top level must be an object');
-  const doc = new Document() as SopsDoc;
+  const doc = new Document();
   doc.contents = root;
   return doc;
 }
 
 /** The indent of an existing JSON file (undefined = tab, Go's default), to keep diffs small. */
 export function detectJsonIndent(text: string): number | undefined {
-  const m = /^\{\r?\n( +)"/.exec(text);
-  return m ? m[1]!.length : undefined;
+  const [, indent] = /^\{\r?\n( +)"/.exec(text) ?? [];
+  return indent?.length;
 }
 
 /** Go json.Indent layout: `"key": value`, one item per line, `{}`/`[]` compact, final newline. */

@@ -22,16 +22,16 @@ export function parseYaml(text: string, file: string): SopsDoc[] {
       throw new SopsFormatError(`${file}${at}: invalid YAML (${err.code})`, { hint: 'fix the YAML syntax at that line' });
     }
   }
-  return docs as SopsDoc[];
+  return docs;
 }
 
 /** The indentation step a file uses (to keep diffs small when editing), else `fallback`. */
 export function detectYamlIndent(text: string, fallback: number): number {
-  const lines = text.split('\n');
-  for (let i = 1; i < lines.length; i++) {
-    const prev = lines[i - 1]!;
-    const m = /^( +)[^ #-]/.exec(lines[i]!);
-    if (m && /^[^ #][^#]*:\s*$/.test(prev)) return m[1]!.length;
+  let prev: string | undefined;
+  for (const line of text.split('\n')) {
+    const [, indent] = /^( +)[^ #-]/.exec(line) ?? [];
+    if (prev !== undefined && indent !== undefined && /^[^ #][^#]*:\s*$/.test(prev)) return indent.length;
+    prev = line;
   }
   return fallback;
 }

@@ -1,0 +1,21 @@
+/**
+ * Types of the CLI's `--json` output and of state files, for tests that parse
+ * them (`JSON.parse(text) as StatusJson`). They are the producers' own types, so
+ * a renamed field fails the type check.
+ */
+import type { hostResultJson, statusJson } from '../../scripts/lib/lifecycle/present.js';
+import type { Finding } from '../../scripts/lib/lifecycle/report.js';
+import type { HostState } from '../../scripts/lib/lifecycle/types.js';
+
+export type HostResultJson = ReturnType<typeof hostResultJson>;
+export type StatusJson = ReturnType<typeof statusJson>;
+export interface AuditJson {
+  ok: boolean;
+  findings: Finding[];
+}
+export interface RotateJson {
+  results: HostResultJson[];
+  failures: unknown[];
+}
+export type { HostState };
+
