@@ -17,6 +17,7 @@ import path from 'node:path';
 
 const BATCH = 50;
 
+/** @returns {never} */
 function fail(message) {
   process.stderr.write(`fetch-npm-tarballs: ${message}\n`);
   process.exit(1);

@@ -73,7 +73,7 @@ describe('config', () => {
   });
 
   it('gitlab: gitlab.com by default, self-managed through api_url, token from token_env', () => {
-    const gl = (forge: string) => parseConfig(BASE.replace(/forge:\n  type: github\n  token_env: GITHUB_TOKEN\n/, `forge:\n${forge}`), FILE).forge;
+    const gl = (forge: string) => parseConfig(BASE.replace(/forge:\n {2}type: github\n {2}token_env: GITHUB_TOKEN\n/, `forge:\n${forge}`), FILE).forge;
     expect(gl('  type: gitlab\n')).toEqual({ type: 'gitlab', apiUrl: 'https://gitlab.com/api/v4', tokenEnv: 'GITLAB_TOKEN' });
     expect(gl('  type: gitlab\n  api_url: https://git.example.com/api/v4/\n  token_env: GL\n')).toEqual({ type: 'gitlab', apiUrl: 'https://git.example.com/api/v4', tokenEnv: 'GL' });
     expect(failure(BASE.replace('type: github', 'type: gitlab\n  writes_per_minute: 3')).oneLine()).toMatch(/forge\.writes_per_minute: unknown key/);

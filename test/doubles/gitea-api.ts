@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { startLoopback, stopLoopback } from './http-double.js';
 
 export interface GiteaKeyJson {
   id: number;
@@ -23,7 +23,6 @@ export interface GiteaKeyJson {
 }
 
 export class GiteaApiDouble {
-  readonly url: string;
   readonly token = 'gitea-token';
   readonly requests: { method: string; path: string; body: unknown; authorization: string | undefined }[] = [];
   readonly userKeys = new Set<string>();
@@ -32,21 +31,17 @@ export class GiteaApiDouble {
   private nextId = 1;
   private faults: { kind: 'status' | 'cut' | 'writable' | 'reply'; status: number; method?: string; left: number; message?: string }[] = [];
 
-  private constructor(private readonly server: http.Server) {
-    this.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  private constructor(
+    private readonly server: http.Server,
+    readonly url: string,
+  ) {}
+
+  static start(): Promise<GiteaApiDouble> {
+    return startLoopback((server, url) => new GiteaApiDouble(server, url), (d, req, res) => d.handle(req, res));
   }
 
-  static async start(): Promise<GiteaApiDouble> {
-    const server = http.createServer();
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const self = new GiteaApiDouble(server);
-    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => void self.handle(req, res));
-    return self;
-  }
-
-  async close(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((r) => this.server.close(() => r()));
+  close(): Promise<void> {
+    return stopLoopback(this.server);
   }
 
   addRepo(fullName: string): void {

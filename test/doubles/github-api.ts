@@ -145,7 +145,7 @@ const KEY_TYPES = new Set([
   'sk-ecdsa-sha2-nistp256@openssh.com',
 ]);
 
-type GithubFault = {
+interface GithubFault {
   kind: 'status' | 'cut' | 'secondary' | 'writable' | 'reply';
   status: number;
   retryAfter: number;
@@ -153,7 +153,7 @@ type GithubFault = {
   left: number;
   message?: string;
   headers?: Record<string, string>;
-};
+}
 
 export class GithubApiDouble {
   readonly token: string;
@@ -204,10 +204,7 @@ export class GithubApiDouble {
       tokenClock: () => Date.now(),
       ...options,
     };
-    let self: GithubApiDouble | undefined;
-    const { server, url } = await startLoopback((req, res) => self!.handle(req, res));
-    self = new GithubApiDouble(server, url, opts);
-    return self;
+    return startLoopback((server, url) => new GithubApiDouble(server, url, opts), (d, req, res) => d.handle(req, res));
   }
 
   close(): Promise<void> {
@@ -408,7 +405,7 @@ export class GithubApiDouble {
     }
 
     if (m[3] === undefined) {
-      if (method === 'GET') return this.list(repo, u, send, error);
+      if (method === 'GET') return this.list(repo, u, send);
       if (method === 'POST') {
         return this.create(repo, spec, body, send, error, () => {
           const cut = this.faults.take('POST', ['cut']);
@@ -494,7 +491,7 @@ export class GithubApiDouble {
     const m = /^\/app\/installations\/(\d+)\/access_tokens$/.exec(u.pathname);
     if (m && method === 'POST') {
       const inst = this.installations.get(Number(m[1]));
-      if (!inst || inst.appId !== app.id) return error(404, 'Not Found');
+      if (inst?.appId !== app.id) return error(404, 'Not Found');
       if (inst.suspended) return error(403, 'This installation has been suspended');
       const token = `ghs_${createHash('sha256').update(`${inst.id}:${now}:${this.mints.length}`).digest('hex').slice(0, 36)}`;
       const expiresAt = this.opts.tokenClock() + this.opts.installationTokenTtlMs;
@@ -562,7 +559,7 @@ export class GithubApiDouble {
   }
 
   private retryAfterFor(now: number): number {
-    const oldest = this.writes.filter((w) => w.at > now - this.opts.minuteMs)[0]?.at ?? now;
+    const oldest = this.writes.find((w) => w.at > now - this.opts.minuteMs)?.at ?? now;
     return Math.max(1, Math.ceil((oldest + this.opts.minuteMs - now) / 1000));
   }
 
@@ -570,7 +567,6 @@ export class GithubApiDouble {
     repo: RepoState,
     u: URL,
     send: (s: number, p?: unknown, e?: Record<string, string>) => void,
-    error: (s: number, m: string) => void,
   ): void {
     const perPageRaw = u.searchParams.get('per_page');
     const pageRaw = u.searchParams.get('page');
@@ -593,7 +589,6 @@ export class GithubApiDouble {
     if (page > 1) rels.push(`<${link(page - 1)}>; rel="prev"`);
     if (page < last) rels.push(`<${link(page + 1)}>; rel="next"`, `<${link(last)}>; rel="last"`);
     if (page > 1) rels.push(`<${link(1)}>; rel="first"`);
-    void error;
     send(200, items, rels.length ? { link: rels.join(', ') } : {});
   }
 

@@ -78,7 +78,7 @@ export interface GitlabApiDoubleOptions {
   onLinksChanged?: (links: GitlabLink[]) => void | Promise<void>;
 }
 
-type Fault = { kind: 'status' | 'cut' | 'writable' | 'reply' | 'limit'; status: number; method?: string; left: number; body?: unknown; retryAfter?: number };
+interface Fault { kind: 'status' | 'cut' | 'writable' | 'reply' | 'limit'; status: number; method?: string; left: number; body?: unknown; retryAfter?: number }
 
 export class GitlabApiDouble {
   readonly token = 'glpat-double-maintainer';
@@ -103,10 +103,7 @@ export class GitlabApiDouble {
   }
 
   static async start(opts: GitlabApiDoubleOptions = {}): Promise<GitlabApiDouble> {
-    let self: GitlabApiDouble | undefined;
-    const { server, url } = await startLoopback((req, res) => self!.handle(req, res));
-    self = new GitlabApiDouble(server, url, opts);
-    return self;
+    return startLoopback((server, url) => new GitlabApiDouble(server, url, opts), (d, req, res) => d.handle(req, res));
   }
 
   close(): Promise<void> {

@@ -14,19 +14,27 @@ export interface RecordedResponse {
   body: unknown;
 }
 
-/** Starts `handle` on 127.0.0.1 (port 0); a handler that throws answers 500 with the error. */
-export async function startLoopback(handle: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>): Promise<{ server: http.Server; url: string }> {
-  const server = http.createServer((req, res) => {
-    void handle(req, res).catch((e: unknown) => {
+/**
+ * Listens on 127.0.0.1 (port 0), builds the double for that server and URL, then
+ * routes requests to `handle`; a handler that throws answers 500 with the error.
+ */
+export async function startLoopback<D>(
+  make: (server: http.Server, url: string) => D,
+  handle: (double: D, req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>,
+): Promise<D> {
+  const server = http.createServer();
+  server.keepAliveTimeout = 1000;
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const double = make(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    handle(double, req, res).catch((e: unknown) => {
       if (!res.headersSent) {
         res.writeHead(500, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ message: `double crashed: ${String(e)}` }));
       }
     });
   });
-  server.keepAliveTimeout = 1000;
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+  return double;
 }
 
 export async function stopLoopback(server: http.Server): Promise<void> {

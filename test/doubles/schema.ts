@@ -4,7 +4,7 @@
  * allOf, enum, format date-time, additionalProperties. Shared by the GitHub
  * (openapi.ts) and GitLab (gitlab-schema.ts) doubles' checks.
  */
-export type Schema = {
+export interface Schema {
   type?: string;
   properties?: Record<string, Schema>;
   required?: string[];
@@ -16,7 +16,7 @@ export type Schema = {
   enum?: unknown[];
   format?: string;
   additionalProperties?: boolean | Schema;
-};
+}
 
 
 /** Problems with `value` against `schema` (empty = valid). */

@@ -10,10 +10,11 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { forcedCommand } from '../../scripts/lib/forge/index.js';
 import { startGitlabApiDouble, type GitlabApiDouble, type GitlabLink } from '../doubles/gitlab-api.js';
 import { validateGitlabResponses } from '../doubles/gitlab-schema.js';
+import type { AuditJson } from '../helpers/cli-json.js';
 import { gitTestEnv } from '../helpers/git-server.js';
 import { haveSshd, startSshd, type SshdFixture } from '../helpers/sshd.js';
 import { haveTools } from '../helpers/tools.js';
@@ -57,6 +58,9 @@ describe.skipIf(!(haveSshd() && haveTools('git', 'ssh-keygen')))('host life cycl
 
   beforeAll(async () => {
     sshd = await startSshd({ repos: REPOS.map((r) => `acme/${r}`) });
+    return () => sshd.stop();
+  });
+  beforeAll(async () => {
     // GitLab grants what its links say: each linked key may fetch its project, read-only, until it
     // expires. (A key linked to two projects gets the first one: sshd uses the first matching line.)
     gl = await startGitlabApiDouble({
@@ -68,6 +72,12 @@ describe.skipIf(!(haveSshd() && haveTools('git', 'ssh-keygen')))('host life cycl
         await writeFile(sshd.authorizedKeys, lines.map((l) => `${l}\n`).join(''));
       },
     });
+    return async () => {
+      expect(validateGitlabResponses(gl.responses)).toEqual([]);
+      await gl.close();
+    };
+  });
+  beforeAll(async () => {
     for (const r of REPOS) gl.addProject(projectOf(r));
     work = path.join(sshd.dir, 'fleet');
     sandbox = path.join(sshd.dir, 'sandbox');
@@ -80,11 +90,6 @@ describe.skipIf(!(haveSshd() && haveTools('git', 'ssh-keygen')))('host life cycl
       path.join(work, 'deploy-keys.yaml'),
       `secrets_dir: sops\nforge:\n  type: gitlab\n  api_url: ${gl.url}\n  token_env: GITLAB_TOKEN\nknown_hosts:\n  - "${sshd.knownHostsLine()}"\nrepos:\n${REPOS.map((r) => `  ${r}:\n    url: ${sshd.repoUrl(`acme/${r}`)}\n    clone_to: /root/${r}\n`).join('')}rotation:\n  max_age_days: 30\n  grace_days: 5\n`,
     );
-  });
-  afterAll(async () => {
-    if (gl) expect(validateGitlabResponses(gl.responses)).toEqual([]);
-    await gl?.close();
-    await sshd?.stop();
   });
 
   it('vm-fresh registers read-only keys that expire with the rotation policy; activate clones both repos', async () => {
@@ -146,7 +151,7 @@ describe.skipIf(!(haveSshd() && haveTools('git', 'ssh-keygen')))('host life cycl
     expect(gl.keysOf(projectOf('nix-secrets')).map((k) => k.id)).toContain(shared.id);
     const a = await dk('audit', '--json');
     expect(a.code).toBe(1);
-    const findings = JSON.parse(a.out).findings as { kind: string; message: string }[];
+    const { findings } = JSON.parse(a.out) as AuditJson;
     expect(findings.map((f) => f.kind)).toEqual(['shared-key']);
     expect(findings[0]!.message).toMatch(/web-01's key for nix-config, also enabled on nix-secrets/);
 

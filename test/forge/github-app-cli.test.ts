@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startGithubApiDouble, type AppSpec, type GithubApiDouble } from '../doubles/github-api.js';
 import { validateAll } from '../doubles/openapi.js';
+import type { AuditJson } from '../helpers/cli-json.js';
 import { Fleet } from '../lifecycle/world.js';
 
 const ALICE = 'ghp_aliceTokenValue0123456789abcdef0123';
@@ -51,7 +52,7 @@ describe('GitHub App through the CLI', () => {
     await useApp();
     const a1 = await fleet.cli(['audit', '--json'], { GH_TOKEN: '' });
     expect(a1.code).toBe(1);
-    const findings = JSON.parse(a1.stdout).findings as { kind: string; message: string }[];
+    const { findings } = JSON.parse(a1.stdout) as AuditJson;
     expect(findings.map((f) => f.kind)).toEqual(['token-bound', 'token-bound']);
     expect(findings[0]!.message).toMatch(/added by user alice.*deploy-keys rotate web-01 --force/);
 

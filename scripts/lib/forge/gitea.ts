@@ -24,7 +24,8 @@ interface GiteaKey {
   id: number;
   key: string;
   title: string;
-  read_only: boolean;
+  /** Optional here whatever the API says: a key without it must not count as read-only. */
+  read_only?: boolean;
   created_at?: string;
 }
 

@@ -35,19 +35,19 @@ export class ManualForge implements ForgeProvider {
     private readonly forge?: ForgeType,
   ) {}
 
-  async preflight(repos: RepoConfig[]): Promise<PreflightReport> {
-    return {
+  preflight(repos: RepoConfig[]): Promise<PreflightReport> {
+    return Promise.resolve({
       kind: 'manual',
       ok: true,
       warnings: [`${this.reason}: keys are registered by hand and stay "pending" until a status run with a token confirms them`],
       repos: repos.map((r) => ({ repo: r.name, ok: true })),
       checked: [],
       notChecked: ['everything: without a token nothing on the forge can be checked'],
-    };
+    });
   }
 
-  async list(_repo: RepoConfig): Promise<DeployKey[]> {
-    return [];
+  list(_repo: RepoConfig): Promise<DeployKey[]> {
+    return Promise.resolve([]);
   }
 
 

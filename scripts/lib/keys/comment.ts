@@ -10,7 +10,7 @@ export const COMMENT_MAX = 255;
 
 // C0, DEL, C1 controls, Unicode line/paragraph separators, lone surrogates
 // (not encodable as UTF-8), and BOM/bidi controls that disguise text.
-const BAD = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\ufeff\u202a-\u202e\u2066-\u2069]|[\ud800-\udfff]/u;
+const BAD = /[\p{Cc}\u2028\u2029\ufeff\u202a-\u202e\u2066-\u2069]|[\ud800-\udfff]/u;
 
 export function commentProblem(comment: string): string | undefined {
   if (comment.length === 0) return 'is empty';
@@ -32,7 +32,7 @@ export function assertComment(comment: string, where = 'key comment'): string {
 
 /** `text` with every character `BAD` names written as `\u{…}`: safe to print on a terminal. */
 export function escapeControls(text: string): string {
-  return text.replace(new RegExp(BAD.source, 'gu'), (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
+  return text.replace(new RegExp(BAD.source, 'gu'), (c) => `\\u{${c.charCodeAt(0).toString(16)}}`);
 }
 
 /** A comment quoted for a message: not secret, but it may be long or hold control characters. */

@@ -12,7 +12,7 @@ const indexes = new WeakMap<readonly DeployKey[], Map<string, DeployKey>>();
 function findByFingerprint(list: readonly DeployKey[] | undefined, fp: string): DeployKey | undefined {
   if (!list) return undefined;
   let m = indexes.get(list);
-  if (!m || m.size !== list.length) {
+  if (m?.size !== list.length) {
     m = new Map(list.map((k) => [k.fingerprint, k]));
     indexes.set(list, m);
   }
@@ -174,7 +174,7 @@ export function auditFindings(input: AuditInput): Finding[] {
       }
       if (!k.readOnly) out.push({ kind: 'write-enabled', host, ...base, message: `${where} has write access` });
       if (k.enabled === false) out.push({ kind: 'disabled', host, ...base, message: `${where} is disabled on the forge` });
-      const created = Date.parse(owner.rec.createdAt || k.createdAt || '');
+      const created = Date.parse(owner.rec.createdAt || (k.createdAt ?? ''));
       if (Number.isFinite(created) && now - created > input.maxAgeDays * DAY) {
         out.push({ kind: 'too-old', host, ...base, message: `${where} is ${Math.floor((now - created) / DAY)} days old (rotation.max_age_days ${input.maxAgeDays}); run "deploy-keys rotate ${host}"` });
       }
@@ -202,13 +202,14 @@ export function auditFindings(input: AuditInput): Finding[] {
       }
     }
     const r = input.recipients.get(st.host);
-    if (!r || r.actual === undefined) continue;
-    if (r.expected === undefined) {
+    if (r?.actual === undefined) continue;
+    const { actual, expected } = r;
+    if (expected === undefined) {
       out.push({ kind: 'no-sops-rule', host: st.host, message: `${st.host}: no .sops.yaml creation rule matches ${r.file}` });
       continue;
     }
-    const missing = r.expected.filter((x) => !r.actual!.includes(x));
-    const extra = r.actual.filter((x) => !r.expected!.includes(x));
+    const missing = expected.filter((x) => !actual.includes(x));
+    const extra = actual.filter((x) => !expected.includes(x));
     if (missing.length || extra.length) {
       const parts = [missing.length ? `not encrypted for ${missing.join(', ')}` : '', extra.length ? `still encrypted for ${extra.join(', ')}` : ''].filter(Boolean);
       out.push({ kind: 'recipients-mismatch', host: st.host, message: `${st.host}: ${r.file} ${parts.join('; ')} (run "deploy-keys sops updatekeys ${r.file}")` });
