@@ -152,7 +152,7 @@ describe('malformed private keys', () => {
   it('refuses mismatched check numbers', () => {
     const b = Uint8Array.from(body);
     b[PRIV_AT]! ^= 1;
-    expect(refusal(() => parsePrivateKey(rewrap(b)), good).message).toMatch(/check numbers differ/);
+    expect(refusal(() => parsePrivateKey(rewrap(b)), good).message).toMatch(/is corrupt/);
   });
 
   it('does not show the seed through inspect or JSON', async () => {
@@ -168,6 +168,18 @@ describe('malformed private keys', () => {
     expect(JSON.stringify(k)).toContain(k.fingerprint);
   });
 });
+
+/** An SSH wire blob: each part as a length-prefixed string, base64. */
+function wire(...parts: (string | Buffer)[]): string {
+  return Buffer.concat(
+    parts.flatMap((p) => {
+      const b = Buffer.from(p);
+      const n = Buffer.alloc(4);
+      n.writeUInt32BE(b.length);
+      return [n, b];
+    }),
+  ).toString('base64');
+}
 
 describe('parsePublicKey', () => {
   const line = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBI1+Q+ntzANebtnicCiAY29uqLGWOaOGLEa8bUqOVmS';
@@ -198,6 +210,9 @@ describe('parsePublicKey', () => {
     ['control char in comment', `${line} a\u0007b`, /control/],
     ['private key', '-----BEGIN OPENSSH PRIVATE KEY-----', /looks like a private key/],
     ['DSA', `ssh-dss ${Buffer.concat([Buffer.from([0, 0, 0, 7]), Buffer.from('ssh-dss')]).toString('base64')}`, /DSA key/],
+    ['a security key', `sk-ssh-ed25519@openssh.com ${wire('sk-ssh-ed25519@openssh.com', Buffer.alloc(32, 7), 'ssh:')}`, /unsupported key type sk-ssh-ed25519@openssh.com/],
+    // e = 00 01 00 01 is not minimal: ssh refuses it, sshpk would quietly strip the zero.
+    ['a non-minimal RSA exponent', `ssh-rsa ${wire('ssh-rsa', Buffer.from([0, 1, 0, 1]), Buffer.concat([Buffer.from([0, 0x80]), Buffer.alloc(255, 1)]))}`, /non-canonical key blob/],
   ])('refuses %s', (_, input, msg) => {
     expect(refusal(() => parsePublicKey(input)).message).toMatch(msg);
   });

@@ -17,7 +17,6 @@ import { DeployKeysError } from '../errors.js';
 import { decodeBase64Raw, encodeBase64Raw } from '../keys/base64.js';
 import { Ed25519PrivateKey, parsePrivateKey } from '../keys/private-key.js';
 import { ed25519KeyFromBlob, parsePublicKey } from '../keys/public-key.js';
-import { concat } from '../keys/ssh-wire.js';
 import { hkdfSha256, openFileKey, sealFileKey } from './aead.js';
 import { ed25519PublicToX25519 } from './curve25519.js';
 import type { AgeIdentity, AgeRecipient, Stanza } from './format.js';
@@ -66,7 +65,7 @@ export class SshEd25519Recipient implements AgeRecipient {
     try {
       const share = x25519Base(ephemeral);
       const shared = x25519(this.#tweak, x25519(ephemeral, theirs));
-      const key = hkdfSha256(shared, concat(share, theirs), SSH_ED25519_LABEL);
+      const key = hkdfSha256(shared, Buffer.concat([share, theirs]), SSH_ED25519_LABEL);
       shared.fill(0);
       const body = sealFileKey(key, fileKey);
       key.fill(0);
@@ -121,7 +120,7 @@ export class SshEd25519Identity implements AgeIdentity {
         throw invalidStanza('ephemeral share is a low-order point');
       }
       shared = x25519(this.#tweak, shared);
-      const key = hkdfSha256(shared, concat(share, this.#ourX25519), SSH_ED25519_LABEL);
+      const key = hkdfSha256(shared, Buffer.concat([share, this.#ourX25519]), SSH_ED25519_LABEL);
       shared.fill(0);
       const fileKey = openFileKey(key, s.body);
       key.fill(0);

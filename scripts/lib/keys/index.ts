@@ -1,12 +1,10 @@
-/** SSH keys: generation, parsing, fingerprints. */
+/** SSH keys: generation, parsing, fingerprints (OpenSSH encodings through sshpk). */
 export { generateDeployKey, type DeployKey } from './ed25519.js';
 export { Ed25519PrivateKey, parsePrivateKey, encodeOpenSSHPrivateKey, ed25519PublicFromSeed } from './private-key.js';
 export {
   parsePublicKey,
   fingerprintOf,
-  fingerprintOfBlob,
   ed25519PublicKeyLine,
-  ed25519Blob,
   ed25519KeyFromBlob,
   RSA_MIN_BITS,
   type SshPublicKey,

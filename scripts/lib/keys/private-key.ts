@@ -3,24 +3,27 @@
  * unencrypted only: deploy keys live inside SOPS files, which already encrypt
  * them, and hosts read them non-interactively.
  *
- * Security rules for this file: no message ever contains key text or bytes;
- * the parsed seed sits in a #private field, so console.log, util.inspect and
- * JSON.stringify of a parsed key do not show it.
+ * sshpk reads and writes the container. Checked here, because sshpk does not:
+ * the PEM framing and base64, and that the public key, stored twice (the outer
+ * copy sshpk skips), is the one the seed makes, so a tampered file is refused.
+ *
+ * Security rules for this file: no message ever contains key text or bytes
+ * (sshpk's own messages are never passed on); the parsed seed sits in a
+ * #private field, so console.log, util.inspect and JSON.stringify of a parsed
+ * key do not show it.
  */
-import { createPrivateKey, createPublicKey, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createPrivateKey, createPublicKey, timingSafeEqual } from 'node:crypto';
+import sshpk from 'sshpk';
 import { DeployKeysError } from '../errors.js';
-import { decodeBase64, encodeBase64 } from './base64.js';
+import { decodeBase64 } from './base64.js';
 import { assertComment, commentProblem } from './comment.js';
-import { ed25519Blob, ed25519PublicKeyLine, fingerprintOfBlob } from './public-key.js';
-import { WireError, WireReader, concat, sshString, uint32 } from './ssh-wire.js';
+import { ed25519Key, keyPart } from './public-key.js';
 
 const BEGIN = '-----BEGIN OPENSSH PRIVATE KEY-----';
 const END = '-----END OPENSSH PRIVATE KEY-----';
-const MAGIC = Buffer.from('openssh-key-v1\0', 'latin1');
-/** ssh-keygen wraps the base64 body at 70 columns. */
-const LINE = 70;
-/** Block size of the "none" cipher: the private section is padded to it. */
-const BLOCK = 8;
+/** sshpk names a key without a comment after this "file name"; empty keeps it empty. */
+const NO_NAME = { filename: '' };
+const MAGIC = 'openssh-key-v1\0';
 
 /** A parsed ssh-ed25519 private key. */
 export class Ed25519PrivateKey {
@@ -39,10 +42,12 @@ export class Ed25519PrivateKey {
     if (comment !== undefined) assertComment(comment);
     this.#seed = Uint8Array.from(seed);
     this.publicKeyBytes = ed25519PublicFromSeed(this.#seed);
-    this.blob = ed25519Blob(this.publicKeyBytes);
+    const pub = ed25519Key(this.publicKeyBytes);
+    if (comment !== undefined) pub.comment = comment;
+    this.blob = new Uint8Array(pub.toBuffer('rfc4253'));
     this.comment = comment;
-    this.publicKey = ed25519PublicKeyLine(this.publicKeyBytes, comment);
-    this.fingerprint = fingerprintOfBlob(this.blob);
+    this.publicKey = pub.toString('ssh');
+    this.fingerprint = pub.fingerprint('sha256').toString();
   }
 
   /** A copy of the 32-byte secret seed (RFC 8032 private key). */
@@ -75,22 +80,16 @@ export function ed25519PublicFromSeed(seed: Uint8Array): Uint8Array {
   }
 }
 
-/** Writes the openssh-key-v1 container for one unencrypted ed25519 key. */
+/** The openssh-key-v1 file (sshpk's writer: wrapped at 70 columns, random check-int, final newline) for one unencrypted ed25519 key. */
 export function encodeOpenSSHPrivateKey(seed: Uint8Array, publicKey: Uint8Array, comment: string): string {
-  const blob = ed25519Blob(publicKey);
-  // The check-int exists to detect a wrong passphrase; with no cipher it only needs to repeat.
-  const check = randomBytes(4);
-  const secret = concat(seed, publicKey);
-  let priv = concat(check, check, sshString('ssh-ed25519'), sshString(publicKey), sshString(secret), sshString(comment));
-  const pad = (BLOCK - (priv.length % BLOCK)) % BLOCK;
-  priv = concat(priv, Uint8Array.from({ length: pad }, (_, i) => i + 1));
-  const body = concat(MAGIC, sshString('none'), sshString('none'), sshString(''), uint32(1), sshString(blob), sshString(priv));
-  const b64 = encodeBase64(body);
-  secret.fill(0);
-  priv.fill(0);
-  body.fill(0);
-  const lines = b64.match(new RegExp(`.{1,${LINE}}`, 'g')) ?? [];
-  return `${BEGIN}\n${lines.join('\n')}\n${END}\n`;
+  const k = Buffer.from(seed);
+  const key = new sshpk.PrivateKey({ type: 'ed25519', parts: [{ name: 'A', data: Buffer.from(publicKey) }, { name: 'k', data: k }] });
+  key.comment = comment; // the constructor leaves it unset
+  try {
+    return key.toString('openssh');
+  } finally {
+    k.fill(0);
+  }
 }
 
 /**
@@ -105,78 +104,74 @@ export function parsePrivateKey(text: string, where = 'private key'): Ed25519Pri
   const trimmed = text.trim();
   if (!trimmed.startsWith(BEGIN)) return fail(describeOtherFormat(trimmed), 'expected an OpenSSH ed25519 key (ssh-keygen -t ed25519)');
   if (!trimmed.endsWith(END)) return fail('is truncated (no END OPENSSH PRIVATE KEY line)');
-  const b64 = trimmed.slice(BEGIN.length, trimmed.length - END.length).replace(/\s+/g, '');
-  const bytes = decodeBase64(b64);
+  const bytes = decodeBase64(trimmed.slice(BEGIN.length, trimmed.length - END.length).replace(/\s+/g, ''));
   if (!bytes) return fail('is corrupt (invalid base64)');
-  try {
-    return decodeContainer(bytes, fail);
-  } catch (e) {
-    if (e instanceof WireError) return fail(`is corrupt (${e.message})`);
-    throw e;
-  } finally {
-    bytes.fill(0);
-  }
-}
+  const outer = outerPublicBlob(bytes);
+  bytes.fill(0);
 
-function decodeContainer(bytes: Uint8Array, fail: (problem: string, hint?: string) => never): Ed25519PrivateKey {
-  const r = new WireReader(bytes);
-  if (!timingSafeEqual(Buffer.from(r.bytes(MAGIC.length)), MAGIC)) return fail('is corrupt (no openssh-key-v1 header)');
-  const cipher = r.ascii();
-  const kdf = r.ascii();
-  r.string(); // kdf options
-  if (cipher !== 'none' || kdf !== 'none') {
-    return fail('is protected by a passphrase', 'deploy keys are stored unencrypted inside SOPS; remove the passphrase from a copy with ssh-keygen -p -N ""');
-  }
-  if (r.uint32() !== 1) return fail('holds more than one key');
-  const pubBlob = r.string();
-  const type = new WireReader(pubBlob).ascii();
-  if (type !== 'ssh-ed25519') {
-    return fail(`is a ${type.slice(0, 64)} key; only ssh-ed25519 keys are supported`, 'generate one with ssh-keygen -t ed25519');
-  }
-  const priv = r.string();
-  r.end();
-  let secret: Uint8Array | undefined;
+  let key: sshpk.PrivateKey;
   try {
-    if (priv.length % BLOCK !== 0) return fail('is corrupt (private section not padded)');
-    const p = new WireReader(priv);
-    if (p.uint32() !== p.uint32()) return fail('is corrupt (check numbers differ)');
-    if (p.ascii() !== 'ssh-ed25519') return fail('is corrupt (private section is not ssh-ed25519)');
-    const pk = p.string();
-    secret = p.string();
-    const commentBytes = p.string();
-    const padding = p.rest();
-    if (pk.length !== 32 || secret.length !== 64) return fail('is corrupt (wrong ed25519 key sizes)');
-    if (padding.length >= BLOCK || padding.some((b, i) => b !== i + 1)) return fail('is corrupt (bad padding)');
-    const seed = secret.subarray(0, 32);
-    // The public key is stored three times; all must agree with the seed, or the file was tampered with.
+    key = sshpk.parsePrivateKey(trimmed, 'openssh', NO_NAME);
+  } catch (e) {
+    if (e instanceof sshpk.KeyEncryptedError) {
+      return fail('is protected by a passphrase', 'deploy keys are stored unencrypted inside SOPS; remove the passphrase from a copy with ssh-keygen -p -N ""');
+    }
+    return fail('is corrupt (not a readable openssh-key-v1 container)');
+  }
+  if (key.type !== 'ed25519') {
+    return fail(`is a ${sshTypeName(key)} key; only ssh-ed25519 keys are supported`, 'generate one with ssh-keygen -t ed25519');
+  }
+  const seed = keyPart(key, 'k');
+  try {
+    // The public key is stored twice; both must be the one the seed makes, or the file was tampered with.
     const derived = ed25519PublicFromSeed(seed);
-    const outer = new WireReader(pubBlob);
-    outer.ascii();
-    const outerPk = outer.string();
-    outer.end();
-    const same = (a: Uint8Array) => a.length === 32 && timingSafeEqual(a, derived);
-    if (!same(pk) || !same(outerPk) || !same(secret.subarray(32))) {
+    const inner = keyPart(key, 'A');
+    const blob = ed25519Key(derived).toBuffer('rfc4253');
+    if (inner.length !== 32 || !timingSafeEqual(inner, derived) || outer?.length !== blob.length || !timingSafeEqual(outer, blob)) {
       return fail('is corrupt (its public key does not match its secret key)');
     }
-    const comment = decodeComment(commentBytes, fail);
+    const comment = key.comment === undefined || key.comment === '' ? undefined : key.comment;
+    const problem = comment === undefined ? undefined : commentProblem(comment);
+    if (problem) return fail(`has a comment that ${problem}`, 'change it with ssh-keygen -c -f <file>');
     return new Ed25519PrivateKey(seed, comment);
   } finally {
-    priv.fill(0);
-    secret?.fill(0);
+    seed.fill(0);
   }
 }
 
-function decodeComment(bytes: Uint8Array, fail: (problem: string, hint?: string) => never): string | undefined {
-  if (bytes.length === 0) return undefined;
-  let comment: string;
-  try {
-    comment = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    return fail('has a comment that is not UTF-8', 'change it with ssh-keygen -c -f <file>');
+/**
+ * The public key blob the container stores before the private section
+ * (PROTOCOL.key: magic, cipher, kdf, kdf options, key count, then this).
+ */
+function outerPublicBlob(bytes: Uint8Array): Uint8Array | undefined {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let pos = MAGIC.length;
+  const next = (): Uint8Array | undefined => {
+    if (pos + 4 > bytes.length) return undefined;
+    const n = view.getUint32(pos);
+    if (pos + 4 + n > bytes.length) return undefined;
+    pos += 4 + n;
+    return bytes.slice(pos - n, pos);
+  };
+  next(); // cipher
+  next(); // kdf
+  next(); // kdf options
+  pos += 4; // key count: sshpk refuses anything but 1
+  return next();
+}
+
+/** The SSH name of a key sshpk read (`ssh-rsa`, `ecdsa-sha2-nistp256`…). */
+function sshTypeName(key: sshpk.PrivateKey): string {
+  switch (key.type) {
+    case 'rsa':
+      return 'ssh-rsa';
+    case 'ecdsa':
+      return `ecdsa-sha2-${key.curve ?? 'unknown'}`;
+    case 'dsa':
+      return 'ssh-dss';
+    default:
+      return key.type;
   }
-  const problem = commentProblem(comment);
-  if (problem) return fail(`has a comment that ${problem}`, 'change it with ssh-keygen -c -f <file>');
-  return comment;
 }
 
 /** Names the format of a non-OpenSSH key from its PEM label only. */
@@ -190,7 +185,7 @@ function describeOtherFormat(text: string): string {
     case 'RSA PRIVATE KEY':
     case 'DSA PRIVATE KEY':
     case 'EC PRIVATE KEY':
-      return `is a PEM ${label.split(' ')[0]} key; only OpenSSH ssh-ed25519 keys are supported`;
+      return `is a PEM ${label.split(' ')[0] ?? ''} key; only OpenSSH ssh-ed25519 keys are supported`;
     case 'PRIVATE KEY':
       return 'is a PKCS#8 key, not an OpenSSH key';
     default:
