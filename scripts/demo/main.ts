@@ -5,12 +5,13 @@
  * CLI runs vm-fresh, activates the host into a sandbox, clones through the
  * aliases and shows status. Without sshd it falls back to the manual provider.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
+import { $, type LogEntry } from 'zx';
+import { shQuote } from '../lib/activation/shell-quote.js';
 import { startGitServer, sshdAvailable, type GitServer } from './local-git-server.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -24,18 +25,28 @@ function step(title: string): void {
   process.stdout.write(`\n${bold(`== ${title}`)}\n`);
 }
 
-/** Runs the real CLI as a user would, echoing the command line. */
-function deployKeys(args: string[], env: NodeJS.ProcessEnv, { quiet = false } = {}): number {
-  process.stdout.write(`$ deploy-keys ${args.join(' ')}${quiet ? ' >/dev/null' : ''}\n`);
-  const r = spawnSync(process.execPath, [cli, ...args], { cwd: work, env, stdio: ['ignore', quiet ? 'ignore' : 'inherit', 'inherit'] });
-  if (r.status !== 0) throw new Error(`deploy-keys ${args[0]} failed (exit ${r.status})`);
-  return r.status;
+/** A shell session on stdout: each command, then what it printed (one stream, so in order). */
+function echo(entry: LogEntry): void {
+  if (entry.kind === 'cmd') process.stdout.write(`$ ${entry.cmd}\n`);
+  else if (entry.kind === 'stdout' || entry.kind === 'stderr') process.stdout.write(entry.data);
 }
 
-function show(cmd: string, args: string[], cwd = work): void {
-  process.stdout.write(`$ ${cmd} ${args.join(' ')}\n`);
-  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null' } });
-  process.stdout.write(r.stdout + r.stderr);
+/**
+ * The shell the demo types into: in .demo/, the real CLI on PATH as `deploy-keys`
+ * (a two-line wrapper in .demo/bin), every command and its output echoed, and a
+ * failing command ends the demo.
+ */
+async function demoShell(env: NodeJS.ProcessEnv) {
+  const bin = path.join(work, 'bin');
+  await fs.mkdir(bin, { recursive: true });
+  await fs.writeFile(path.join(bin, 'deploy-keys'), `#!/bin/sh\nexec ${shQuote(process.execPath)} ${shQuote(cli)} "$@"\n`, { mode: 0o755 });
+  return $({
+    cwd: work,
+    env: { ...env, PATH: `${bin}:${process.env.PATH ?? ''}`, GIT_CONFIG_GLOBAL: '/dev/null' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    verbose: true,
+    log: echo,
+  });
 }
 
 async function main(): Promise<void> {
@@ -81,38 +92,46 @@ async function main(): Promise<void> {
       path.join(work, 'deploy-keys.yaml'),
       `secrets_dir: sops\nforge:\n${forgeYaml}known_hosts: ${knownHosts}\nrepos:\n${REPOS.map((r, i) => `  ${r}:\n    url: ${repoUrls[i]}\n    clone_to: ${home}/${r}\n`).join('')}rotation:\n  max_age_days: 90\n`,
     );
-    show('cat', ['deploy-keys.yaml']);
-
     const env: NodeJS.ProcessEnv = { ...process.env, SOPS_AGE_KEY_FILE: keyFile, NO_COLOR: process.env.NO_COLOR };
     delete env.SOPS_AGE_KEY;
     delete env.GITHUB_TOKEN;
+    const sh = await demoShell(env);
+    await sh`cat deploy-keys.yaml`;
 
+    const manual = server ? [] : ['--manual'];
     step(`New host: vm-fresh ${HOST}`);
-    deployKeys(['vm-fresh', HOST, '--yes', ...(server ? [] : ['--manual'])], env);
+    await sh`deploy-keys vm-fresh ${HOST} --yes ${manual}`;
 
     step('The host file (encrypted; your other keys in it would be kept)');
-    show('sed', ['-n', '1,6p', `sops/${HOST}.yaml`]);
-    deployKeys(['sops', 'decrypt', `sops/${HOST}.yaml`, '--extract', '["deploy-keys"]["nix-config"]'], env, { quiet: true });
+    await sh`sed -n 1,6p ${`sops/${HOST}.yaml`}`;
+    // A private key: decrypted to show that it works, never printed.
+    const hidden = sh({
+      log: (e: LogEntry) => {
+        if (e.kind === 'cmd') process.stdout.write(`$ ${e.cmd} >/dev/null\n`);
+      },
+    });
+    await hidden`deploy-keys sops decrypt ${`sops/${HOST}.yaml`} --extract ${'["deploy-keys"]["nix-config"]'}`;
     process.stdout.write('(decrypts with the operator identity; the MAC is verified)\n');
 
     step('Re-running vm-fresh for a complete host changes nothing');
-    deployKeys(['vm-fresh', HOST, '--yes', ...(server ? [] : ['--manual'])], env);
+    await sh`deploy-keys vm-fresh ${HOST} --yes ${manual}`;
 
     step(`Activate ${HOST} into a sandbox (keys on stdin, never argv)`);
     const sandbox = path.join(work, 'sandbox');
-    await fs.mkdir(path.join(sandbox, home.slice(1)), { recursive: true });
+    const sandboxHome = path.join(sandbox, home.slice(1));
+    await fs.mkdir(sandboxHome, { recursive: true });
     await fs.mkdir(path.join(sandbox, 'etc'), { recursive: true }); // root's git config goes to /etc/gitconfig
-    const userFlags = isRoot ? [] : ['--user', user, '--home', home];
-    deployKeys(['activate', HOST, '--root', sandbox, ...userFlags, ...(server ? [] : ['--no-clone'])], env);
-    show('ls', ['-la', path.join(sandbox, home.slice(1), '.ssh')]);
-    show('sed', ['-n', '/BEGIN nix-deploy-keys/,/END nix-deploy-keys/p', path.join(sandbox, home.slice(1), '.ssh/config')]);
-    if (server) for (const r of REPOS) show('git', ['-C', path.join(sandbox, home.slice(1), r), 'log', '--oneline', '-1']);
+    const activateFlags = [...(isRoot ? [] : ['--user', user, '--home', home]), ...(server ? [] : ['--no-clone'])];
+    await sh`deploy-keys activate ${HOST} --root ${sandbox} ${activateFlags}`;
+    await sh`ls -la ${path.join(sandboxHome, '.ssh')}`;
+    await sh`sed -n ${'/BEGIN nix-deploy-keys/,/END nix-deploy-keys/p'} ${path.join(sandboxHome, '.ssh/config')}`;
+    if (server) for (const r of REPOS) await sh`git -C ${path.join(sandboxHome, r)} log --oneline -1`;
 
     step('A second activation rewrites nothing');
-    deployKeys(['activate', HOST, '--root', sandbox, ...userFlags, ...(server ? [] : ['--no-clone'])], env);
+    await sh`deploy-keys activate ${HOST} --root ${sandbox} ${activateFlags}`;
 
     step('Status');
-    deployKeys(['status', HOST], env);
+    await sh`deploy-keys status ${HOST}`;
 
     process.stdout.write(`\n${bold('Demo complete.')} Workspace: .demo/ (config, .sops.yaml, sops/${HOST}.yaml, sandbox/).\n`);
   } finally {
