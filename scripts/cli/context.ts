@@ -13,9 +13,8 @@ export interface CliContext extends Streams {
   err: Style;
 }
 
+/** A command's one-line summary lives in main.ts's table, so `--help` loads no command module. */
 export interface Command {
-  /** One line for the command list. */
-  summary: string;
   /** Full `--help` text: usage line, description, options. */
   help: string;
   run(args: string[], ctx: CliContext): Promise<number>;

@@ -38,10 +38,6 @@ export class ConfigError extends DeployKeysError {
   override name = 'ConfigError';
 }
 
-export function isDeployKeysError(e: unknown): e is DeployKeysError {
-  return e instanceof DeployKeysError;
-}
-
 /** A message for an unexpected error, with no stack and no secret-bearing fields. */
 export function describeUnknown(e: unknown): string {
   if (e instanceof Error) return e.message.split('\n')[0] ?? e.name;

@@ -19,7 +19,6 @@ ${SCRIPT_OPTIONS_HELP}
 `;
 
 export const command: Command = {
-  summary: 'Run the activation script locally with decrypted keys on stdin',
   help: HELP,
   async run(args, ctx) {
     const { values, positionals } = parseCommandArgs('activate', args, { root: { type: 'string' }, 'no-clone': { type: 'boolean' }, ...SCRIPT_OPTIONS }, { min: 1, max: 1, names: '<host>' });

@@ -25,7 +25,6 @@ ${SCRIPT_OPTIONS_HELP}
 `;
 
 export const command: Command = {
-  summary: "Print a host's activation script",
   help: HELP,
   async run(args, ctx) {
     const { values, positionals } = parseCommandArgs('activation', args, { output: { type: 'string', short: 'o' }, json: { type: 'boolean' }, ...SCRIPT_OPTIONS }, { min: 1, max: 1, names: '<host>' });

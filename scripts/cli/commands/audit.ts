@@ -25,7 +25,6 @@ when it finds any of:
 `;
 
 export const command: Command = {
-  summary: 'Find drift, unknown or stale keys; exit 1 when anything is wrong',
   help: HELP,
   async run(args, ctx) {
     const { values } = parseCommandArgs('audit', args, { json: { type: 'boolean' } }, { min: 0, max: 0, names: '' });

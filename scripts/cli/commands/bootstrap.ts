@@ -29,7 +29,6 @@ ${SCRIPT_OPTIONS_HELP}
 `;
 
 export const command: Command = {
-  summary: 'Install keys and clone repos on a fresh host over ssh',
   help: HELP,
   async run(args, ctx) {
     const { values, positionals } = parseCommandArgs('bootstrap', args, {

@@ -22,7 +22,6 @@ Options:
 `;
 
 export const command: Command = {
-  summary: 'Generate a standalone ED25519 deploy key pair',
   help: HELP,
   async run(args, ctx) {
     const { values } = parseCommandArgs('keygen', args, {

@@ -22,7 +22,6 @@ Options:
 `;
 
 export const command: Command = {
-  summary: "Cut a compromised host off: forge keys, .sops.yaml recipient, host file",
   help: HELP,
   async run(args, ctx) {
     const { values, positionals } = parseCommandArgs(

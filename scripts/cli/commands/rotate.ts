@@ -28,7 +28,6 @@ Options:
 `;
 
 export const command: Command = {
-  summary: 'Rotate deploy keys without downtime (new keys first, old ones removed with --finish)',
   help: HELP,
   async run(args, ctx) {
     const { values, positionals } = parseCommandArgs(

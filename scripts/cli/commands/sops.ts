@@ -56,7 +56,6 @@ function format(flag: string | undefined, name: string): Format | undefined {
 }
 
 export const command: Command = {
-  summary: 'SOPS files: decrypt, encrypt, set, updatekeys, rotate',
   help: HELP,
   async run(args, ctx) {
     const [sub, ...rest] = args;

@@ -18,7 +18,6 @@ AGE-SECRET-KEY-1… identity and writes it to FILE (0600); it is never printed.
 `;
 
 export const command: Command = {
-  summary: 'Convert an ssh-ed25519 public key to its age recipient',
   help: HELP,
   async run(args, ctx) {
     const { values, positionals } = parseCommandArgs('ssh-to-age', args, {

@@ -13,7 +13,6 @@ repo); no age identity needed. Without HOST: every provisioned host.
 `;
 
 export const command: Command = {
-  summary: 'Per host and repo: fingerprint, age, forge registration, last use',
   help: HELP,
   async run(args, ctx) {
     const { values, positionals } = parseCommandArgs('status', args, { json: { type: 'boolean' } }, { min: 0, max: Infinity, names: 'HOST' });

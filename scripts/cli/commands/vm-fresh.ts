@@ -47,7 +47,6 @@ async function hostRecipient(spec: string): Promise<string> {
 }
 
 export const command: Command = {
-  summary: 'Create (or complete) a host: keys, host file, forge registration, activation script',
   help: HELP,
   async run(args, ctx) {
     const { values, positionals } = parseCommandArgs(

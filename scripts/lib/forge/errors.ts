@@ -192,6 +192,3 @@ export class ForgeFailure extends ForgeError {
   }
 }
 
-export function isForgeError(e: unknown): e is ForgeError {
-  return e instanceof ForgeError;
-}

@@ -132,6 +132,3 @@ export interface ForgeIO {
   isTTY: boolean;
 }
 
-export function isPending(k: DeployKey | PendingKey): k is PendingKey {
-  return k.status === 'pending';
-}
