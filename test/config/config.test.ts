@@ -108,11 +108,45 @@ describe('config', () => {
   });
 });
 
+describe('config paths and ssh targets (issue 10, finding 10)', () => {
+  const ssh = (forge: string) => BASE.replace(/forge:\n {2}type: github\n {2}token_env: GITHUB_TOKEN\n/, `forge:\n  type: ssh\n${forge}`);
+
+  it('secrets_dir must be a subdirectory: "." would put the activation scripts outside the repository', () => {
+    for (const dir of ['.', './', 'sops/..']) {
+      expect(failure(BASE.replace('secrets_dir: sops', `secrets_dir: "${dir}"`)).oneLine(), dir).toMatch(/secrets_dir: ".*" is the config directory itself \(use a subdirectory, e\.g\. sops\)/);
+    }
+    expect(parseConfig(BASE.replace('secrets_dir: sops', 'secrets_dir: secrets/sops'), FILE).secretsDir).toBe('/srv/fleet/secrets/sops');
+  });
+
+  it('a relative local authorized_keys resolves against the config file, not the working directory', () => {
+    expect(parseConfig(ssh('  authorized_keys: rel/ak\n'), FILE).forge).toEqual({ type: 'ssh', authorizedKeys: '/srv/fleet/rel/ak' });
+    expect(failure(ssh('  authorized_keys: "a\\nb"\n')).oneLine()).toMatch(/authorized_keys: must be a file path on one line/);
+  });
+
+  it('a remote authorized_keys is the path on the server, as written', () => {
+    const c = parseConfig(ssh('  authorized_keys: .ssh/authorized_keys\n  target: git@git.example.org\n'), FILE);
+    expect(c.forge).toEqual({ type: 'ssh', authorizedKeys: '.ssh/authorized_keys', target: 'git@git.example.org' });
+    expect(failure(ssh("  authorized_keys: \"x';reboot\"\n  target: git@h.example\n")).oneLine()).toMatch(/authorized_keys: .* on the server/);
+    expect(failure(ssh('  authorized_keys: -x\n  target: git@h.example\n')).oneLine()).toMatch(/authorized_keys: "-x"/);
+  });
+
+  it('forge.target is user@host and never option-like', () => {
+    for (const t of ['git@-oProxyCommand', 'git@-oProxyCommand=sh', '-oProxyCommand=x@h', 'git@h x', 'git', 'git@h_1.example', 'git@']) {
+      expect(failure(ssh(`  authorized_keys: /ak\n  target: "${t}"\n`)).oneLine(), t).toMatch(/forge\.target: /);
+    }
+    expect(parseConfig(ssh('  authorized_keys: /ak\n  target: git@[::1]\n'.replace('[::1]', '::1')), FILE).forge).toMatchObject({ target: 'git@::1' });
+  });
+});
+
 describe('repo URLs', () => {
   it('parses scp-like and ssh:// forms', () => {
     expect(parseRepoUrl('git@github.com:acme/nix-config.git')).toMatchObject({ user: 'git', host: 'github.com', port: 22, path: 'acme/nix-config.git', owner: 'acme', repo: 'nix-config' });
     expect(parseRepoUrl('ssh://git@127.0.0.1:2222/srv/git/acme/nix-secrets.git')).toMatchObject({ host: '127.0.0.1', port: 2222, path: '/srv/git/acme/nix-secrets.git', owner: 'acme', repo: 'nix-secrets' });
     expect(parseRepoUrl('ssh://git@[::1]:2222/srv/a/b.git')).toMatchObject({ host: '::1', port: 2222 });
+  });
+  it('normalises the host to lowercase, as ssh compares it (one spelling for pins, aliases and lookups)', () => {
+    expect(parseRepoUrl('git@GitHub.COM:Acme/X.git')).toMatchObject({ host: 'github.com', owner: 'Acme', repo: 'X', raw: 'git@GitHub.COM:Acme/X.git' });
+    expect(parseRepoUrl('ssh://git@[::ABCD]:22/a/b')).toMatchObject({ host: '::abcd' });
   });
   it('rejects anything that could escape into a shell or an ssh config', () => {
     for (const bad of ['git@github.com:acme/x y.git', "git@github.com:acme/x';rm.git", 'git@git hub.com:a/b', 'ssh://git@h:99999/a/b', 'git@github.com:only', '-oProxyCommand=x@h:a/b', 'git@-h:a/b']) {

@@ -5,6 +5,7 @@
  */
 import { execa } from 'execa';
 import { DeployKeysError, UsageError } from '../errors.js';
+import { parseSshTarget } from '../config/index.js';
 import { repoNameProblem } from '../names.js';
 import { shQuote } from './shell-quote.js';
 
@@ -136,9 +137,8 @@ export function bootstrapRemoteCommand(scriptBytes: number, args: readonly strin
 
 /** Runs the script on `target` over one ssh connection; script and keys both arrive on stdin. */
 export async function bootstrapOverSsh(opts: BootstrapOptions): Promise<ActivationResult> {
-  if (!/^([a-z_][a-z0-9_.-]*@)?[A-Za-z0-9][A-Za-z0-9.:_-]*$/i.test(opts.target)) {
-    throw new UsageError(`--target ${JSON.stringify(opts.target)} must be user@host`, 'e.g. root@192.0.2.10');
-  }
+  const target = parseSshTarget(opts.target, { requireUser: false, alias: true });
+  if (typeof target === 'string') throw new UsageError(`--target ${JSON.stringify(opts.target)} ${target}`, 'e.g. root@192.0.2.10');
   if (opts.port !== undefined && !(Number.isInteger(opts.port) && opts.port >= 1 && opts.port <= 65535)) {
     throw new UsageError(`--port ${opts.port} must be 1-65535`);
   }

@@ -8,7 +8,7 @@ import { isMap, isScalar, isSeq, LineCounter, type Document, type YAMLMap } from
 import { readYamlDocument } from '../bounded-yaml/index.js';
 import { ConfigError } from '../errors.js';
 import { repoNameProblem } from '../names.js';
-import { parseRepoUrl } from './repo-url.js';
+import { parseRepoUrl, parseSshTarget } from './repo-url.js';
 import type { Config, ForgeConfig, GithubForgeConfig, RepoConfig } from './types.js';
 
 export const DEFAULT_CONFIG_NAME = 'deploy-keys.yaml';
@@ -89,6 +89,12 @@ class Reader {
     if (typeof v !== 'string' || v.length === 0) this.fail(at, 'must be a non-empty string');
     return v;
   }
+  /** A file named in the config: resolved against the config file's directory, never the working directory. */
+  path(at: Path): string {
+    const v = this.string(at);
+    if (/[\0\r\n]/.test(v)) this.fail(at, 'must be a file path on one line');
+    return path.resolve(path.dirname(this.file), v);
+  }
   int(at: Path, def: number, min: number, max: number): number {
     const v = this.raw(at);
     if (v === undefined) return def;
@@ -113,6 +119,8 @@ export function parseConfig(text: string, file: string): Config {
   if (rel.startsWith('..') || path.isAbsolute(rel)) {
     r.fail(['secrets_dir'], `${JSON.stringify(secretsRel)} is outside the config directory`, 'use a path inside the repository, e.g. sops');
   }
+  // The activation scripts go beside it (<secrets_dir>/../activation): inside the repository only when it is a subdirectory.
+  if (rel === '') r.fail(['secrets_dir'], `${JSON.stringify(secretsRel)} is the config directory itself`, 'use a subdirectory, e.g. sops');
 
   const forge = parseForge(r);
 
@@ -212,10 +220,17 @@ function parseForge(r: Reader): ForgeConfig {
       return { type, apiUrl: apiUrl('https://gitlab.com/api/v4'), tokenEnv: tokenEnv('GITLAB_TOKEN') };
     case 'ssh': {
       r.keys(['forge'], ['type', 'authorized_keys', 'target', 'port']);
-      const authorizedKeys = path.resolve(r.string(['forge', 'authorized_keys']));
       const target = r.raw(['forge', 'target']) === undefined ? undefined : r.string(['forge', 'target']);
-      if (target !== undefined && !/^[a-z_][a-z0-9_.-]*@[A-Za-z0-9.:-]+$/i.test(target)) {
-        r.fail(['forge', 'target'], `${JSON.stringify(target)} must be user@host`);
+      const problem = target === undefined ? undefined : parseSshTarget(target, { requireUser: true });
+      if (typeof problem === 'string') r.fail(['forge', 'target'], `${JSON.stringify(target)} ${problem}`, 'e.g. git@git.example.org');
+      // Local: relative to this file. Remote: a path on the server (relative to the account's home), used as written.
+      let authorizedKeys: string;
+      if (target === undefined) authorizedKeys = r.path(['forge', 'authorized_keys']);
+      else {
+        authorizedKeys = r.string(['forge', 'authorized_keys']);
+        if (!/^[A-Za-z0-9._/][A-Za-z0-9._~/-]*$/.test(authorizedKeys)) {
+          r.fail(['forge', 'authorized_keys'], `${JSON.stringify(authorizedKeys)} must be a path of letters, digits and . _ ~ - / on the server`);
+        }
       }
       const port = r.raw(['forge', 'port']) === undefined ? undefined : r.int(['forge', 'port'], 22, 1, 65535);
       return { type, authorizedKeys, ...(target ? { target } : {}), ...(port ? { port } : {}) };
@@ -240,10 +255,9 @@ function githubApp(r: Reader): GithubForgeConfig['auth'] {
     typeof rawId === 'number' && Number.isSafeInteger(rawId) && rawId > 0 ? rawId
     : typeof rawId === 'string' && /^Iv[0-9A-Za-z.]{4,40}$/.test(rawId) ? rawId
     : r.fail([...at, 'app_id'], 'must be the App ID (a number) or its client ID (Iv…)');
-  const keyFile = r.string([...at, 'private_key_file']);
-  if (/[\0\r\n]/.test(keyFile)) r.fail([...at, 'private_key_file'], 'must be a file path on one line');
+  const privateKeyFile = r.path([...at, 'private_key_file']);
   const installationId = r.raw([...at, 'installation_id']) === undefined ? undefined : r.int([...at, 'installation_id'], 0, 1, Number.MAX_SAFE_INTEGER);
-  return { type, appId, privateKeyFile: path.resolve(path.dirname(r.file), keyFile), ...(installationId === undefined ? {} : { installationId }) };
+  return { type, appId, privateKeyFile, ...(installationId === undefined ? {} : { installationId }) };
 }
 
 function defaultGithub(): ForgeConfig {

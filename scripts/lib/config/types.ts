@@ -45,7 +45,11 @@ export interface GitlabForgeConfig {
 
 export interface SshForgeConfig {
   type: 'ssh';
-  /** authorized_keys file of the git server's account: a local path, or remote through `target`. */
+  /**
+   * authorized_keys file of the git server's account: a local absolute path
+   * (configured relative to the config file), or, with `target`, the path on
+   * the server as configured (relative to the account's home).
+   */
   authorizedKeys: string;
   /** `user@host` to reach the git server over ssh when the file is remote; absent = local file. */
   target?: string;

@@ -20,6 +20,7 @@ import { execFile, spawn } from 'node:child_process';
 import { constants, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { parseSshTarget } from '../config/index.js';
 import type { RepoConfig, SshForgeConfig } from '../config/types.js';
 import { writeFileAtomic } from '../fs/atomic-write.js';
 import { withFileLock } from '../fs/file-lock.js';
@@ -225,7 +226,8 @@ function localStore(file: string): Store {
 function remoteStore(cfg: SshForgeConfig, target: string, extra: string[]): Store {
   const file = cfg.authorizedKeys;
   if (!/^[A-Za-z0-9._~/-]+$/.test(file)) throw new DeployKeysError(`forge.authorized_keys ${JSON.stringify(file)} has characters that cannot be used remotely`);
-  if (!/^[a-z_][a-z0-9_.-]*@[A-Za-z0-9.:-]+$/i.test(target) || target.startsWith('-')) throw new DeployKeysError(`forge.target ${JSON.stringify(target)} must be user@host`);
+  const bad = parseSshTarget(target, { requireUser: true });
+  if (typeof bad === 'string') throw new DeployKeysError(`forge.target ${JSON.stringify(target)} ${bad}`);
   const base = ['-o', 'BatchMode=yes', ...(cfg.port ? ['-p', String(cfg.port)] : []), ...extra, '--', target];
   const sshRun = (script: string, input?: string): Promise<string> =>
     new Promise((resolve, reject) => {
