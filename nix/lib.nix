@@ -28,6 +28,18 @@ let
     { type = "ecdsa-sha2-nistp256"; key = "AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBEmKSENjQEezOmxkZMy7opKgwFB9nkt5YRrYMjNuG5N87uRgg6CLrbo5wAdT/y6v0mKV0U2w0WZ2YB/++Tpockg="; }
     { type = "ssh-rsa"; key = "AAAAB3NzaC1yc2EAAAADAQABAAABgQCj7ndNxQowgcQnjshcLrqPEiiphnt+VTTvDP6mHBL9j1aNUkY4Ue1gvwnGLVlOhGeYrnZaMgRK6+PKCUXaDbC7qtbW8gIkhL7aGCsOr/C56SJMy/BCZfxd1nWzAOxSDPgVsmerOBYfNqltV9/hWCqBywINIR+5dIg6JTJ72pcEpEjcYgXkE2YEFXV1JHnsKgbLWNlhScqb2UmyRkQyytRLtL+38TGxkxCflmO+5Z8CSSNY7GidjMIZ7Q4zMjA2n1nGrlTDkzwDCsw+wqFPGQA179cnfGWOWRVruj16z6XyvxvjJwbz0wQZ75XK5tKSb7FNyeIEs4TT4jk+S4dhPeAUC5y+bDYirYgM4GC7uEnztnZyaVWQ7B381AK4Qdrwt51ZqExKbQpTUNn+EjqoTwvqNj4kqx5QUCI0ThS/YkOxJCXmPUWZbhjpCg56i+2aB6CmK2JGhn57K5mj0MNdBXA4/WnwH6XoPWJzK5Nyu2zB3nAZp+S5hpQs+p1vN1/wsjk="; }
   ];
+  gitlabHost = "gitlab.com";
+  # GitLab.com's published host keys ("GitLab.com settings" > "SSH known_hosts entries"); same list as known-hosts.ts.
+  gitlabKeys = [
+    { type = "ssh-ed25519"; key = "AAAAC3NzaC1lZDI1NTE5AAAAIAfuCHKVTjquxvt6CM6tdG4SLp1Btn/nOeHHE5UOzRdf"; }
+    { type = "ssh-rsa"; key = "AAAAB3NzaC1yc2EAAAADAQABAAABAQCsj2bNKTBSpIYDEGk9KxsGh3mySTRgMtXL583qmBpzeQ+jqCMRgBqB98u3z++J1sKlXHWfM9dyhSevkMwSbhoR8XIq/U0tCNyokEi/ueaBMCvbcTHhO7FcwzY92WK4Yt0aGROY5qX2UKSeOvuP4D6TPqKF1onrSzH9bx9XUf2lEdWT/ia1NEKjunUqu1xOB/StKDHMoX4/OKyIzuS0q/T1zOATthvasJFoPrAjkohTyaDUz2LN5JoH839hViyEG82yB+MjcFV5MU3N1l1QL3cVUCh93xSaua1N85qivl+siMkPGbO5xR/En4iEY6K2XPASUEMaieWVNTRCtJ4S8H+9"; }
+    { type = "ecdsa-sha2-nistp256"; key = "AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBFSMqzJeV9rUzU4kWitGjeR4PWSa29SPqJ1fVkhtj3Hw9xjLVXVYrU9QlYWrOLXBpQ6KWjbjTDTdDkoohFzgbEY="; }
+  ];
+  # Hosts whose keys are built in (port 22); no other key may be pinned for them.
+  builtinHosts = [
+    { host = githubHost; label = "GitHub's"; keys = githubKeys; }
+    { host = gitlabHost; label = "GitLab.com's"; keys = gitlabKeys; }
+  ];
   # GitHub's pre-2023 RSA host key (SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8):
   # Nix cannot hash a decoded blob, so it is refused by its base64 text.
   refusedKeys = [
@@ -44,7 +56,7 @@ let
   urlPathRe = "/?[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*/?";
 in
 rec {
-  inherit githubHost githubKeys refusedKeys;
+  inherit githubHost githubKeys gitlabHost gitlabKeys refusedKeys;
 
   # { user, host, port, path, raw } or a problem string; mirrors scripts/lib/config/repo-url.ts.
   parseUrl = raw:
@@ -54,12 +66,12 @@ rec {
       parts =
         if ssh != null then {
           user = elemAt ssh 0;
-          host = let h = elemAt ssh 1; m = match "[[](.*)[]]" h; in if m == null then h else head m;
+          host = toLower (let h = elemAt ssh 1; m = match "[[](.*)[]]" h; in if m == null then h else head m);
           port = if elemAt ssh 3 == null then 22 else builtins.fromJSON (elemAt ssh 3);
           path = elemAt ssh 4;
         } else if scp != null then {
           user = elemAt scp 0;
-          host = elemAt scp 1;
+          host = toLower (elemAt scp 1);
           port = 22;
           path = elemAt scp 2;
         } else null;
@@ -73,7 +85,8 @@ rec {
     else if length segments < 2 then "path must name owner/repo"
     else parts // { inherit raw; };
 
-  knownHostsName = host: port: if port == 22 then host else "[${host}]:${toString port}";
+  # Lowercase, as ssh looks names up (hosts from parseUrl already are).
+  knownHostsName = host: port: let h = toLower host; in if port == 22 then h else "[${h}]:${toString port}";
 
   alias = name: url: "${replaceStrings [ ":" ] [ "_" ] url.host}-${name}";
 
@@ -96,7 +109,7 @@ rec {
       m = match "(.*)\\.git" noTrail;
     in
     if m == null then noTrail else head m;
-  repoKey = u: "${toLower u.host} ${toString u.port} ${repoPathKey u.path}";
+  repoKey = u: "${u.host} ${toString u.port} ${repoPathKey u.path}";
 
   gitSshHeader = { host, user, ... }: joinLines [
     "# deploy-keys git ssh command for host ${host}, user ${user}."
@@ -165,35 +178,45 @@ rec {
     map (value: { inherit base value; }) forms
     ++ map (value: { base = "${base}.git"; value = "${value}.git"; }) forms;
 
-  # A configured known_hosts line, split; null when malformed.
+  # A configured known_hosts line, split (names lowercased); null when malformed.
   parseKnownHostsLine = line:
     let m = match "[[:space:]]*([^[:space:]]+)[[:space:]]+(${keyTypeRe})[[:space:]]+([A-Za-z0-9+/]+=*)[[:space:]]*" line;
     in if m == null then null else {
-      names = lines (replaceStrings [ "," ] [ "\n" ] (elemAt m 0));
+      names = map toLower (lines (replaceStrings [ "," ] [ "\n" ] (elemAt m 0)));
       type = elemAt m 1;
       key = elemAt m 3;
     };
+
+  # A plain known_hosts name: `host` or `[host]:port` (no hash, wildcard, negation or marker).
+  plainKnownHostsName = n:
+    let
+      b = match "[[]([^]]+)[]]:([0-9]{1,5})" n;
+      h = if b == null then n else elemAt b 0;
+      port = if b == null then 22 else builtins.fromJSON (elemAt b 1);
+    in
+    (match hostRe h != null || match ipv6Re h != null) && port >= 1 && port <= 65535;
 
   # The problem with one configured known_hosts line (number i), or null.
   knownHostsLineProblem = i: line:
     let
       l = parseKnownHostsLine line;
       where = "known_hosts[${toString i}]";
+      foreign = filter (b: (elem b.host l.names || elem "[${b.host}]:22" l.names) && !(elem { inherit (l) type key; } b.keys)) builtinHosts;
     in
     if l == null then "${where} is not a known_hosts line \"HOST TYPE BASE64\""
+    else if !(builtins.all plainKnownHostsName l.names) then "${where} has a name that is not a plain host or [host]:port (hashed |1|..., wildcard, negated or marker names are refused); write each name in clear"
     else if elem l.key refusedKeys then "${where} pins GitHub's pre-2023 RSA host key (its private half leaked); remove it"
-    else if (let ns = map toLower l.names; in elem githubHost ns || elem "[${githubHost}]:22" ns) && !(elem { inherit (l) type key; } githubKeys)
-    then "${where} pins a key for github.com that is not one of GitHub's published host keys; remove it (they are built in)"
+    else if foreign != [ ] then let b = head foreign; in "${where} pins a key for ${b.host} that is not one of ${b.label} published host keys; remove it (they are built in)"
     else null;
 
   # Pinned keys for one endpoint: `host` pins port 22 only, `[host]:port` that
   # port only; names compare case-insensitively, as ssh compares them.
   pinsFor = knownHosts: host: port:
     let
-      name = toLower (knownHostsName host port);
+      name = knownHostsName host port;
       parsed = filter (l: l != null) (map parseKnownHostsLine knownHosts);
-      builtin = if toLower host == githubHost && port == 22 then githubKeys else [ ];
-      configured = map (l: { inherit (l) type key; }) (filter (l: elem name (map toLower l.names)) parsed);
+      builtin = if port == 22 then concatLists (map (b: b.keys) (filter (b: b.host == name) builtinHosts)) else [ ];
+      configured = map (l: { inherit (l) type key; }) (filter (l: elem name l.names) parsed);
     in
     unique (builtin ++ configured);
 

@@ -117,7 +117,7 @@ let
         description = ''
           SSH URL of the repository: scp-like `user@host:owner/repo.git` or
           `ssh://user@host[:port]/path/repo.git`. The host must have a pinned
-          key: github.com's are built in, others go in
+          key: github.com's and gitlab.com's are built in, others go in
           {option}`services.deploy-keys.knownHosts`.
         '';
       };

@@ -5,6 +5,7 @@ import { afterAll, describe, expect, test } from 'vitest';
 import {
   activationDescription,
   GITHUB_HOST_KEYS,
+  GITLAB_HOST_KEYS,
   insteadOfRules,
   pinsFor,
   renderActivationScript,
@@ -12,7 +13,7 @@ import {
   sshFingerprint,
   validateKnownHosts,
 } from '../../scripts/lib/activation/index.js';
-import { encodeKeyStream, bootstrapRemoteCommand } from '../../scripts/lib/activation/run.js';
+import { encodeKeyStream, bootstrapOverSsh, bootstrapRemoteCommand } from '../../scripts/lib/activation/run.js';
 import { haveTools } from '../helpers/tools.js';
 import { config, GITHUB_YAML, makeKey, tempDir } from './fixtures.js';
 
@@ -52,6 +53,41 @@ describe('known_hosts pins', () => {
     expect(() => validateKnownHosts([`github.com ${other}`])).toThrow(/not one of GitHub's published/);
     // ssh compares names case-insensitively, and so do the pins.
     expect(() => validateKnownHosts([`GitHub.COM ${other}`])).toThrow(/not one of GitHub's published/);
+  });
+
+  test("built-in gitlab.com keys have the fingerprints GitLab publishes (GitLab.com settings, SSH host keys fingerprints)", () => {
+    expect(GITLAB_HOST_KEYS.map((k) => `${k.type} ${sshFingerprint(k.key)}`)).toEqual([
+      'ssh-ed25519 SHA256:eUXGGm1YGsMAS7vkcx6JOJdOGHPem5gQp4taiCfCLB8',
+      'ssh-rsa SHA256:ROQFvPThGrW4RuWLoL9tq9I9zJ42fK4XywyRtbOz/EQ',
+      'ecdsa-sha2-nistp256 SHA256:HbW3g8zUjNSksFbqTiUWPWg2Bq1x8xdGUrliXFzSnUw',
+    ]);
+    expect(pinsFor([], 'GitLab.com', 22)).toEqual(GITLAB_HOST_KEYS);
+    expect(pinsFor([], 'gitlab.com', 2222)).toEqual([]);
+    const s = renderActivationScript(config('repos:\n  infra:\n    url: git@GitLab.com:acme/infra.git\n'), 'web-01');
+    for (const k of GITLAB_HOST_KEYS) expect(s).toContain(`gitlab.com ${k.type} ${k.key}\n`);
+  });
+
+  test('a key under a built-in host name is refused in every spelling ssh would look up', () => {
+    const other = makeKey('x').publicLine.split(' ').slice(0, 2).join(' ');
+    for (const name of ['gitlab.com', 'GitLab.COM', '[gitlab.com]:22', 'mirror.example,GitLab.com', '[GITHUB.com]:22']) {
+      expect(() => validateKnownHosts([`${name} ${other}`]), name).toThrow(/not one of (GitLab\.com's|GitHub's) published host keys/);
+    }
+    // GitLab's own keys under its name are fine (redundant, not harmful).
+    expect(validateKnownHosts(GITLAB_HOST_KEYS.map((k) => `gitlab.com ${k.type} ${k.key}`))).toHaveLength(3);
+  });
+
+  test('hashed, wildcard, negated and marker names are refused: a pin says which host it is for', () => {
+    const key = makeKey('x').publicLine.split(' ').slice(0, 2).join(' ');
+    // `ssh-keygen -H` of a github.com line: ssh would use it for github.com.
+    const hashed = '|1|MgzMklb/+kAA7loeemNp0B/xcuc=|dnRh4mmN4/ziDutkwRGsCTotuI4=';
+    for (const name of [hashed, 'git*.com', 'github.co?', '!evil.example,github.example', 'gh.example,*']) {
+      expect(() => validateKnownHosts([`${name} ${key}`]), name).toThrow(/hashed name|wildcard or negated name/);
+    }
+    expect(() => validateKnownHosts([`@revoked ${key}`])).toThrow(/marker/);
+    expect(() => validateKnownHosts([`[host.example]:99999 ${key}`])).toThrow(/invalid port/);
+    expect(() => validateKnownHosts([`host_1.example ${key}`])).toThrow(/not a host name/);
+    const c = config(`known_hosts:\n  - "${hashed} ${key}"\n${GITHUB_YAML}`);
+    expect(() => renderActivationScript(c, 'web-01')).toThrow(/known_hosts\[0\] has a hashed name/);
   });
 
   test('pins match host names case-insensitively, like ssh', () => {
@@ -197,6 +233,15 @@ describe.runIf(haveTools('shellcheck'))('shellcheck -s sh', () => {
     const f = path.join(t.dir, 'remote.sh');
     writeFileSync(f, `#!/bin/sh\n${bootstrapRemoteCommand(1234, ['--no-clone', "it's"])}\n`);
     execFileSync('shellcheck', ['-s', 'sh', f], { stdio: 'pipe' });
+  });
+});
+
+describe('bootstrap target', () => {
+  test('is [user@]host or an ssh alias, never option-like; refused before anything runs', async () => {
+    const keys = new Map([['nix-config', makeKey('c').privatePem]]);
+    for (const target of ['-oProxyCommand=sh', 'root@-oProxyCommand=sh', 'root@', 'root@h x', '-h']) {
+      await expect(bootstrapOverSsh({ script: '# end of deploy-keys activation script\n', target, keys, ssh: '/nonexistent/ssh' }), target).rejects.toThrow(/--target .* (has an invalid|must be)/);
+    }
   });
 });
 

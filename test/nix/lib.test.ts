@@ -71,6 +71,21 @@ describe.runIf(haveTools('nix-instantiate'))('nix files', () => {
     expect(problems.join('\n')).toMatch(/no pinned host key for git\.example\.org; add a known_hosts line/);
   });
 
+  test('pins: built-in gitlab.com, names compared lowercase, only plain names', () => {
+    const HOST_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl';
+    expect(nixEval('map (k: k.type) (lib.pinsFor [ ] "GitLab.com" 22)')).toEqual(['ssh-ed25519', 'ssh-rsa', 'ecdsa-sha2-nistp256']);
+    expect(nixEval('(lib.parseUrl "git@GitLab.COM:a/b.git").host')).toBe('gitlab.com');
+    const problem = (line: string) => nixEval(`lib.knownHostsLineProblem 0 ${JSON.stringify(line)}`) as string | null;
+    for (const name of ['GitLab.com', '[gitlab.com]:22', 'x.example,gitlab.com']) {
+      expect(problem(`${name} ${HOST_KEY}`), name).toMatch(/pins a key for gitlab\.com that is not one of GitLab\.com's published host keys/);
+    }
+    for (const name of ['|1|MgzMklb/+kAA7loeemNp0B/xcuc=|dnRh4mmN4/ziDutkwRGsCTotuI4=', 'git*.com', '!a.example', '[a.example]:99999']) {
+      expect(problem(`${name} ${HOST_KEY}`), name).toMatch(/not a plain host or \[host\]:port/);
+    }
+    expect(problem(`[Git.Example.org]:2222 ${HOST_KEY}`)).toBeNull();
+    expect(nixEval(`builtins.length (lib.pinsFor [ "[Git.Example.org]:2222 ${HOST_KEY}" ] "git.example.ORG" 2222)`)).toBe(1);
+  });
+
   // Same inputs to both renderers; repos in name order (the module's attrset order).
   const HOST_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl';
   const cases: [string, string, ActivationOptions][] = [
@@ -97,8 +112,8 @@ describe.runIf(haveTools('nix-instantiate'))('nix files', () => {
   });
 
   test('renderScript throws every problem at once', () => {
-    expect(() => nixEval('lib.renderScript { host = "web-01"; user = "root"; home = "/root/"; repos = [ { name = "x"; url = "git@gitlab.com:a/b.git"; cloneTo = "/x"; } ]; }')).toThrow(
-      /home "\/root\/" must be an absolute path without a trailing slash; repo x: no pinned host key for gitlab\.com/,
+    expect(() => nixEval('lib.renderScript { host = "web-01"; user = "root"; home = "/root/"; repos = [ { name = "x"; url = "git@git.example.org:a/b.git"; cloneTo = "/x"; } ]; }')).toThrow(
+      /home "\/root\/" must be an absolute path without a trailing slash; repo x: no pinned host key for git\.example\.org/,
     );
   });
 });

@@ -8,7 +8,7 @@
  *
  * Pure: the caller reads flake.lock / flake.nix (bounded) and prints.
  */
-import type { RepoConfig } from '../config/index.js';
+import { normalizeHost, type RepoConfig } from '../config/index.js';
 import { repoPathKey } from './git-ssh.js';
 
 export interface FlakeInputFinding {
@@ -59,21 +59,22 @@ function lockTarget(original: Record<string, unknown>): (Target & { ref: string 
     const owner = str(original.owner);
     const repo = str(original.repo);
     if (!owner || !repo || !NAME.test(owner) || !NAME.test(repo)) return undefined;
-    const host = (str(original.host) ?? shorthandHost).toLowerCase();
+    const host = str(original.host) ?? shorthandHost;
     return { host, path: `${owner}/${repo}`, ref: `${type}:${owner}/${repo}${refName ? `/${refName}` : ''}`, query };
   }
   if (type === 'git' || type === 'tarball') {
     const url = str(original.url);
     const [, host, path] = (url && HTTPS_URL.exec(url)) ?? [];
     if (!url || !host || !path) return undefined;
-    return { host: host.toLowerCase(), path, ref: url.startsWith('git+') || type === 'tarball' ? url : `git+${url}`, query };
+    return { host, path, ref: url.startsWith('git+') || type === 'tarball' ? url : `git+${url}`, query };
   }
   return undefined;
 }
 
 function managedRepo(repos: readonly RepoConfig[], host: string, path: string): RepoConfig | undefined {
   const key = repoPathKey(path).toLowerCase();
-  return repos.find((r) => r.url.host.toLowerCase() === host && repoPathKey(r.url.path).toLowerCase() === key);
+  const h = normalizeHost(host);
+  return repos.find((r) => r.url.host === h && repoPathKey(r.url.path).toLowerCase() === key);
 }
 
 /** `git+ssh://git@github.com/acme/nix-secrets[?ref=…]`: the managed repo's own ssh URL, as a flake reference. */
@@ -119,7 +120,7 @@ export function flakeNixFindings(nixText: string, repos: readonly RepoConfig[]):
     if (host) add(quoted.slice(1, -1), { host, path: `${owner ?? ''}/${name ?? ''}`, query: refName ? `ref=${refName}` : '' });
   }
   for (const [, url, host, path] of nixText.matchAll(/"((?:git\+)?https?:\/\/([A-Za-z0-9.-]+)(?::\d+)?\/([A-Za-z0-9_.~/-]+?))(?:\?[^"]*)?"/g)) {
-    if (url && host && path) add(url, { host: host.toLowerCase(), path, query: '' });
+    if (url && host && path) add(url, { host, path, query: '' });
   }
   return out;
 }

@@ -39,7 +39,7 @@ export function repoPathKey(path: string): string {
 
 /** `host port path` as the wrapper looks it up; host names compare case-insensitively. */
 function repoKey(repo: Pick<RepoConfig, 'url'>): string {
-  return `${repo.url.host.toLowerCase()} ${repo.url.port} ${repoPathKey(repo.url.path)}`;
+  return `${repo.url.host} ${repo.url.port} ${repoPathKey(repo.url.path)}`;
 }
 
 /** Throws when two repos are the same repository to the wrapper (it could pick only one key). */

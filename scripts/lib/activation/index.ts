@@ -1,5 +1,5 @@
 export { renderActivationScript, activationDescription, activationInput, renderFromInput, activationTemplate, checkPublicKey, type ActivationOptions, type ActivationDescription, type RenderInput } from './render.js';
-export { GITHUB_HOST_KEYS, REFUSED_FINGERPRINTS, sshFingerprint, validateKnownHosts, pinsFor, renderKnownHostsFile } from './known-hosts.js';
+export { GITHUB_HOST_KEYS, GITLAB_HOST_KEYS, BUILTIN_HOST_KEYS, REFUSED_FINGERPRINTS, sshFingerprint, validateKnownHosts, pinsFor, renderKnownHostsFile } from './known-hosts.js';
 export { gitSshCommand } from './git-ssh.js';
 export { repoAlias, aliasUrl, insteadOfRules, renderSshConfigBlock, BLOCK_BEGIN, BLOCK_END } from './ssh-config-block.js';
 export { shQuote, shQuoteText } from './shell-quote.js';
