@@ -1,12 +1,14 @@
 /**
  * Atomic file replacement: write a temp file beside the target, fsync it,
  * rename it over the target, fsync the directory. A reader sees the old file
- * or the new one, never a torn one, and a crash leaves at most a stray temp.
+ * or the new one, never a torn one. The temp file is named after this process
+ * (temp-files.ts), so one left by a kill is swept by the next write there.
  */
-import { randomBytes } from 'node:crypto';
 import { constants, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { DeployKeysError } from '../errors.js';
+import { assertNotWorldWritable } from './dirs.js';
+import { sweepStaleTemps, tempPath } from './temp-files.js';
 
 export interface AtomicWriteOptions {
   /**
@@ -40,7 +42,12 @@ export async function writeFileAtomic(
     throw new DeployKeysError(`cannot write ${target}: it is not a regular file`, { hint: 'choose a file path (to discard output, omit the option instead)' });
   }
   const mode = options.mode ?? (existing ? existing.mode & 0o7777 : 0o600);
-  const tmp = path.join(dir, `.${path.basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
+  const dirStat = await fs.stat(dir).catch((e: unknown) => {
+    throw writeError(target, e);
+  });
+  assertNotWorldWritable(dir, dirStat);
+  await sweepStaleTemps(dir);
+  const tmp = tempPath(target);
   let handle: fs.FileHandle | undefined;
   try {
     // O_EXCL: never follow or reuse something an attacker placed at the temp name.

@@ -7,6 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { constants, promises as fs } from 'node:fs';
 import os from 'node:os';
 import { DeployKeysError } from '../errors.js';
+import { processAlive } from './temp-files.js';
 
 export interface LockInfo {
   pid: number;
@@ -19,15 +20,6 @@ export interface LockInfo {
 
 export class LockedError extends DeployKeysError {
   override name = 'LockedError';
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 export interface Lock {
@@ -84,7 +76,7 @@ export async function acquireFileLock(file: string, opts: FileLockOptions): Prom
     const stale =
       holder === undefined
         ? await olderThan(file, 60_000) // unreadable: a writer died between create and write
-        : holder.machine === os.hostname() && !alive(holder.pid);
+        : holder.machine === os.hostname() && !processAlive(holder.pid);
     if (stale) {
       await takeOver(file, text ?? '');
       takeovers++;
@@ -115,12 +107,13 @@ export async function withFileLock<T>(file: string, opts: FileLockOptions, fn: (
 async function createExclusive(file: string, content: string): Promise<boolean> {
   let h;
   try {
-    h = await fs.open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
+    h = await fs.open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw new DeployKeysError(`cannot create lock ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
   }
   try {
+    await h.chmod(0o644); // whatever the umask
     await h.writeFile(content);
     await h.sync();
   } finally {

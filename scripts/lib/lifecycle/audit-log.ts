@@ -7,6 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { appendToFile } from '../fs/index.js';
 import type { AuditEntry, AuditLog, Clock } from './types.js';
 
 export const LOG_NAME = 'deploy-keys.log.jsonl';
@@ -31,13 +32,7 @@ export class FileAuditLog implements AuditLog {
   }
   async append(entry: Omit<AuditEntry, 'time' | 'actor'>): Promise<void> {
     const line: AuditEntry = { time: this.clock.now().toISOString(), ...entry, actor: this.actor };
-    const h = await fs.open(this.file, 'a', 0o600);
-    try {
-      await h.write(`${JSON.stringify(line)}\n`);
-      await h.sync();
-    } finally {
-      await h.close();
-    }
+    await appendToFile(this.file, `${JSON.stringify(line)}\n`, 0o600);
   }
 }
 

@@ -5,7 +5,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
-import { writeFileAtomic } from '../fs/atomic-write.js';
+import { ensureDir, writeFileAtomic } from '../fs/index.js';
 import { hostNameProblem } from '../names.js';
 import { findByFingerprint } from './plan.js';
 import type { DeployKey, HostKeysView, HostState, KeyRecord, RepoState, Slot, StateStore } from './types.js';
@@ -49,7 +49,7 @@ export class FileStateStore implements StateStore {
     return parsed;
   }
   async save(state: HostState): Promise<void> {
-    await fs.mkdir(this.dir, { recursive: true });
+    await ensureDir(this.dir);
     await writeFileAtomic(this.file(state.host), `${JSON.stringify(state, null, 2)}\n`, { mode: 0o644 });
   }
   async hosts(): Promise<string[]> {

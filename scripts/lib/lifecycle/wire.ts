@@ -8,7 +8,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { forgeTokenEnv, type Config } from '../config/index.js';
 import { DeployKeysError } from '../errors.js';
-import { writeFileAtomic } from '../fs/atomic-write.js';
+import { ensureDir, writeFileAtomic } from '../fs/index.js';
 import type { ForgeProvider } from '../forge/types.js';
 import { detectActor, FileAuditLog } from './audit-log.js';
 import { realKeys, systemClock } from './adapters/keys.js';
@@ -87,7 +87,7 @@ export function activationPort(config: Config, override?: string): ActivationPor
     },
     async write(host, publicKeys) {
       const file = activationPath(config, host, override);
-      await fs.mkdir(path.dirname(file), { recursive: true });
+      await ensureDir(path.dirname(file));
       await writeFileAtomic(file, await render(host, publicKeys), { mode: 0o755 });
     },
   };

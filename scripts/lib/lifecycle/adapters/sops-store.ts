@@ -10,7 +10,7 @@ import { readYamlDocument, toJS } from '../../bounded-yaml/index.js';
 import type { Config } from '../../config/types.js';
 import { hostFilePath } from '../../config/load.js';
 import { DeployKeysError } from '../../errors.js';
-import { writeFileAtomic } from '../../fs/atomic-write.js';
+import { ensureDir, writeFileAtomic } from '../../fs/index.js';
 import type { SopsEditor } from '../../sops/index.js';
 import { SLOT_KEY, SLOTS, emptyHostKeys, type HostKeys, type HostSecretsStore, type SopsConfigPort } from '../types.js';
 
@@ -115,7 +115,7 @@ export class SopsHostSecrets implements HostSecretsStore {
       const plain: Record<string, Record<string, string>> = {};
       for (const slot of SLOTS) if (Object.keys(keys[slot]).length) plain[SLOT_KEY[slot]] = { ...keys[slot] };
       const text = Object.keys(plain).length ? stringify(plain) : 'deploy-keys: {}\n';
-      await fs.mkdir(path.dirname(file), { recursive: true });
+      await ensureDir(path.dirname(file));
       const enc = await sops.encryptText(text, { filePath: file, cwd: path.dirname(file), env: this.env });
       await writeFileAtomic(file, enc, { mode: 0o600 });
       this.#absent.delete(host);
