@@ -111,6 +111,29 @@ describe.runIf(haveTools('sh', 'ssh-keygen'))('activation script against a hosti
     expect(lstatSync(path.join(ssh(), '.deploy-keys-managed')).isFile()).toBe(true);
   });
 
+  test('a run killed with SIGKILL while a key sits in its temp file: the next run removes that file (and only such files)', async () => {
+    // A fake ssh-keygen SIGKILLs the script exactly when the new key is in its temp file (it is asked to check it).
+    const bin = path.join(t.dir, 'bin');
+    mkdirSync(bin);
+    writeFileSync(path.join(bin, 'ssh-keygen'), '#!/bin/sh\nfor a; do f=$a; done\nkill -9 "${f##*.dk-tmp.}"\n', { mode: 0o755 });
+    const killed = await runActivation({ script: script(), root, keysDir, args: ['--no-clone'], env: { PATH: `${bin}:${process.env.PATH ?? ''}` } });
+    expect(killed.exitCode).not.toBe(0);
+    const left = readdirSync(ssh()).filter((n) => n.includes('.dk-tmp.'));
+    expect(left).toHaveLength(1);
+    const leftover = path.join(ssh(), left[0] ?? '');
+    expect(readFileSync(leftover, 'utf8')).toBe(keys['nix-config']!.privatePem);
+
+    // Not ours to remove: a live process's temp file, and names that are not dk_tmp_write's.
+    const live = path.join(ssh(), `.config.dk-tmp.${process.pid}`);
+    const odd = [path.join(ssh(), '.config.dk-tmp.12x'), path.join(ssh(), '.config.dk-tmp.'), path.join(ssh(), 'config.tmp')];
+    for (const f of [live, ...odd]) writeFileSync(f, 'x', { mode: 0o600 });
+    const r = await run();
+    expect(r.exitCode, r.output).toBe(0);
+    expect(r.stdout).toContain(`removed /root/.ssh/${left[0] ?? ''} (left by an interrupted run)`);
+    expect(existsSync(leftover)).toBe(false);
+    for (const f of [live, ...odd]) expect(existsSync(f), f).toBe(true);
+  });
+
   test.each(['sh', 'bash'].filter((x) => haveTools(x)))('%s -x (someone debugging) never traces the private keys', async (shell) => {
     const { execa } = await import('execa');
     const { encodeKeyStream } = await import('../../scripts/lib/activation/index.js');

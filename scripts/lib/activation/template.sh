@@ -145,7 +145,8 @@ dk_me=$(id -un) || dk_die "cannot tell which user runs this script"
 # ---- helpers (builtins only: a run with nothing to do forks almost nothing) ----
 
 # dk_tmp_write FILE CONTENT: DK_TMP := a new temp file beside FILE (same
-# directory, so the final mv is a rename) holding exactly CONTENT.
+# directory, so the final mv is a rename) holding exactly CONTENT. Its name
+# ends in .dk-tmp.<pid of this shell>: dk_sweep_tmp finds those of killed runs.
 dk_tmp_write() {
   DK_TMP=${1%/*}/.${1##*/}.dk-tmp.$$
   rm -f -- "$DK_TMP" && printf '%s' "$2" >"$DK_TMP"
@@ -325,6 +326,19 @@ dk_prepare_ssh_dir() {
   fi
   # chmod changes no content and no mtime; it repairs a loosened mode.
   chmod go= -- "$DK_SSH_DIR" || { dk_fail ssh-dir "cannot chmod $DK_SSH_DIR"; return 1; }
+  dk_sweep_tmp
+}
+
+# dk_sweep_tmp: removes temp files a killed run left in ~/.ssh (a SIGKILL runs
+# no trap; one may hold a private key): exactly dk_tmp_write's names, regular
+# files of this user, whose shell is gone (kill -0 fails).
+dk_sweep_tmp() {
+  for dk_f in "$DK_SSH_DIR"/.*.dk-tmp.*; do
+    dk_pid=${dk_f##*.dk-tmp.}
+    case $dk_pid in '' | 0* | *[!0-9]*) continue ;; esac
+    if [ "$dk_pid" = "$$" ] || ! dk_ours "$dk_f" || kill -0 "$dk_pid" 2>/dev/null; then continue; fi
+    rm -f -- "$dk_f" && dk_change "removed ${dk_f#"$DK_ROOT"} (left by an interrupted run)"
+  done
 }
 
 # ---- keys ----
