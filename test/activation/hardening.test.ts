@@ -2,7 +2,7 @@
  * Hostile ~/.ssh contents: symlinks, foreign owners, loosened modes and an
  * edited manifest, against the rendered script run for real (sh, ssh-keygen).
  */
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { renderActivationScript, runActivation } from '../../scripts/lib/activation/index.js';
@@ -109,6 +109,57 @@ describe.runIf(haveTools('sh', 'ssh-keygen'))('activation script against a hosti
     expect(existsSync(path.join(ssh(), 'other-deploy'))).toBe(true);
     expect(readFileSync(fake, 'utf8')).toBe('key other\n');
     expect(lstatSync(path.join(ssh(), '.deploy-keys-managed')).isFile()).toBe(true);
+  });
+
+  describe('--root: no symlink between the root and what the script writes (issue 10, finding 5)', () => {
+    const elsewhere = () => {
+      const d = path.join(t.dir, `elsewhere-${readdirSync(t.dir).length}`);
+      mkdirSync(d);
+      return d;
+    };
+
+    test('ROOT/root -> elsewhere: no key, config or clone lands there', async () => {
+      const away = elsewhere();
+      rmSync(path.join(root, 'root'), { recursive: true });
+      symlinkSync(away, path.join(root, 'root'));
+      const r = await run();
+      expect(r.exitCode).toBe(1);
+      expect(r.failed).toEqual(['ssh-dir']);
+      expect(r.stderr).toContain(`FAILED ssh-dir: ${root}/root is a symlink under --root ${root}; refusing to write keys through it`);
+      expect(readdirSync(away)).toEqual([]);
+    });
+
+    test('ROOT/etc -> elsewhere: git-ssh config fails, the keys still install', async () => {
+      const away = elsewhere();
+      rmSync(path.join(root, 'etc'), { recursive: true });
+      symlinkSync(away, path.join(root, 'etc'));
+      const r = await run();
+      expect(r.exitCode).toBe(1);
+      expect(r.failed).toEqual(['git-ssh']);
+      expect(r.stderr).toContain(`${root}/etc is a symlink under --root`);
+      expect(readdirSync(away)).toEqual([]);
+      expect(readFileSync(path.join(ssh(), 'nix-config-deploy'), 'utf8')).toBe(keys['nix-config']!.privatePem);
+    });
+
+    test('a clone path through a symlinked directory, or itself a symlink, is neither cloned into nor pulled', async () => {
+      const yaml = 'repos:\n  nix-secrets:\n    url: git@github.com:acme/nix-secrets.git\n    clone_to: /var/lib/nix-secrets\n';
+      const one = renderActivationScript(config(yaml), 'web-01', { publicKeys: { 'nix-secrets': keys['nix-secrets']!.publicLine } });
+      const away = elsewhere();
+      symlinkSync(away, path.join(root, 'var'));
+      const r = await runActivation({ script: one, root, keysDir });
+      expect(r.exitCode).toBe(1);
+      expect(r.failed).toEqual(['nix-secrets']);
+      expect(r.stderr).toContain(`FAILED nix-secrets: ${root}/var is a symlink under --root ${root}; not cloning or pulling through it`);
+      expect(readdirSync(away)).toEqual([]);
+      // The checkout itself a symlink to a git checkout elsewhere: --pull must not go there either.
+      rmSync(path.join(root, 'var'));
+      mkdirSync(path.join(root, 'var/lib'), { recursive: true });
+      mkdirSync(path.join(away, '.git'));
+      symlinkSync(away, path.join(root, 'var/lib/nix-secrets'));
+      const pull = await runActivation({ script: one, root, keysDir, args: ['--pull'] });
+      expect(pull.failed).toEqual(['nix-secrets']);
+      expect(pull.stderr).toContain(`${root}/var/lib/nix-secrets is a symlink under --root`);
+    });
   });
 
   test('a run killed with SIGKILL while a key sits in its temp file: the next run removes that file (and only such files)', async () => {

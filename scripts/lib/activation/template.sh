@@ -25,7 +25,8 @@
 #                    and nothing is written.
 #   --root DIR       prefix every absolute path the script touches with DIR
 #                    (tests, nixos-install style chroots); the files it writes
-#                    still name the paths as the host will see them
+#                    still name the paths as the host will see them. A symlink
+#                    below DIR on the way to a file it writes fails that step
 #   --git-ssh / --no-git-ssh
 #                    install (or remove) git's ssh command for the deploy keys:
 #                    git fetches of the repos' usual ssh URLs (git@host:owner/repo,
@@ -158,6 +159,27 @@ dk_tmp_drop() {
 }
 trap dk_tmp_drop EXIT
 trap 'exit 130' INT TERM HUP
+
+# dk_no_link PATH: no directory between --root and PATH, nor PATH itself, is
+# a symlink: what the script writes under --root stays under it (a link
+# such as ROOT/root -> /elsewhere would send keys and clones there). On
+# failure DK_LINK is the symlink. Always true without --root.
+dk_no_link() {
+  DK_LINK=''
+  [ -n "$DK_ROOT" ] || return 0
+  dk_nl_rest=${1#"$DK_ROOT"}
+  dk_nl_cur=$DK_ROOT
+  while [ -n "$dk_nl_rest" ]; do
+    dk_nl_rest=${dk_nl_rest#/}
+    dk_nl_c=${dk_nl_rest%%/*}
+    dk_nl_rest=${dk_nl_rest#"$dk_nl_c"}
+    [ -n "$dk_nl_c" ] || continue
+    dk_nl_cur=$dk_nl_cur/$dk_nl_c
+    if [ -L "$dk_nl_cur" ]; then DK_LINK=$dk_nl_cur; return 1; fi
+    # Whatever does not exist yet is created as a directory, not followed.
+    [ -e "$dk_nl_cur" ] || return 0
+  done
+}
 
 # dk_read FILE: DK_R := the file's exact content. Fails if FILE is not a readable regular file.
 dk_read() {
@@ -314,6 +336,10 @@ dk_put() {
 dk_prepare_ssh_dir() {
   if [ -L "$DK_SSH_DIR" ]; then
     dk_fail ssh-dir "$DK_SSH_DIR is a symlink; refusing to write keys through it"
+    return 1
+  fi
+  if ! dk_no_link "$DK_SSH_DIR"; then
+    dk_fail ssh-dir "$DK_LINK is a symlink under --root $DK_ROOT; refusing to write keys through it"
     return 1
   fi
   if [ ! -d "$DK_SSH_DIR" ]; then
@@ -606,6 +632,7 @@ dk_git_ssh_get() {
 
 dk_git_ssh_config_set() {
   dk_gc=$DK_ROOT$DK_GIT_SSH_CONFIG
+  dk_no_link "${dk_gc%/*}" || { dk_fail git-ssh "$DK_LINK is a symlink under --root $DK_ROOT; not writing through it"; return 0; }
   command -v git >/dev/null 2>&1 || { dk_fail git-ssh "git is not installed (needed to set core.sshCommand in $DK_GIT_SSH_CONFIG)"; return 0; }
   dk_git_ssh_get "$dk_gc" || { dk_fail git-ssh "cannot read $dk_gc"; return 0; }
   [ "$DK_V" != "$DK_GIT_SSH_COMMAND" ] || return 0
@@ -631,7 +658,7 @@ dk_git_ssh_config_unset() {
   dk_gc=$DK_ROOT$DK_GIT_SSH_CONFIG
   DK_GS_CONFIG=0
   # Only a value this script wrote, in a file it may edit.
-  { [ -f "$dk_gc" ] && [ ! -L "$dk_gc" ] && dk_git_ssh_get "$dk_gc" && [ "$DK_V" = "$DK_GIT_SSH_COMMAND" ]; } || return 0
+  { dk_no_link "$dk_gc" && [ -f "$dk_gc" ] && [ ! -L "$dk_gc" ] && dk_git_ssh_get "$dk_gc" && [ "$DK_V" = "$DK_GIT_SSH_COMMAND" ]; } || return 0
   if git config --file "$dk_gc" --unset core.sshCommand; then
     dk_change "removed core.sshCommand from $DK_GIT_SSH_CONFIG"
   else
@@ -664,6 +691,7 @@ dk__clone_one() {
   dk_dir=$DK_ROOT$dk_dest
   case " $DK_FAILED " in *" $dk_repo "*) dk_say "not cloning $dk_repo (its key failed)"; return 0 ;; esac
   [ -f "$DK_SSH_DIR/$dk_repo-deploy" ] || { dk_fail "$dk_repo" "no key installed; not cloning"; return 0; }
+  dk_no_link "$dk_dir" || { dk_fail "$dk_repo" "$DK_LINK is a symlink under --root $DK_ROOT; not cloning or pulling through it"; return 0; }
   # The alias comes from our config file; the explicit options make --root
   # runs use the prefixed key and pins instead of the host's.
   dk_ssh="ssh -F '$DK_CONFIG' -o 'IdentityFile=$DK_SSH_DIR/$dk_repo-deploy' -o 'UserKnownHostsFile=$DK_KH' -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o BatchMode=yes"
