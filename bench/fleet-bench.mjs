@@ -30,8 +30,7 @@ const dist = (p) => pathToFileURL(path.join(root, 'dist', p)).href;
 const { startGithubApiDouble } = await import(dist('test/doubles/github-api.js'));
 const { generateX25519Identity, identityToRecipient } = await import('age-encryption');
 const { loadConfig } = await import(dist('scripts/lib/config/load.js'));
-const { wire } = await import(dist('scripts/lib/lifecycle/wire.js'));
-const { Lifecycle } = await import(dist('scripts/lib/lifecycle/engine.js'));
+const { wire, Lifecycle } = await import(dist('scripts/lib/lifecycle/index.js'));
 
 const gh = await startGithubApiDouble({ writesPerMinute: 0, writesPerHour: 0, primaryLimit: 10_000_000 });
 const REPOS = { 'nix-config': 'acme/nix-config', dotfiles: 'acme/dotfiles' };

@@ -42,7 +42,7 @@ export interface ScriptFlags {
 
 /** Public keys the host should hold, from the public state (absent before vm-fresh). */
 async function expectedPublicKeys(config: Config, host: string): Promise<Map<string, string>> {
-  const { FileStateStore } = await import('../lib/lifecycle/state.js');
+  const { FileStateStore } = await import('../lib/lifecycle/index.js');
   const state = await new FileStateStore(config.secretsDir).load(host);
   const keys = new Map<string, string>();
   for (const [repo, s] of Object.entries(state?.repos ?? {})) if (s.current) keys.set(repo, s.current.publicKey);

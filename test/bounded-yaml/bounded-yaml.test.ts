@@ -10,7 +10,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { INPUT_LIMITS, InputLimitError, readYamlDocument, readYamlDocuments, toJS } from '../../scripts/lib/bounded-yaml/index.js';
 import { loadConfig } from '../../scripts/lib/config/load.js';
-import { recipientsOfText, SopsHostSecrets } from '../../scripts/lib/lifecycle/adapters/sops-store.js';
+import { recipientsOfText, SopsHostSecrets } from '../../scripts/lib/lifecycle/effects/sops-store.js';
 import { addHostRecipient, decryptText, encryptText, matchRule, parseConfig } from '../../scripts/lib/sops/index.js';
 
 /** ~330 bytes that expand to 10^7 nodes when aliases are copied out. */

@@ -3,9 +3,7 @@
  * them (`JSON.parse(text) as StatusJson`). They are the producers' own types, so
  * a renamed field fails the type check.
  */
-import type { hostResultJson, statusJson } from '../../scripts/lib/lifecycle/present.js';
-import type { Finding } from '../../scripts/lib/lifecycle/report.js';
-import type { HostState } from '../../scripts/lib/lifecycle/types.js';
+import type { Finding, HostState, hostResultJson, statusJson } from '../../scripts/lib/lifecycle/index.js';
 
 export type HostResultJson = ReturnType<typeof hostResultJson>;
 export type StatusJson = ReturnType<typeof statusJson>;

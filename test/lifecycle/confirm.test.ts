@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { confirmer } from '../../scripts/lib/lifecycle/wire.js';
-import type { Plan } from '../../scripts/lib/lifecycle/plan.js';
+import { confirmer } from '../../scripts/cli/confirm.js';
+import type { Plan } from '../../scripts/lib/lifecycle/index.js';
 
 function io() {
   const stdin = new PassThrough();

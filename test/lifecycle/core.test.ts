@@ -1,8 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Lifecycle } from '../../scripts/lib/lifecycle/engine.js';
-import { planVmFresh } from '../../scripts/lib/lifecycle/plan.js';
-import { auditFindings, hostStatus } from '../../scripts/lib/lifecycle/report.js';
-import { realKeys } from '../../scripts/lib/lifecycle/adapters/keys.js';
+import { auditFindings, hostStatus, Lifecycle, planVmFresh, type Plan } from '../../scripts/lib/lifecycle/index.js';
+import { realKeys } from '../../scripts/lib/lifecycle/effects/keys.js';
 import { Crash, crashAfter, fakeWorld } from './fakes.js';
 
 type World = ReturnType<typeof fakeWorld>;
@@ -57,6 +55,53 @@ describe('vm-fresh', () => {
     expect(JSON.stringify(await w.states.load('web-01'))).toBe(before);
   });
 
+  it('asks before a change, and aborting changes nothing', async () => {
+    const w = fakeWorld();
+    const asked: string[] = [];
+    const confirm = async (plan: Plan) => {
+      asked.push(plan.command);
+      return false;
+    };
+    await expect(new Lifecycle(w.deps({ confirm })).vmFresh('web-01', { dryRun: false })).rejects.toThrow(/aborted, nothing changed/);
+    expect(asked).toEqual(['vm-fresh']);
+    expect(w.secrets.files.size + w.states.m.size + w.forge.writes.length).toBe(0);
+  });
+
+  it('bookkeeping alone (forge ids the sidecar lost) is neither confirmed nor journaled', async () => {
+    const w = fakeWorld();
+    await new Lifecycle(w.deps()).vmFresh('web-01', { dryRun: false });
+    delete w.states.m.get('web-01')!.repos['nix-config']!.current!.forgeId;
+    const journals: unknown[] = [];
+    const save = w.states.save.bind(w.states);
+    w.states.save = async (s) => {
+      journals.push(s.operation);
+      await save(s);
+    };
+    const confirm = async () => {
+      throw new Error('asked to confirm bookkeeping');
+    };
+    const r = await new Lifecycle(w.deps({ confirm })).vmFresh('web-01', { dryRun: false });
+    expect(r.plan.steps.map((s) => s.op)).toEqual(['record']);
+    expect(r.done).toEqual([]);
+    expect(journals.length).toBeGreaterThan(0);
+    expect(journals.every((j) => j === undefined)).toBe(true);
+    expect((await w.states.load('web-01'))!.repos['nix-config']!.current!.forgeId).toBeDefined();
+  });
+
+  it('provisioning a revoked name again clears its mark and keeps its old fingerprints flagged', async () => {
+    const w = fakeWorld(['nix-config']);
+    await new Lifecycle(w.deps()).vmFresh('web-01', { dryRun: false });
+    const old = (await w.states.load('web-01'))!.repos['nix-config']!.current!.fingerprint;
+    await new Lifecycle(w.deps()).revoke('web-01', { dryRun: false, purge: true });
+    expect((await w.states.load('web-01'))!.revoked).toBeDefined();
+    const r = await new Lifecycle(w.deps()).vmFresh('web-01', { dryRun: false });
+    expect(r.plan.steps[0]).toEqual({ op: 'clear-revoked' });
+    const st = (await w.states.load('web-01'))!;
+    expect(st.revoked).toBeUndefined();
+    expect(st.revokedFingerprints).toEqual([old]);
+    expect(st.repos['nix-config']!.current!.fingerprint).not.toBe(old);
+  });
+
   it('dry-run touches nothing and names every change', async () => {
     const w = fakeWorld();
     const r = await new Lifecycle(w.deps()).vmFresh('web-01', { dryRun: true });
@@ -98,8 +143,8 @@ describe('vm-fresh', () => {
       keys: undefined,
       state: undefined,
       listings: new Map([['nix-config', [{ status: 'registered' as const, id: '9', repo: 'nix-config', title: 'web-01-nix-config-deploy', publicKey: 'x', fingerprint: 'SHA256:zz', readOnly: true }]]]),
-      now: w.clock.now(),
-    });
+      now: w.clock.date(),
+    }, { sopsRule: ['age1op'] });
     expect(plan.warnings[0]).toMatch(/forge key 9/);
   });
 });
@@ -291,9 +336,9 @@ describe('status and audit', () => {
     await new Lifecycle(w.deps()).vmFresh('web-02', { dryRun: false });
     await new Lifecycle(w.deps()).rotate('web-02', { dryRun: false, olderThanDays: 0 });
     const listings = new Map([['nix-config', await w.forge.list('nix-config')]]);
-    const s1 = hostStatus((await w.states.load('web-01'))!, w.repos, listings, w.clock.now(), 90);
+    const s1 = hostStatus((await w.states.load('web-01'))!, w.repos, listings, w.clock.date(), 90);
     expect(s1.rows[0]).toMatchObject({ registration: 'registered', readOnly: true, enabled: true, rotation: 'none', ageDays: 0 });
-    const s2 = hostStatus((await w.states.load('web-02'))!, w.repos, listings, w.clock.now(), 90);
+    const s2 = hostStatus((await w.states.load('web-02'))!, w.repos, listings, w.clock.date(), 90);
     expect(s2.rows.map((r) => [r.slot, r.rotation])).toEqual([
       ['current', 'awaiting-finish'],
       ['previous', 'awaiting-finish'],
@@ -301,13 +346,13 @@ describe('status and audit', () => {
 
     const states = [(await w.states.load('web-01'))!, (await w.states.load('web-02'))!];
     const base = { repos: w.repos, states, recipients: new Map(), maxAgeDays: 90, unusedDays: 30 };
-    expect(auditFindings({ ...base, listings, now: w.clock.now() })).toEqual([]);
+    expect(auditFindings({ ...base, listings, now: w.clock.date() })).toEqual([]);
 
     const intruder = realKeys.generate('evil');
     await w.forge.add('nix-config', { title: 'evil', publicKey: intruder.publicKey, readOnly: true });
     w.forge.keys.get('nix-config')![0]!.readOnly = false;
     const l2 = new Map([['nix-config', await w.forge.list('nix-config')]]);
-    const later = new Date(w.clock.now().getTime() + 100 * 86_400_000);
+    const later = new Date(w.clock.now() + 100 * 86_400_000);
     const kinds = auditFindings({ ...base, listings: l2, now: later }).map((f) => f.kind);
     expect(kinds).toContain('unknown-key');
     expect(kinds).toContain('write-enabled');
@@ -319,13 +364,13 @@ describe('status and audit', () => {
     const revokedFp = (await w.states.load('web-01'))!.revokedFingerprints![0]!;
     const l3 = new Map([['nix-config', [...(await w.forge.list('nix-config')), { status: 'registered' as const, id: '999', repo: 'nix-config', title: 'x', publicKey: 'x', fingerprint: revokedFp, readOnly: true }]]]);
     const states3 = [(await w.states.load('web-01'))!, (await w.states.load('web-02'))!];
-    const f3 = auditFindings({ ...base, states: states3, listings: l3, now: w.clock.now() });
+    const f3 = auditFindings({ ...base, states: states3, listings: l3, now: w.clock.date() });
     expect(f3.find((f) => f.kind === 'revoked-host-key')?.host).toBe('web-01');
 
     const mism = auditFindings({
       ...base,
       listings,
-      now: w.clock.now(),
+      now: w.clock.date(),
       recipients: new Map([['web-01', { file: 'web-01.yaml', actual: ['age1a', 'age1old'], expected: ['age1a', 'age1b'] }]]),
       states: [states[0]!],
     });

@@ -1,6 +1,5 @@
 /** In-memory fakes of the life-cycle ports. */
-import { realKeys } from '../../scripts/lib/lifecycle/adapters/keys.js';
-import type { LifecycleDeps } from '../../scripts/lib/lifecycle/engine.js';
+import { realKeys } from '../../scripts/lib/lifecycle/effects/keys.js';
 import {
   emptyHostKeys,
   type AddResult,
@@ -12,16 +11,25 @@ import {
   type HostKeys,
   type HostSecretsStore,
   type HostState,
+  type LifecycleDeps,
+  type LockPort,
+  type SopsConfigPort,
   type StateStore,
-} from '../../scripts/lib/lifecycle/types.js';
+} from '../../scripts/lib/lifecycle/index.js';
 
 export class FakeClock implements Clock {
-  constructor(public t = new Date('2025-01-01T00:00:00Z')) {}
+  constructor(public t = Date.parse('2025-01-01T00:00:00Z')) {}
   now() {
+    return this.t;
+  }
+  async sleep(ms: number) {
+    this.t += ms;
+  }
+  date() {
     return new Date(this.t);
   }
   advanceDays(d: number) {
-    this.t = new Date(this.t.getTime() + d * 86_400_000);
+    this.t += d * 86_400_000;
   }
 }
 
@@ -48,7 +56,7 @@ export class FakeForge implements ForgePort {
     // Idempotent by fingerprint, as every ForgeProvider is.
     const existing = list.find((x) => x.fingerprint === fp);
     if (existing) return { pending: false, key: { ...existing } };
-    const key: DeployKey = { status: 'registered', id: String(this.#id++), repo, title: k.title, publicKey: k.publicKey, fingerprint: fp, readOnly: true, enabled: true, createdAt: this.clock.now().toISOString(), lastUsed: null };
+    const key: DeployKey = { status: 'registered', id: String(this.#id++), repo, title: k.title, publicKey: k.publicKey, fingerprint: fp, readOnly: true, enabled: true, createdAt: new Date(this.clock.now()).toISOString(), lastUsed: null };
     list.push(key);
     this.keys.set(repo, list);
     return { pending: false, key: { ...key } };
@@ -63,7 +71,7 @@ export class FakeForge implements ForgePort {
     return [...this.keys].flatMap(([repo, l]) => l.map((k) => ({ ...k, repo })));
   }
   use(fingerprint: string) {
-    for (const k of this.all()) if (k.fingerprint === fingerprint) this.keys.get(k.repo)!.find((x) => x.id === k.id)!.lastUsed = this.clock.now().toISOString();
+    for (const k of this.all()) if (k.fingerprint === fingerprint) this.keys.get(k.repo)!.find((x) => x.id === k.id)!.lastUsed = new Date(this.clock.now()).toISOString();
   }
 }
 
@@ -118,6 +126,50 @@ export class FakeLog implements AuditLog {
   }
 }
 
+/**
+ * `.sops.yaml` in memory: rules per file, each recipient either through a
+ * host's anchor (`via`) or written literally; a file without a rule of its
+ * own gets `defaultRule` (undefined = no creation rule matches it).
+ */
+export class FakeSops implements SopsConfigPort {
+  readonly anchors = new Map<string, string>();
+  readonly rules = new Map<string, { value: string; via?: string }[]>();
+  /** What each encrypted file's metadata lists now. */
+  readonly encryptedFor = new Map<string, string[]>();
+  readonly unreadable = new Set<string>();
+  constructor(public defaultRule: string[] | undefined = ['age1operator']) {}
+  async addHostRecipient(host: string, recipient: string) {
+    this.anchors.set(host, recipient);
+    return true;
+  }
+  async removeHostRecipient(host: string) {
+    const r = this.anchors.get(host);
+    this.anchors.delete(host);
+    for (const [f, list] of this.rules) this.rules.set(f, list.filter((x) => x.via !== host));
+    return r ? [r] : [];
+  }
+  async updateKeys(file: string) {
+    if (this.unreadable.has(file)) throw new Error(`${file}: cannot decrypt`);
+    this.encryptedFor.set(file, (await this.expectedRecipients(file)) ?? []);
+  }
+  async filesReadableBy(recipient: string) {
+    return [...this.encryptedFor].filter(([, r]) => r.includes(recipient)).map(([file]) => ({ file, keys: ['db-password'] }));
+  }
+  async hostRecipient(host: string) {
+    return this.anchors.get(host);
+  }
+  async expectedRecipients(file: string) {
+    const rule = this.rules.get(file);
+    return rule ? rule.map((x) => x.value) : this.defaultRule && [...this.defaultRule];
+  }
+}
+
+/** No other command runs in a unit test. */
+export const noLocks: LockPort = {
+  withHost: (_host, _command, fn) => fn(),
+  withSopsConfig: (fn) => fn(),
+};
+
 export class Crash extends Error {}
 
 export function fakeWorld(repos = ['nix-config', 'dotfiles']) {
@@ -126,8 +178,9 @@ export function fakeWorld(repos = ['nix-config', 'dotfiles']) {
   const secrets = new FakeSecrets();
   const states = new FakeStates();
   const log = new FakeLog();
-  const deps = (extra: Partial<LifecycleDeps> = {}): LifecycleDeps => ({ repos, forge, secrets, keys: realKeys, clock, log, states, ...extra });
-  return { clock, forge, secrets, states, log, deps, repos };
+  const sops = new FakeSops();
+  const deps = (extra: Partial<LifecycleDeps> = {}): LifecycleDeps => ({ repos, forge, secrets, sops, keys: realKeys, clock, log, states, locks: noLocks, ...extra });
+  return { clock, forge, secrets, sops, states, log, deps, repos };
 }
 
 /** Throws Crash after the n-th step whose name starts with `prefix` (simulates an abrupt stop). */

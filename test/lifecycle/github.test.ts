@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startGithubApiDouble, type GithubApiDouble } from '../doubles/github-api.js';
 import { encryptText } from '../../scripts/lib/sops/index.js';
 import { generateDeployKey } from '../../scripts/lib/keys/index.js';
-import { readAuditLog } from '../../scripts/lib/lifecycle/audit-log.js';
+import { readAuditLog } from '../../scripts/lib/lifecycle/index.js';
 import type { AuditJson, HostResultJson, HostState, RotateJson, StatusJson } from '../helpers/cli-json.js';
 import { Fleet, REPOS } from './world.js';
 
@@ -91,7 +91,7 @@ describe('vm-fresh against the GitHub double', () => {
     expect(sopsYaml).toMatch(/# fleet keys/);
     expect(sopsYaml).toMatch(/&host_web-03/);
     const text = await fs.readFile(fleet.hostFile('web-03'), 'utf8');
-    const { recipientsOfText } = await import('../../scripts/lib/lifecycle/adapters/sops-store.js');
+    const { recipientsOfText } = await import('../../scripts/lib/lifecycle/effects/sops-store.js');
     const rec = recipientsOfText(text)!;
     expect(rec).toContain(fleet.recipient);
     expect(rec.some((x) => x !== fleet.recipient)).toBe(true);

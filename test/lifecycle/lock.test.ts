@@ -2,7 +2,7 @@ import { mkdtempSync, promises as fs, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { acquireLock } from '../../scripts/lib/lifecycle/lock.js';
+import { acquireLock } from '../../scripts/lib/lifecycle/effects/locks.js';
 import { describeUnknown } from '../../scripts/lib/errors.js';
 
 const dirs: string[] = [];

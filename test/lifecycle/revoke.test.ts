@@ -4,46 +4,12 @@
  * not report success while a creation rule still names the host.
  */
 import { describe, expect, it } from 'vitest';
-import { Lifecycle } from '../../scripts/lib/lifecycle/engine.js';
-import { auditFindings } from '../../scripts/lib/lifecycle/report.js';
-import type { SopsConfigPort } from '../../scripts/lib/lifecycle/types.js';
-import { Crash, crashAfter, fakeWorld } from './fakes.js';
-
-/** Rules per file: recipients, each either through a host's anchor (`via`) or written literally. */
-class FakeSops implements SopsConfigPort {
-  readonly anchors = new Map<string, string>();
-  readonly rules = new Map<string, { value: string; via?: string }[]>();
-  /** What each encrypted file's metadata lists now. */
-  readonly encryptedFor = new Map<string, string[]>();
-  readonly unreadable = new Set<string>();
-  async addHostRecipient(host: string, recipient: string) {
-    this.anchors.set(host, recipient);
-    return true;
-  }
-  async removeHostRecipient(host: string) {
-    const r = this.anchors.get(host);
-    this.anchors.delete(host);
-    for (const [f, list] of this.rules) this.rules.set(f, list.filter((x) => x.via !== host));
-    return r ? [r] : [];
-  }
-  async updateKeys(file: string) {
-    if (this.unreadable.has(file)) throw new Error(`${file}: cannot decrypt`);
-    this.encryptedFor.set(file, (await this.expectedRecipients(file)) ?? []);
-  }
-  async filesReadableBy(recipient: string) {
-    return [...this.encryptedFor].filter(([, r]) => r.includes(recipient)).map(([file]) => ({ file, keys: ['db-password'] }));
-  }
-  async hostRecipient(host: string) {
-    return this.anchors.get(host);
-  }
-  async expectedRecipients(file: string) {
-    return this.rules.get(file)?.map((x) => x.value);
-  }
-}
+import { auditFindings, Lifecycle } from '../../scripts/lib/lifecycle/index.js';
+import { Crash, crashAfter, FakeSops, fakeWorld } from './fakes.js';
 
 async function world(sharedRule: 'anchor' | 'literal' = 'anchor') {
   const w = fakeWorld(['nix-config']);
-  const sops = new FakeSops();
+  const sops = new FakeSops(undefined);
   sops.anchors.set('web-01', 'age1web01');
   const host = '/secrets/web-01.yaml';
   const shared = '/secrets/shared.yaml';
@@ -103,7 +69,7 @@ describe('revoke and .sops.yaml', () => {
     expect(st.revoked).toBeDefined();
     const fp = st.revokedFingerprints![0]!;
     const listings = new Map([['nix-config', [{ status: 'registered' as const, id: '999', repo: 'nix-config', title: 'innocent', publicKey: 'x', fingerprint: fp, readOnly: true, lastUsed: new Date().toISOString() }]]]);
-    const kinds = auditFindings({ repos: w.repos, states: [st], listings, recipients: new Map(), now: w.clock.now(), maxAgeDays: 90, unusedDays: 30 }).map((f) => f.kind);
+    const kinds = auditFindings({ repos: w.repos, states: [st], listings, recipients: new Map(), now: w.clock.date(), maxAgeDays: 90, unusedDays: 30 }).map((f) => f.kind);
     expect(kinds).toContain('revoked-host-key');
   });
 });

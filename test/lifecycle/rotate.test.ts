@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Lifecycle, type ActivationPort } from '../../scripts/lib/lifecycle/engine.js';
+import { Lifecycle, type ActivationPort } from '../../scripts/lib/lifecycle/index.js';
 import { Crash, crashAfter, fakeWorld } from './fakes.js';
 
 class FakeActivation implements ActivationPort {

@@ -29,9 +29,7 @@ export const command: Command = {
   async run(args, ctx) {
     const { values } = parseCommandArgs('audit', args, { json: { type: 'boolean' } }, { min: 0, max: 0, names: '' });
     const config = await ctx.config();
-    const { wire } = await import('../../lib/lifecycle/wire.js');
-    const { ForgeCache, collectAudit } = await import('../../lib/lifecycle/engine.js');
-    const { printFindings } = await import('../../lib/lifecycle/present.js');
+    const { wire, ForgeCache, collectAudit, printFindings } = await import('../../lib/lifecycle/index.js');
     const deps = await wire(config, ctx.env, ctx, { json: Boolean(values.json) });
     const { findings, hosts, keys } = await collectAudit(deps, new ForgeCache(deps.forge), { maxAgeDays: config.rotation.maxAgeDays, unusedDays: config.audit.unusedDays });
     if (values.json) printJson(ctx.stdout, { ok: findings.length === 0, hosts, forgeKeys: keys, findings });

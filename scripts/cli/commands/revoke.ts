@@ -38,9 +38,8 @@ export const command: Command = {
     );
     const host = assertHostName(positionals[0]);
     const config = await ctx.config();
-    const { wire, confirmer } = await import('../../lib/lifecycle/wire.js');
-    const { Lifecycle } = await import('../../lib/lifecycle/engine.js');
-    const { hostResultJson, printHostResult } = await import('../../lib/lifecycle/present.js');
+    const { wire, Lifecycle, hostResultJson, printHostResult } = await import('../../lib/lifecycle/index.js');
+    const { confirmer } = await import('../confirm.js');
     const confirm = confirmer(ctx, Boolean(values.yes), true);
     const deps = await wire(config, ctx.env, ctx, { json: Boolean(values.json), manual: Boolean(values.manual), ...(confirm ? { confirm } : {}) });
     if (deps.forge.kind === 'manual') {

@@ -55,10 +55,8 @@ export const command: Command = {
     }
     const hostsArg = positionals.map((h) => assertHostName(h));
     const config = await ctx.config();
-    const { wire, confirmer } = await import('../../lib/lifecycle/wire.js');
-    const { Lifecycle } = await import('../../lib/lifecycle/engine.js');
-    const { hostResultJson, printHostResult } = await import('../../lib/lifecycle/present.js');
-    const { provisionedHosts } = await import('../../lib/lifecycle/hosts.js');
+    const { wire, Lifecycle, hostResultJson, printHostResult, provisionedHosts } = await import('../../lib/lifecycle/index.js');
+    const { confirmer } = await import('../confirm.js');
     const confirm = confirmer(ctx, Boolean(values.yes), true);
     const deps = await wire(config, ctx.env, ctx, { json: Boolean(values.json), manual: Boolean(values.manual), withActivation: true, ...(confirm ? { confirm } : {}) });
     const hosts = values.all ? await provisionedHosts(config, deps.states) : hostsArg;

@@ -18,9 +18,7 @@ export const command: Command = {
     const { values, positionals } = parseCommandArgs('status', args, { json: { type: 'boolean' } }, { min: 0, max: Infinity, names: 'HOST' });
     const hosts = positionals.map((h) => assertHostName(h));
     const config = await ctx.config();
-    const { wire } = await import('../../lib/lifecycle/wire.js');
-    const { ForgeCache, collectStatus } = await import('../../lib/lifecycle/engine.js');
-    const { printStatus, statusJson } = await import('../../lib/lifecycle/present.js');
+    const { wire, ForgeCache, collectStatus, printStatus, statusJson } = await import('../../lib/lifecycle/index.js');
     const deps = await wire(config, ctx.env, ctx, { json: Boolean(values.json) });
     const { hosts: rows, missing } = await collectStatus(deps, new ForgeCache(deps.forge), hosts, config.rotation.maxAgeDays);
     if (values.json) printJson(ctx.stdout, statusJson(rows, missing));

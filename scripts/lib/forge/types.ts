@@ -10,6 +10,8 @@
 import type { ForgeType, RepoConfig } from '../config/types.js';
 import type { ForgeError } from './errors.js';
 
+export { systemClock, type Clock } from '../clock.js';
+
 /** A key registered on the forge. */
 export interface DeployKey {
   status: 'registered';
@@ -112,17 +114,6 @@ export interface ForgeProvider {
   /** Removes a registration; an id that is already gone succeeds. */
   remove(repo: RepoConfig, id: string, ctx?: KeyContext): Promise<void>;
 }
-
-/** Time, injectable so tests and benchmarks can shorten it. */
-export interface Clock {
-  now(): number;
-  sleep(ms: number): Promise<void>;
-}
-
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  sleep: (ms) => new Promise((r) => setTimeout(r, Math.max(0, ms))),
-};
 
 /** Streams for the manual provider and warnings. */
 export interface ForgeIO {

@@ -7,8 +7,8 @@
 import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { appendToFile } from '../fs/index.js';
-import type { AuditEntry, AuditLog, Clock } from './types.js';
+import { appendToFile } from '../../fs/index.js';
+import type { AuditEntry, AuditLog, Clock } from '../core/types.js';
 
 export const LOG_NAME = 'deploy-keys.log.jsonl';
 
@@ -31,7 +31,7 @@ export class FileAuditLog implements AuditLog {
     this.file = path.join(secretsDir, LOG_NAME);
   }
   async append(entry: Omit<AuditEntry, 'time' | 'actor'>): Promise<void> {
-    const line: AuditEntry = { time: this.clock.now().toISOString(), ...entry, actor: this.actor };
+    const line: AuditEntry = { time: new Date(this.clock.now()).toISOString(), ...entry, actor: this.actor };
     await appendToFile(this.file, `${JSON.stringify(line)}\n`, 0o600);
   }
 }

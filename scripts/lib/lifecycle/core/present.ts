@@ -1,7 +1,6 @@
 /** Human and JSON output of the life-cycle commands. */
 import type { Finding, HostStatus } from './report.js';
-import type { HostResult } from './engine.js';
-import { describeStep, type Plan } from './plan.js';
+import { describeStep, isBookkeeping, type HostResult, type Plan } from './plan.js';
 
 interface Out {
   write(s: string): unknown;
@@ -32,12 +31,12 @@ export function hostResultJson(r: HostResult) {
 export function printHostResult(out: Out, err: Out, r: HostResult): void {
   const p = r.plan;
   if (r.resumed) out.write(`${r.host}: resuming an interrupted "${r.resumed.command}" (started ${r.resumed.startedAt}${r.resumed.step ? `, last step ${r.resumed.step}` : ''})\n`);
-  const visible = p.steps.filter((s) => s.op !== 'record');
+  const visible = p.steps.filter((s) => !isBookkeeping(s));
   if (r.dryRun) {
     out.write(visible.length ? `${p.command} ${r.host} would (dry run, nothing changed):\n` : `${p.command} ${r.host}: nothing to do\n`);
     for (const s of visible) out.write(`  ${describeStep(s, r.host)}\n`);
   } else if (visible.length === 0) {
-    out.write(`${p.command} ${r.host}: nothing to do${p.steps.length ? ' (forge ids recorded)' : ''}\n`);
+    out.write(`${p.command} ${r.host}: nothing to do${p.steps.length ? ' (public state updated)' : ''}\n`);
   } else {
     out.write(`${p.command} ${r.host}:\n`);
     for (const s of visible) out.write(`  done: ${describeStep(s, r.host)}\n`);

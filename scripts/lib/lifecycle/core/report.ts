@@ -2,7 +2,7 @@
  * status and audit: pure functions over public data only (sidecars, forge
  * listings, host-file recipients from metadata, .sops.yaml) — no age identity.
  */
-import { deployKeyTitle } from '../names.js';
+import { deployKeyTitle } from '../../names.js';
 import type { DeployKey, HostState, KeyRecord, Slot } from './types.js';
 
 const DAY = 86_400_000;

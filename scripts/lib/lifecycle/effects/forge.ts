@@ -1,9 +1,9 @@
 /** ForgePort over a scripts/lib/forge ForgeProvider (repo names → RepoConfig). */
-import type { Config, RepoConfig } from '../../config/types.js';
-import { repoByName } from '../../config/load.js';
+import type { Config, RepoConfig } from '../../config/index.js';
+import { repoByName } from '../../config/index.js';
 import { DeployKeysError } from '../../errors.js';
 import type { ForgeProvider } from '../../forge/index.js';
-import type { AddResult, DeployKey, ForgePort } from '../types.js';
+import type { AddResult, DeployKey, ForgePort } from '../core/types.js';
 
 export class ProviderForge implements ForgePort {
   readonly kind: string;

@@ -1,9 +1,10 @@
 /**
- * The life cycle core (vm-fresh, rotate, revoke, status, audit) talks to the
- * outside world only through the small ports below. The real adapters live in
- * `adapters/`, the tests use in-memory fakes.
+ * The life cycle's data and the small ports through which the engine reaches
+ * the outside world. The real ports live in `../effects/`, the tests use
+ * in-memory fakes.
  */
-import type { DeployKey } from '../forge/index.js';
+import type { Clock } from '../../clock.js';
+import type { DeployKey } from '../../forge/index.js';
 
 /** Where a private key sits in the host file. */
 export type Slot = 'current' | 'next' | 'previous';
@@ -97,9 +98,7 @@ export interface KeyFactory {
   inspect(privateKey: string, where: string): PublicKeyInfo;
 }
 
-export interface Clock {
-  now(): Date;
-}
+export type { Clock };
 
 export interface AuditEntry {
   time: string;
@@ -172,3 +171,28 @@ export interface StateStore {
 
 /** Named points where `DEPLOY_KEYS_FAULT=after:<step>` stops the process abruptly. */
 export type FaultHook = (step: string) => void | Promise<void>;
+
+/** The host's activation script (no secrets; embeds the expected public key per repo). */
+export interface ActivationPort {
+  path(host: string): string;
+  /** Whether the file exists and equals what would be written for these public keys. */
+  isCurrent(host: string, publicKeys: Record<string, string>): Promise<boolean>;
+  write(host: string, publicKeys: Record<string, string>): Promise<void>;
+}
+
+/** Mutual exclusion between commands (lock files next to the state). */
+export interface LockPort {
+  /** Runs `fn` holding the host's lock; a lock held by another command is an error at once. */
+  withHost<T>(host: string, command: string, fn: () => Promise<T>): Promise<T>;
+  /** Runs `fn` holding the lock of `.sops.yaml` (shared by all hosts; held only for one small edit, so waited for). */
+  withSopsConfig<T>(fn: () => Promise<T>): Promise<T>;
+}
+
+export interface KeySummary {
+  repo: string;
+  slot: Slot;
+  fingerprint: string;
+  publicKey: string;
+  forgeId?: string;
+  status: 'registered' | 'pending' | 'stored';
+}

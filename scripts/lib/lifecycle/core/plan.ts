@@ -1,12 +1,13 @@
 /**
  * Planners: pure functions of (config repos, host file view, public state,
- * forge listings, clock) → the exact list of changes. `--dry-run` prints the
- * plan; the executor runs it step by step. Every planner is also the recovery
- * procedure: re-planning after an interruption finishes what was started,
- * because it looks at what is actually stored and registered.
+ * forge listings, .sops.yaml facts, clock) → the exact list of changes.
+ * `--dry-run` prints the plan; the executor runs it step by step. Every planner
+ * is also the recovery procedure: re-planning after an interruption finishes
+ * what was started, because it looks at what is actually stored and registered.
  */
-import { deployKeyTitle } from '../names.js';
-import { withoutKey, type DeployKey, type HostKeysView, type HostState, type PublicKeyInfo, type Slot } from './types.js';
+import { DeployKeysError } from '../../errors.js';
+import { deployKeyTitle } from '../../names.js';
+import { SLOT_KEY, SLOTS, withoutKey, type DeployKey, type HostKeysView, type HostState, type KeySummary, type PublicKeyInfo, type Slot } from './types.js';
 
 export type Edit =
   /** Generate a new key and store it in `slot`. */
@@ -25,6 +26,10 @@ export type Step =
   | { op: 'forge-add'; repo: string; slot: 'current' | 'next'; title: string; fingerprint?: string }
   /** The key is on the forge but the public state lacks its id (e.g. interrupted right after registering). */
   | { op: 'record'; repo: string; slot: Slot; forgeId: string; fingerprint: string }
+  /** Remembers what a revoked host had (before the first change, so a re-run still finds it). */
+  | { op: 'record-revoked'; fingerprints: string[]; recipients: string[] }
+  /** The name is provisioned again: its revoked mark goes (its old fingerprints stay flagged). */
+  | { op: 'clear-revoked' }
   | { op: 'forge-remove'; repo: string; id: string; fingerprint: string; title: string; reason: string }
   | { op: 'purge-host-file'; file: string }
   | { op: 'write-activation'; file: string }
@@ -40,18 +45,37 @@ export interface Plan {
   warnings: string[];
 }
 
+/** What running a plan for one host gave. */
+export interface HostResult {
+  host: string;
+  plan: Plan;
+  /** Step lines as executed (empty for --dry-run or when nothing was to do). */
+  done: string[];
+  dryRun: boolean;
+  /** Resumed an interrupted command (journal found). */
+  resumed?: { command: string; startedAt: string; step?: string };
+  keys: KeySummary[];
+  activationFile?: string;
+}
+
 export interface PlanInput {
   host: string;
   /** Managed repos in config order. */
   repos: readonly string[];
   /** Host file path (for the plan text). */
   file: string;
-  /** Public view of the decrypted host file; `undefined` = no file. */
+  /** Public view of the decrypted host file; `undefined` = no file (or, for revoke --purge, not decryptable). */
   keys: HostKeysView | undefined;
   state: HostState | undefined;
   /** Each managed repo's forge keys. */
   listings: ReadonlyMap<string, readonly DeployKey[]>;
   now: Date;
+}
+
+/** The activation script, when the command keeps one: where, and whether it matches the current keys. */
+export interface ActivationFacts {
+  file: string;
+  current: boolean;
 }
 
 const DAY = 86_400_000;
@@ -60,13 +84,25 @@ export function findByFingerprint(listing: readonly DeployKey[] | undefined, fin
   return listing?.find((k) => k.fingerprint === fingerprint);
 }
 
-/** Steps that change nothing outside the public sidecar. */
-export function isMutating(step: Step): boolean {
-  return step.op !== 'record';
+/**
+ * Bookkeeping: the step only brings the public sidecar in line with what is
+ * stored and registered. A plan of such steps alone changes nothing an
+ * operator must confirm, is not journaled, and is not shown as a change.
+ */
+export function isBookkeeping(step: Step): boolean {
+  return step.op === 'record' || step.op === 'record-revoked' || step.op === 'clear-revoked';
 }
 
+/** The step deletes a key, a recipient or the host file: what an unattended run needs --yes for. */
+export function isDeletion(step: Step): boolean {
+  return (
+    step.op === 'forge-remove' || step.op === 'purge-host-file' || step.op === 'remove-recipient' || (step.op === 'write-host-file' && step.edits.some((e) => e.type === 'delete'))
+  );
+}
+
+/** Whether the plan changes anything beyond the sidecar's bookkeeping. */
 export function hasChanges(plan: Plan): boolean {
-  return plan.steps.some(isMutating);
+  return plan.steps.some((s) => !isBookkeeping(s));
 }
 
 function emptyView(): HostKeysView {
@@ -74,9 +110,9 @@ function emptyView(): HostKeysView {
 }
 
 /** Registration of keys already stored: add the unregistered, record ids the sidecar lacks. */
-function registrationSteps(input: PlanInput, view: HostKeysView, slots: readonly Slot[], out: Step[]): void {
+function registrationSteps(input: PlanInput, view: HostKeysView, out: Step[]): void {
   for (const repo of input.repos) {
-    for (const slot of slots) {
+    for (const slot of SLOTS) {
       const info = view[slot][repo];
       if (!info) continue;
       const onForge = findByFingerprint(input.listings.get(repo), info.fingerprint);
@@ -94,7 +130,7 @@ function registrationSteps(input: PlanInput, view: HostKeysView, slots: readonly
 
 function knownFingerprints(view: HostKeysView | undefined): Set<string> {
   const fps = new Set<string>();
-  if (view) for (const slot of ['current', 'next', 'previous'] as const) for (const i of Object.values(view[slot])) fps.add(i.fingerprint);
+  if (view) for (const slot of SLOTS) for (const i of Object.values(view[slot])) fps.add(i.fingerprint);
   return fps;
 }
 
@@ -111,22 +147,42 @@ function orphanWarnings(input: PlanInput, view: HostKeysView | undefined, out: s
   }
 }
 
-export interface VmFreshOptions {
-  /** --host-key: the host's age recipient and whether .sops.yaml / the host file already have it. */
-  hostKey?: { recipient: string; inSopsConfig: boolean; inFile: boolean };
-  /** Path of the activation script to (re)write; absent = don't write one. */
-  activationFile?: string;
+function changesCurrentKeys(steps: readonly Step[]): boolean {
+  return steps.some((st) => st.op === 'write-host-file' && st.edits.some((e) => e.type === 'promote' || (e.type === 'generate' && e.slot === 'current')));
 }
 
-export function planVmFresh(input: PlanInput, opts: VmFreshOptions = {}): Plan {
+/** Appends the activation script's rewrite when the plan changes current keys or the script is out of date. */
+function activationStep(steps: Step[], activation: ActivationFacts | undefined): void {
+  if (activation && (changesCurrentKeys(steps) || !activation.current)) steps.push({ op: 'write-activation', file: activation.file });
+}
+
+/** A command that changes a revoked name's keys provisions it again. */
+function clearRevoked(input: PlanInput, steps: Step[]): Step[] {
+  return input.state?.revoked && steps.some((s) => !isBookkeeping(s)) ? [{ op: 'clear-revoked' }, ...steps] : steps;
+}
+
+export interface VmFreshOptions {
+  /** Recipients `.sops.yaml` names for the host file; undefined when no creation rule matches it. */
+  sopsRule: readonly string[] | undefined;
+  /** --host-key: the host's age recipient, and whether the host file is already encrypted for it. */
+  hostKey?: { recipient: string; inFile: boolean };
+  activation?: ActivationFacts;
+}
+
+export function planVmFresh(input: PlanInput, opts: VmFreshOptions): Plan {
   const steps: Step[] = [];
   const notes: string[] = [];
   const warnings: string[] = [];
   const exists = input.keys !== undefined;
   const view = input.keys ?? emptyView();
+  if (!exists && !opts.hostKey && opts.sopsRule === undefined) {
+    throw new DeployKeysError(`no .sops.yaml creation rule matches ${input.file}`, {
+      hint: 'add a creation rule for the host files (path_regex), or pass --host-key to add one for this host',
+    });
+  }
 
   if (opts.hostKey) {
-    if (!opts.hostKey.inSopsConfig) steps.push({ op: 'add-recipient', recipient: opts.hostKey.recipient });
+    if (!opts.sopsRule?.includes(opts.hostKey.recipient)) steps.push({ op: 'add-recipient', recipient: opts.hostKey.recipient });
     if (exists && !opts.hostKey.inFile) steps.push({ op: 'updatekeys', file: input.file });
   }
 
@@ -147,14 +203,14 @@ export function planVmFresh(input: PlanInput, opts: VmFreshOptions = {}): Plan {
       after.next = withoutKey(after.next, e.repo);
     }
   }
-  registrationSteps(input, after, ['current', 'next', 'previous'], steps);
+  registrationSteps(input, after, steps);
   for (const e of edits) {
     if (e.type === 'generate') steps.push({ op: 'forge-add', repo: e.repo, slot: 'current', title: e.title });
   }
   orphanWarnings(input, input.keys, warnings);
   for (const repo of input.repos) if (view.previous[repo]) notes.push(`${repo}: rotation awaiting "deploy-keys rotate --finish ${input.host}"`);
-  if (opts.activationFile) steps.push({ op: 'write-activation', file: opts.activationFile });
-  return { command: 'vm-fresh', host: input.host, steps, notes, warnings };
+  activationStep(steps, opts.activation);
+  return { command: 'vm-fresh', host: input.host, steps: clearRevoked(input, steps), notes, warnings };
 }
 
 /** When a key was created: public state, else the forge's created_at; undefined if unknown. */
@@ -165,22 +221,33 @@ export function keyCreatedAt(input: PlanInput, repo: string, slot: Slot, info: P
   return onForge?.createdAt ? new Date(onForge.createdAt) : undefined;
 }
 
+/**
+ * rotate and --finish of a host without a host file: nothing to do when it has
+ * a sidecar, an error when it has none (a typo must not create state for a new name).
+ */
+function noHostFile(input: PlanInput, command: 'rotate' | 'finish'): Plan {
+  if (!input.state) {
+    throw new DeployKeysError(`${input.host}: no host file ${input.file} and no state`, {
+      hint: `check the name, or provision it with "deploy-keys vm-fresh ${input.host}"`,
+    });
+  }
+  return { command, host: input.host, steps: [], notes: [`no host file ${input.file}; run "deploy-keys vm-fresh ${input.host}" first`], warnings: [] };
+}
+
 export interface RotateOptions {
   /** Rotate keys at least this old (days); 0 = all. */
   olderThanDays: number;
   /** Rotate even if younger (explicit --force). */
   force?: boolean;
+  activation?: ActivationFacts;
 }
 
 export function planRotate(input: PlanInput, opts: RotateOptions): Plan {
+  const view = input.keys;
+  if (!view) return noHostFile(input, 'rotate');
   const steps: Step[] = [];
   const notes: string[] = [];
   const warnings: string[] = [];
-  const view = input.keys;
-  if (!view) {
-    notes.push(`no host file ${input.file}; run "deploy-keys vm-fresh ${input.host}" first`);
-    return { command: 'rotate', host: input.host, steps, notes, warnings };
-  }
   const generate: Edit[] = [];
   const promote: Edit[] = [];
   const register: Step[] = [];
@@ -226,6 +293,8 @@ export function planRotate(input: PlanInput, opts: RotateOptions): Plan {
   if (generate.length) steps.push({ op: 'write-host-file', file: input.file, create: false, edits: generate });
   steps.push(...register);
   if (promote.length) steps.push({ op: 'write-host-file', file: input.file, create: false, edits: promote });
+  // The script follows the keys; an interrupted run may have promoted keys before it stopped.
+  if (steps.some((st) => st.op === 'write-host-file') || input.state?.operation) activationStep(steps, opts.activation);
   return { command: 'rotate', host: input.host, steps, notes, warnings };
 }
 
@@ -235,14 +304,11 @@ export interface FinishOptions {
 }
 
 export function planFinish(input: PlanInput, opts: FinishOptions): Plan {
+  const view = input.keys;
+  if (!view) return noHostFile(input, 'finish');
   const steps: Step[] = [];
   const notes: string[] = [];
   const warnings: string[] = [];
-  const view = input.keys;
-  if (!view) {
-    notes.push(`no host file ${input.file}`);
-    return { command: 'finish', host: input.host, steps, notes, warnings };
-  }
   const drops: Edit[] = [];
   for (const repo of input.repos) {
     const prev = view.previous[repo];
@@ -285,20 +351,29 @@ export function planFinish(input: PlanInput, opts: FinishOptions): Plan {
   return { command: 'finish', host: input.host, steps, notes, warnings };
 }
 
+/**
+ * Every age recipient the host has or had: its sidecar's, the one `.sops.yaml`
+ * names for it (`inSopsConfig`), and those an earlier revoke recorded. No file
+ * may stay encrypted for any of them.
+ */
+export function revokedRecipients(state: HostState | undefined, inSopsConfig: string | undefined): string[] {
+  const all = [state?.ageRecipient, inSopsConfig, ...(state?.revokedRecipients ?? [])].filter((r): r is string => r !== undefined && r !== '');
+  return [...new Set(all)].sort();
+}
+
 export interface RevokeOptions {
   purge: boolean;
-  /** Files the host could read (from their public metadata), with their top-level keys. */
+  /** The host's recipient as `.sops.yaml` names it (its anchor), if any. */
+  inSopsConfig: string | undefined;
+  /** Files encrypted for any of revokedRecipients() (from their public metadata), with their top-level keys. */
   readable: readonly { file: string; keys: string[] }[];
-  /** Whether `.sops.yaml` names the host (its recipient or a rule for its file). */
-  inSopsConfig: boolean;
-  /** The host's age recipients (state, `.sops.yaml`, earlier revokes): no file may stay encrypted for them. */
-  recipients?: readonly string[];
 }
 
 export function planRevoke(input: PlanInput, opts: RevokeOptions): Plan {
   const steps: Step[] = [];
   const notes: string[] = [];
   const warnings: string[] = [];
+  const recipients = revokedRecipients(input.state, opts.inSopsConfig);
   const fps = knownFingerprints(input.keys);
   for (const rs of Object.values(input.state?.repos ?? {})) {
     for (const r of [rs.current, rs.next, rs.previous]) if (r) fps.add(r.fingerprint);
@@ -313,25 +388,40 @@ export function planRevoke(input: PlanInput, opts: RevokeOptions): Plan {
       }
     }
   }
-  if (opts.inSopsConfig) steps.push({ op: 'remove-recipient', ...(input.state?.ageRecipient ? { recipient: input.state.ageRecipient } : {}) });
+  if (opts.inSopsConfig !== undefined) steps.push({ op: 'remove-recipient', ...(input.state?.ageRecipient ? { recipient: input.state.ageRecipient } : {}) });
   for (const r of opts.readable) {
     if (opts.purge && r.file === input.file) continue;
-    steps.push({ op: 'updatekeys', file: r.file, ...(opts.recipients?.length ? { drop: [...opts.recipients] } : {}) });
+    steps.push({ op: 'updatekeys', file: r.file, ...(recipients.length ? { drop: recipients } : {}) });
   }
   if (opts.purge) {
     if (input.keys !== undefined || opts.readable.some((r) => r.file === input.file)) steps.push({ op: 'purge-host-file', file: input.file });
   } else if (input.keys) {
     const edits: Edit[] = [];
-    for (const slot of ['current', 'next', 'previous'] as const) for (const repo of Object.keys(input.keys[slot])) edits.push({ type: 'delete', slot, repo });
+    for (const slot of SLOTS) for (const repo of Object.keys(input.keys[slot])) edits.push({ type: 'delete', slot, repo });
     if (edits.length) steps.push({ op: 'write-host-file', file: input.file, create: false, edits });
   }
   if (!input.state?.revoked || steps.length > 0) steps.push({ op: 'mark-revoked', purged: opts.purge });
+  // Every fingerprint the host had, so audit can flag them later; recorded before the first change.
+  for (const st of steps) if (st.op === 'forge-remove') fps.add(st.fingerprint);
+  const fingerprints = [...fps].sort();
+  if (!sameList(fingerprints, input.state?.revokedFingerprints) || !sameList(recipients, input.state?.revokedRecipients)) {
+    steps.unshift({ op: 'record-revoked', fingerprints, recipients });
+  }
   if (opts.readable.length) {
     notes.push(
       `the host could read these secrets; rotate them: ${opts.readable.map((r) => `${r.file} [${r.keys.join(', ') || '-'}]`).join('; ')}`,
     );
   }
   return { command: 'revoke', host: input.host, steps, notes, warnings };
+}
+
+function sameList(a: readonly string[], b: readonly string[] | undefined): boolean {
+  return a.length === (b?.length ?? 0) && a.every((x, i) => x === b?.[i]);
+}
+
+/** How a slot's entry is named in the host file: `deploy-keys-next.nix-config`. */
+export function slotEntry(slot: Slot, repo: string): string {
+  return `${SLOT_KEY[slot]}.${repo}`;
 }
 
 /** One line per step, for --dry-run and prompts: names exactly what is created or deleted. */
@@ -345,9 +435,9 @@ export function describeStep(step: Step, host: string): string {
       return `re-encrypt the data key of ${step.file} (updatekeys)`;
     case 'write-host-file': {
       const parts = step.edits.map((e) =>
-        e.type === 'generate' ? `generate ${e.title} into ${e.slot === 'current' ? 'deploy-keys' : 'deploy-keys-next'}.${e.repo}`
-        : e.type === 'promote' ? `promote deploy-keys-next.${e.repo} to deploy-keys.${e.repo} (old key kept as deploy-keys-previous.${e.repo})`
-        : `delete ${e.slot === 'current' ? 'deploy-keys' : `deploy-keys-${e.slot}`}.${e.repo}`,
+        e.type === 'generate' ? `generate ${e.title} into ${slotEntry(e.slot, e.repo)}`
+        : e.type === 'promote' ? `promote ${slotEntry('next', e.repo)} to ${slotEntry('current', e.repo)} (old key kept as ${slotEntry('previous', e.repo)})`
+        : `delete ${slotEntry(e.slot, e.repo)}`,
       );
       return `${step.create ? 'create' : 'write'} ${step.file}${parts.length ? `: ${parts.join('; ')}` : ''}`;
     }
@@ -355,6 +445,10 @@ export function describeStep(step: Step, host: string): string {
       return `register read-only deploy key ${step.title} on ${step.repo}${step.fingerprint ? ` (${step.fingerprint})` : ''}`;
     case 'record':
       return `record forge id ${step.forgeId} of ${step.fingerprint} (${step.repo})`;
+    case 'record-revoked':
+      return `record ${host}'s ${step.fingerprints.length} fingerprint(s) and ${step.recipients.length} age recipient(s) as revoked in its public state`;
+    case 'clear-revoked':
+      return `clear ${host}'s revoked mark in its public state (provisioned again)`;
     case 'forge-remove':
       return `delete deploy key ${step.id} "${step.title}" (${step.fingerprint}) from ${step.repo}: ${step.reason}`;
     case 'purge-host-file':

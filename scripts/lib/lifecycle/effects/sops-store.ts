@@ -7,12 +7,12 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { isNode, isScalar, isSeq, stringify } from 'yaml';
 import { readYamlDocument, toJS } from '../../bounded-yaml/index.js';
-import type { Config } from '../../config/types.js';
-import { hostFilePath } from '../../config/load.js';
+import type { Config } from '../../config/index.js';
+import { hostFilePath } from '../../config/index.js';
 import { DeployKeysError } from '../../errors.js';
 import { ensureDir, writeFileAtomic } from '../../fs/index.js';
 import type { SopsEditor } from '../../sops/index.js';
-import { SLOT_KEY, SLOTS, emptyHostKeys, type HostKeys, type HostSecretsStore, type SopsConfigPort } from '../types.js';
+import { SLOT_KEY, SLOTS, emptyHostKeys, type HostKeys, type HostSecretsStore, type SopsConfigPort } from '../core/types.js';
 
 type Sops = typeof import('../../sops/index.js');
 let sopsModule: Promise<Sops> | undefined;

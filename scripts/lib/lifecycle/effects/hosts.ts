@@ -1,8 +1,8 @@
 /** Which hosts `--all` means: a state file or a host file, and not revoked. */
 import { promises as fs } from 'node:fs';
-import type { Config } from '../config/types.js';
-import { hostNameProblem } from '../names.js';
-import type { StateStore } from './types.js';
+import type { Config } from '../../config/index.js';
+import { hostNameProblem } from '../../names.js';
+import type { StateStore } from '../core/types.js';
 
 export async function provisionedHosts(config: Config, states: StateStore): Promise<string[]> {
   const names = new Set(await states.hosts());

@@ -1,6 +1,6 @@
-/** KeyFactory and Clock backed by scripts/lib/keys and the system clock. */
+/** KeyFactory backed by scripts/lib/keys. */
 import { generateDeployKey, parsePrivateKey } from '../../keys/index.js';
-import type { Clock, KeyFactory } from '../types.js';
+import type { KeyFactory } from '../core/types.js';
 
 export const realKeys: KeyFactory = {
   generate(comment) {
@@ -11,5 +11,3 @@ export const realKeys: KeyFactory = {
     return { fingerprint: k.fingerprint, publicKey: k.publicKey };
   },
 };
-
-export const systemClock: Clock = { now: () => new Date() };

@@ -1,0 +1,21 @@
+/** What the engine needs from the world: the ports, given once per run. */
+import type { Plan } from '../core/plan.js';
+import type { ActivationPort, AuditLog, Clock, FaultHook, ForgePort, HostSecretsStore, KeyFactory, LockPort, SopsConfigPort, StateStore } from '../core/types.js';
+
+export interface LifecycleDeps {
+  /** Managed repos, config order. */
+  repos: readonly string[];
+  forge: ForgePort;
+  secrets: HostSecretsStore;
+  sops: SopsConfigPort;
+  keys: KeyFactory;
+  clock: Clock;
+  log: AuditLog;
+  states: StateStore;
+  locks: LockPort;
+  fault?: FaultHook;
+  /** The host's activation script, for the commands that keep it (vm-fresh, rotate). */
+  activation?: ActivationPort;
+  /** Asked before executing a plan with changes; false aborts. Absent = proceed. */
+  confirm?: (plan: Plan) => Promise<boolean>;
+}

@@ -1,0 +1,131 @@
+/**
+ * The life-cycle commands for one host: load what is stored and registered,
+ * gather the facts the planner needs, plan (pure, core/plan.ts), confirm, and
+ * hand the plan to the executor. One command per host at a time (its lock).
+ */
+import { DeployKeysError } from '../../errors.js';
+import { hasChanges, planFinish, planRevoke, planRotate, planVmFresh, revokedRecipients, type ActivationFacts, type HostResult, type Plan, type PlanInput } from '../core/plan.js';
+import { newState } from '../core/state.js';
+import type { HostKeys, HostKeysView, HostState } from '../core/types.js';
+import type { LifecycleDeps } from './deps.js';
+import { Executor } from './executor.js';
+import { ForgeCache } from './forge-cache.js';
+import { KeyViewer } from './key-viewer.js';
+
+export interface VmFreshRunOptions {
+  dryRun: boolean;
+  /** Age recipient converted from --host-key. */
+  hostRecipient?: string;
+}
+
+interface Loaded {
+  input: PlanInput;
+  prior: HostState | undefined;
+  executor: Executor;
+}
+
+export class Lifecycle {
+  readonly cache: ForgeCache;
+  readonly viewer: KeyViewer;
+  /** `cache`: a listing cache to share (e.g. the one the preflight filled). */
+  constructor(
+    readonly deps: LifecycleDeps,
+    cache?: ForgeCache,
+  ) {
+    this.cache = cache ?? new ForgeCache(deps.forge);
+    this.viewer = new KeyViewer(deps.keys, deps.repos);
+  }
+
+  async vmFresh(host: string, opts: VmFreshRunOptions): Promise<HostResult> {
+    const { deps } = this;
+    return this.#locked(host, 'vm-fresh', opts.dryRun, async () => {
+      const loaded = await this.#load(host);
+      const sopsRule = await deps.sops.expectedRecipients(loaded.input.file);
+      const recipient = opts.hostRecipient;
+      const hostKey = recipient === undefined ? undefined : { recipient, inFile: (await deps.secrets.recipients(host))?.includes(recipient) ?? false };
+      const activation = await this.#activation(host, loaded.input.keys);
+      const plan = planVmFresh(loaded.input, { sopsRule, ...(hostKey ? { hostKey } : {}), ...(activation ? { activation } : {}) });
+      const res = await this.#run(loaded, plan, opts.dryRun);
+      return { ...res, ...(activation ? { activationFile: activation.file } : {}) };
+    });
+  }
+
+  async rotate(host: string, opts: { dryRun: boolean; olderThanDays: number; force?: boolean }): Promise<HostResult> {
+    return this.#locked(host, 'rotate', opts.dryRun, async () => {
+      const loaded = await this.#load(host);
+      const activation = await this.#activation(host, loaded.input.keys);
+      const plan = planRotate(loaded.input, { olderThanDays: opts.olderThanDays, force: opts.force ?? false, ...(activation ? { activation } : {}) });
+      return this.#run(loaded, plan, opts.dryRun);
+    });
+  }
+
+  async finish(host: string, opts: { dryRun: boolean; graceDays: number; force: boolean }): Promise<HostResult> {
+    return this.#locked(host, 'rotate --finish', opts.dryRun, async () => {
+      const loaded = await this.#load(host);
+      return this.#run(loaded, planFinish(loaded.input, { graceDays: opts.graceDays, force: opts.force }), opts.dryRun);
+    });
+  }
+
+  async revoke(host: string, opts: { dryRun: boolean; purge: boolean }): Promise<HostResult> {
+    const { deps } = this;
+    return this.#locked(host, 'revoke', opts.dryRun, async () => {
+      // Without --purge the keys must be removed from the host file, so it must decrypt.
+      const loaded = await this.#load(host, opts.purge);
+      const inSopsConfig = await deps.sops.hostRecipient(host);
+      const readable = new Map<string, { file: string; keys: string[] }>();
+      for (const r of revokedRecipients(loaded.prior, inSopsConfig)) for (const f of await deps.sops.filesReadableBy(r)) readable.set(f.file, f);
+      const plan = planRevoke(loaded.input, { purge: opts.purge, inSopsConfig, readable: [...readable.values()] });
+      return this.#run(loaded, plan, opts.dryRun);
+    });
+  }
+
+  #locked<T>(host: string, command: string, dryRun: boolean, fn: () => Promise<T>): Promise<T> {
+    return dryRun ? fn() : this.deps.locks.withHost(host, command, fn);
+  }
+
+  async #load(host: string, allowUndecryptable = false): Promise<Loaded> {
+    const { deps } = this;
+    const file = deps.secrets.path(host);
+    let keys: HostKeys | undefined;
+    try {
+      keys = await deps.secrets.load(host);
+    } catch (e) {
+      if (!allowUndecryptable) throw e;
+    }
+    const prior = await deps.states.load(host);
+    const listings = await this.cache.listAll(deps.repos);
+    const now = new Date(deps.clock.now());
+    const input: PlanInput = { host, repos: deps.repos, file, keys: keys ? this.viewer.view(keys, file) : undefined, state: prior, listings, now };
+    const state = prior ? structuredClone(prior) : newState(host, now);
+    const executor = new Executor(deps, this.cache, this.viewer, { host, file, keys: keys ?? { current: {}, next: {}, previous: {} }, state, listings });
+    return { input, prior, executor };
+  }
+
+  /** Where the host's activation script goes and whether it matches the current keys (commands that keep one). */
+  async #activation(host: string, view: HostKeysView | undefined): Promise<ActivationFacts | undefined> {
+    const port = this.deps.activation;
+    if (!port) return undefined;
+    const publicKeys: Record<string, string> = {};
+    for (const [repo, info] of Object.entries(view?.current ?? {})) publicKeys[repo] = info.publicKey;
+    return { file: port.path(host), current: await port.isCurrent(host, publicKeys) };
+  }
+
+  async #run(loaded: Loaded, plan: Plan, dryRun: boolean): Promise<HostResult> {
+    const { executor, prior } = loaded;
+    if (!dryRun) {
+      if (hasChanges(plan) && this.deps.confirm && !(await this.deps.confirm(plan))) {
+        throw new DeployKeysError(`${plan.command} ${plan.host}: aborted, nothing changed`);
+      }
+      await executor.execute(plan, prior);
+    }
+    const op = prior?.operation;
+    return {
+      host: plan.host,
+      plan,
+      done: dryRun ? [] : executor.done,
+      dryRun,
+      ...(op ? { resumed: { command: op.command, startedAt: op.startedAt, ...(op.step ? { step: op.step } : {}) } } : {}),
+      keys: executor.summary(),
+    };
+  }
+}
