@@ -5,6 +5,43 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 import { defineConfig } from 'eslint/config';
 
+/**
+ * Modules talk through their index.ts: an import that reaches into another
+ * module's files (scripts/lib/<module>/<file> other than index.js) is an error;
+ * a single-file module (errors.ts, names.ts, clock.ts, base64.ts) is its own
+ * index. Specifiers are relative, so each directory depth gets its own
+ * expression (`up`: the way from a file to scripts/lib). Static imports and
+ * re-exports go through no-restricted-imports, `import()` expressions and
+ * `import('…')` types through no-restricted-syntax. Tests and benchmarks may
+ * reach inside a module: they test and measure its parts.
+ *
+ * `extra` adds a folder's own limits: the life cycle's core/ is pure (no node:
+ * modules, nothing from engine/ or effects/), its engine/ reaches the world
+ * only through the ports (nothing from effects/, no node: modules).
+ */
+const THROUGH_INDEX = "import another module through its index.ts (export what is needed there)";
+function moduleBoundaries(files, up, extra = []) {
+  const restricted = [{ regex: `^${up}[^./][^/]*/(?!index\\.js$).+`, message: THROUGH_INDEX }, ...extra];
+  // esquery regex literals end at the first '/': spell it \x2F there.
+  const selector = (node, field, regex) => `${node}[${field}=/${regex.replaceAll('/', '\\x2F')}/]`;
+  return {
+    files,
+    ...(up.includes('lib/') ? { ignores: ['scripts/lib/**'] } : {}),
+    rules: {
+      'no-restricted-imports': ['error', { patterns: restricted }],
+      'no-restricted-syntax': [
+        'error',
+        ...restricted.flatMap(({ regex, message }) => [
+          { selector: selector('ImportExpression', 'source.value', regex), message },
+          { selector: selector('TSImportType', 'argument.literal.value', regex), message },
+        ]),
+      ],
+    },
+  };
+}
+const PURE = 'lifecycle/core is pure: no I/O, and nothing from engine/ or effects/';
+const PORTS_ONLY = 'lifecycle/engine reaches the world only through the ports of core/types.ts';
+
 export default defineConfig(
   { ignores: ['dist/', 'node_modules/', 'coverage/', '.demo/', 'test/fixtures/'] },
   js.configs.recommended,
@@ -47,6 +84,20 @@ export default defineConfig(
       '@typescript-eslint/restrict-plus-operands': 'off',
     },
   },
+  moduleBoundaries(['scripts/lib/*.ts'], '\\./'),
+  moduleBoundaries(['scripts/lib/*/*.ts'], '\\.\\./'),
+  moduleBoundaries(['scripts/lib/*/*/*.ts'], '(\\.\\./){2}'),
+  moduleBoundaries(['scripts/lib/lifecycle/core/*.ts'], '(\\.\\./){2}', [
+    { regex: '^node:', message: PURE },
+    { regex: '^\\.\\./(engine|effects)/', message: PURE },
+  ]),
+  moduleBoundaries(['scripts/lib/lifecycle/engine/*.ts'], '(\\.\\./){2}', [
+    { regex: '^node:', message: PORTS_ONLY },
+    { regex: '^\\.\\./effects/', message: PORTS_ONLY },
+  ]),
+  moduleBoundaries(['scripts/lib/*/*/*/*.ts'], '(\\.\\./){3}'),
+  moduleBoundaries(['scripts/*/*.{ts,mjs}'], '\\.\\./lib/'),
+  moduleBoundaries(['scripts/*/*/*.{ts,mjs}'], '(\\.\\./){2}lib/'),
   {
     files: ['test/**'],
     rules: {

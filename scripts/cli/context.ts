@@ -1,5 +1,5 @@
 /** What every command gets: streams, environment, global flags, and config access. */
-import type { Config } from '../lib/config/types.js';
+import type { Config } from '../lib/config/index.js';
 import type { Streams, Style } from './output.js';
 
 export interface CliContext extends Streams {

@@ -7,8 +7,8 @@
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import type { CliContext } from './context.js';
-import type { Config } from '../lib/config/types.js';
-import { hostFilePath } from '../lib/config/load.js';
+import type { Config } from '../lib/config/index.js';
+import { hostFilePath } from '../lib/config/index.js';
 import { DeployKeysError } from '../lib/errors.js';
 import { assertHostName } from '../lib/names.js';
 
@@ -63,14 +63,14 @@ async function scriptOptions(config: Config, host: string, flags: ScriptFlags) {
 
 export async function renderHostScript(config: Config, hostArg: string, flags: ScriptFlags): Promise<string> {
   const host = assertHostName(hostArg);
-  const { renderActivationScript } = await import('../lib/activation/render.js');
+  const { renderActivationScript } = await import('../lib/activation/index.js');
   return renderActivationScript(config, host, await scriptOptions(config, host, flags));
 }
 
 /** The same inputs as JSON, for the NixOS module's descriptionFile. */
 export async function describeHostScript(config: Config, hostArg: string, flags: ScriptFlags) {
   const host = assertHostName(hostArg);
-  const { activationDescription } = await import('../lib/activation/render.js');
+  const { activationDescription } = await import('../lib/activation/index.js');
   return activationDescription(config, host, await scriptOptions(config, host, flags));
 }
 
@@ -117,7 +117,7 @@ async function readBounded(file: string, max: number): Promise<string | undefine
  * fetches those without ssh, so the deploy keys cannot serve them.
  */
 export async function warnAboutFlakeInputs(config: Config, ctx: Pick<CliContext, 'stderr' | 'err'>): Promise<void> {
-  const { flakeLockFindings, flakeNixFindings, describeFinding, MAX_FLAKE_FILE_BYTES } = await import('../lib/activation/flake-inputs.js');
+  const { flakeLockFindings, flakeNixFindings, describeFinding, MAX_FLAKE_FILE_BYTES } = await import('../lib/activation/index.js');
   const warn = (line: string) => ctx.stderr.write(`${ctx.err.yellow('warning:')} ${line}\n`);
   for (const [name, scan] of [
     ['flake.lock', flakeLockFindings],

@@ -1,5 +1,5 @@
 /** Ordered SOPS trees (Maps) to plain JSON values, for printing. */
-import type { PlainValue } from '../lib/sops/tree.js';
+import type { PlainValue } from '../lib/sops/index.js';
 
 export function toJsonValue(v: PlainValue): unknown {
   if (v instanceof Map) return Object.fromEntries([...v].map(([k, x]) => [k, toJsonValue(x)]));

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { DeployKeysError, describeUnknown, UsageError } from '../lib/errors.js';
-import type { Config } from '../lib/config/types.js';
+import type { Config } from '../lib/config/index.js';
 import type { CliContext, Command } from './context.js';
 import { styleFor, type Streams } from './output.js';
 
@@ -117,7 +117,7 @@ export async function main(argv: string[], streams: Streams, env: NodeJS.Process
       err: errStyle,
       config() {
         // Loaded on demand: `sops`, `keygen` and `ssh-to-age` work without a config file.
-        cached ??= import('../lib/config/load.js').then((m) => m.loadConfig(m.resolveConfigPath(configFlag, env, cwd)));
+        cached ??= import('../lib/config/index.js').then((m) => m.loadConfig(m.resolveConfigPath(configFlag, env, cwd)));
         return cached;
       },
     };

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { $, type LogEntry } from 'zx';
-import { shQuote } from '../lib/activation/shell-quote.js';
+import { shQuote } from '../lib/activation/index.js';
 import { startGitServer, sshdAvailable, type GitServer } from './local-git-server.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');

@@ -28,7 +28,7 @@ export const command: Command = {
     const script = await renderHostScript(config, host, values);
     await warnAboutFlakeInputs(config, ctx);
     const keys = await decryptHostKeys(config, host, ctx.env, values.repo);
-    const { runActivation } = await import('../../lib/activation/run.js');
+    const { runActivation } = await import('../../lib/activation/index.js');
     const r = await runActivation({ script, root: values.root, keys, args: values['no-clone'] ? ['--no-clone'] : [] });
     ctx.stdout.write(r.stdout);
     ctx.stderr.write(r.stderr);

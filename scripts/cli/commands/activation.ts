@@ -1,7 +1,7 @@
 import { parseCommandArgs } from '../args.js';
 import type { Command } from '../context.js';
 import { describeHostScript, renderHostScript, SCRIPT_OPTIONS, SCRIPT_OPTIONS_HELP, warnAboutFlakeInputs } from '../host-script.js';
-import { writeFileAtomic } from '../../lib/fs/atomic-write.js';
+import { writeFileAtomic } from '../../lib/fs/index.js';
 
 const HELP = `Usage: deploy-keys activation <host> [-o FILE] [options]
 

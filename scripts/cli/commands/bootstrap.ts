@@ -63,7 +63,7 @@ export const command: Command = {
         await writeFile(known, `${port && port !== 22 ? `[${addr}]:${port}` : addr} ${pub}\n`, { mode: 0o600 });
         sshOptions.push('-o', `UserKnownHostsFile=${known}`, '-o', 'GlobalKnownHostsFile=/dev/null');
       }
-      const { bootstrapOverSsh } = await import('../../lib/activation/run.js');
+      const { bootstrapOverSsh } = await import('../../lib/activation/index.js');
       const flags = [...(values.root ? ['--root', values.root] : []), ...(values['no-clone'] ? ['--no-clone'] : [])];
       const r = await bootstrapOverSsh({ script, target: values.target, keys, sshOptions, args: flags, ...(port !== undefined ? { port } : {}) });
       ctx.stdout.write(r.stdout);

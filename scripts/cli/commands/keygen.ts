@@ -3,7 +3,7 @@ import { parseCommandArgs } from '../args.js';
 import type { Command } from '../context.js';
 import { printJson } from '../output.js';
 import { DeployKeysError, UsageError } from '../../lib/errors.js';
-import { writeFileAtomic } from '../../lib/fs/atomic-write.js';
+import { writeFileAtomic } from '../../lib/fs/index.js';
 import { assertHostName, assertRepoName, deployKeyTitle } from '../../lib/names.js';
 
 const HELP = `Usage: deploy-keys keygen -f FILE [--host HOST --repo REPO | --comment TEXT] [--force] [--json]
@@ -45,7 +45,7 @@ export const command: Command = {
         if (exists) throw new DeployKeysError(`${f} already exists`, { hint: 'pass --force to replace it, or choose another -f FILE' });
       }
     }
-    const { generateDeployKey } = await import('../../lib/keys/ed25519.js');
+    const { generateDeployKey } = await import('../../lib/keys/index.js');
     const key = generateDeployKey(comment);
     await writeFileAtomic(values.file, key.privateKey, { mode: 0o600 });
     await writeFileAtomic(`${values.file}.pub`, `${key.publicKey}\n`, { mode: 0o644 });

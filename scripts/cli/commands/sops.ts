@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { parseCommandArgs } from '../args.js';
 import type { CliContext, Command } from '../context.js';
 import { UsageError } from '../../lib/errors.js';
-import { writeFileAtomic } from '../../lib/fs/atomic-write.js';
+import { writeFileAtomic } from '../../lib/fs/index.js';
 import { readStdin } from '../stdin.js';
 
 const HELP = `Usage: deploy-keys sops <subcommand> FILE [options]

@@ -3,7 +3,7 @@ import { parseCommandArgs } from '../args.js';
 import type { Command } from '../context.js';
 import { readStdin } from '../stdin.js';
 import { DeployKeysError, describeUnknown, errnoCode } from '../../lib/errors.js';
-import { writeFileAtomic } from '../../lib/fs/atomic-write.js';
+import { writeFileAtomic } from '../../lib/fs/index.js';
 
 const HELP = `Usage: deploy-keys ssh-to-age [PUBKEY-FILE|-]
        deploy-keys ssh-to-age --private-key [KEY-FILE|-] -o FILE
@@ -28,7 +28,7 @@ export const command: Command = {
     const text = src === '-' ? await readStdin(ctx.stdin) : await readFile(src, 'utf8').catch((e: unknown) => {
       throw new DeployKeysError(`cannot read ${src}: ${errnoCode(e) ?? describeUnknown(e)}`, { hint: 'pass a readable key file, or - for standard input' });
     });
-    const age = await import('../../lib/age/ssh-to-age.js');
+    const age = await import('../../lib/age/index.js');
     if (values['private-key']) {
       if (!values.output) throw new DeployKeysError('ssh-to-age --private-key needs -o FILE', { hint: 'the identity is secret and is never printed', exitCode: 2 });
       await writeFileAtomic(values.output, `${age.sshPrivateKeyToAgeIdentity(text)}\n`, { mode: 0o600 });

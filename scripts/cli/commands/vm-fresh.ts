@@ -42,7 +42,7 @@ async function hostRecipient(spec: string): Promise<string> {
       });
   const key = line.split(/\r?\n/).map((l) => l.trim().replace(/^(?!ssh-)\S+\s+/, '')).find((l) => l.startsWith('ssh-ed25519 '));
   if (!key) throw new DeployKeysError('--host-key: no ssh-ed25519 public key found', { hint: 'sops-nix needs the host\'s ed25519 host key', exitCode: 2 });
-  const { sshPublicKeyToAgeRecipient } = await import('../../lib/age/ssh-to-age.js');
+  const { sshPublicKeyToAgeRecipient } = await import('../../lib/age/index.js');
   return sshPublicKeyToAgeRecipient(key);
 }
 

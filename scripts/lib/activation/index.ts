@@ -3,4 +3,5 @@ export { GITHUB_HOST_KEYS, GITLAB_HOST_KEYS, BUILTIN_HOST_KEYS, REFUSED_FINGERPR
 export { gitSshCommand } from './git-ssh.js';
 export { repoAlias, aliasUrl, insteadOfRules, renderSshConfigBlock, BLOCK_BEGIN, BLOCK_END } from './ssh-config-block.js';
 export { shQuote, shQuoteText } from './shell-quote.js';
+export { flakeLockFindings, flakeNixFindings, describeFinding, MAX_FLAKE_FILE_BYTES } from './flake-inputs.js';
 export { runActivation, bootstrapOverSsh, encodeKeyStream, bootstrapRemoteCommand, type RunActivationOptions, type BootstrapOptions, type ActivationResult } from './run.js';

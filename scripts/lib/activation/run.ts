@@ -3,11 +3,13 @@
  * host over one ssh connection (script and keys on stdin). Keys travel only
  * through pipes: never argv, never a temp file.
  */
-import { execa } from 'execa';
 import { DeployKeysError, UsageError } from '../errors.js';
 import { parseSshTarget } from '../config/index.js';
 import { repoNameProblem } from '../names.js';
 import { shQuote } from './shell-quote.js';
+
+/** execa costs ~100 ms to load: only the commands that run a script pay it, not those that only render one. */
+const loadExeca = () => import('execa');
 
 export const KEY_STREAM_HEADER = 'deploy-keys-stream v1';
 /** The template's last line; a script that does not end with it was truncated. */
@@ -94,6 +96,7 @@ export async function runActivation(opts: RunActivationOptions): Promise<Activat
   if (opts.keys) args.push('--keys-stdin');
   else if (opts.keysDir !== undefined) args.push('--keys-dir', opts.keysDir);
   args.push(...(opts.args ?? []));
+  const { execa } = await loadExeca();
   const r = await execa(opts.shell ?? 'sh', ['-c', opts.script, 'deploy-keys-activation', ...args], {
     input: opts.keys ? encodeKeyStream(opts.keys) : '',
     env: { ...opts.env },
@@ -155,6 +158,7 @@ export async function bootstrapOverSsh(opts: BootstrapOptions): Promise<Activati
     opts.target,
     bootstrapRemoteCommand(script.length, opts.args ?? []),
   ];
+  const { execa } = await loadExeca();
   const r = await execa(opts.ssh ?? 'ssh', sshArgs, {
     input,
     reject: false,

@@ -10,7 +10,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { DeployKeysError } from '../errors.js';
-import { decodeBase64Raw, encodeBase64Raw } from '../keys/base64.js';
+import { decodeBase64Raw, encodeBase64Raw } from '../base64.js';
 import { hkdfSha256 } from './aead.js';
 
 /** One recipient's part of the header: `-> args…` and the wrapped file key. */

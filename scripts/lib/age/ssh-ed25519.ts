@@ -14,9 +14,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { DeployKeysError } from '../errors.js';
-import { decodeBase64Raw, encodeBase64Raw } from '../keys/base64.js';
-import { Ed25519PrivateKey, parsePrivateKey } from '../keys/private-key.js';
-import { ed25519KeyFromBlob, parsePublicKey } from '../keys/public-key.js';
+import { decodeBase64Raw, encodeBase64Raw } from '../base64.js';
+import { Ed25519PrivateKey, parsePrivateKey, ed25519KeyFromBlob, parsePublicKey } from '../keys/index.js';
 import { hkdfSha256, openFileKey, sealFileKey } from './aead.js';
 import { ed25519PublicToX25519 } from './curve25519.js';
 import type { AgeIdentity, AgeRecipient, Stanza } from './format.js';

@@ -6,8 +6,7 @@
  */
 import { bech32 } from '@scure/base';
 import { DeployKeysError } from '../errors.js';
-import { Ed25519PrivateKey, parsePrivateKey } from '../keys/private-key.js';
-import { ed25519KeyFromBlob, parsePublicKey } from '../keys/public-key.js';
+import { Ed25519PrivateKey, parsePrivateKey, ed25519KeyFromBlob, parsePublicKey } from '../keys/index.js';
 import { ed25519PublicToX25519 } from './curve25519.js';
 import { ed25519SeedToX25519 } from './x25519.js';
 

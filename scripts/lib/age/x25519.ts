@@ -8,7 +8,7 @@
 import { createHash, createPrivateKey, createPublicKey, diffieHellman, randomBytes } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { DeployKeysError } from '../errors.js';
-import { decodeBase64Raw, encodeBase64Raw } from '../keys/base64.js';
+import { decodeBase64Raw, encodeBase64Raw } from '../base64.js';
 import { hkdfSha256, openFileKey, sealFileKey } from './aead.js';
 import type { AgeIdentity, AgeRecipient, Stanza } from './format.js';
 

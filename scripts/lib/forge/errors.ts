@@ -4,7 +4,7 @@
  * private key: only public-key fingerprints, titles and repo names.
  */
 import { DeployKeysError } from '../errors.js';
-import type { ForgeType } from '../config/types.js';
+import type { ForgeType } from '../config/index.js';
 
 export interface ForgeErrorContext {
   forge: ForgeType;

@@ -1,9 +1,8 @@
 /** Key parsing and add-request checks shared by the providers; the keys module is the single source of truth. */
 import { createHash } from 'node:crypto';
-import type { RepoConfig } from '../config/types.js';
+import type { RepoConfig } from '../config/index.js';
 import { DeployKeysError } from '../errors.js';
-import { commentProblem, escapeControls } from '../keys/comment.js';
-import { parsePublicKey } from '../keys/public-key.js';
+import { commentProblem, escapeControls, parsePublicKey } from '../keys/index.js';
 import { ForgeFailure, InvalidKey, NotReadOnly, type ForgeErrorContext } from './errors.js';
 import type { AddKeyRequest, DeployKey, ForgeProvider } from './types.js';
 

@@ -11,7 +11,7 @@
  * attached to several repos. Gitea has no documented secondary write limits;
  * writes are not throttled.
  */
-import type { RepoConfig } from '../config/types.js';
+import type { RepoConfig } from '../config/index.js';
 import { isTrue, registeredKey, type ParsedKey } from './fingerprint.js';
 import { ForgeFailure, InvalidKey, KeyInUse, TitleInUse, type ForgeError, type ForgeErrorContext } from './errors.js';
 import type { HttpError } from './http.js';

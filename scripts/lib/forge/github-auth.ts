@@ -22,7 +22,7 @@
 import { createPrivateKey } from 'node:crypto';
 import { constants, promises as fs } from 'node:fs';
 import type { Octokit } from '@octokit/rest';
-import type { GithubAppAuthConfig, RepoConfig } from '../config/types.js';
+import type { GithubAppAuthConfig, RepoConfig } from '../config/index.js';
 import { DeployKeysError } from '../errors.js';
 import { AppNotInstalled, ForgeFailure, Unauthorized, type ForgeError, type ForgeErrorContext } from './errors.js';
 import type { Clock } from './types.js';

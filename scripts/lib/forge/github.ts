@@ -31,7 +31,7 @@
 import type { ThrottlingOptions } from '@octokit/plugin-throttling';
 import type { RetryOptions } from '@octokit/plugin-retry';
 import type { Octokit } from '@octokit/rest';
-import type { RepoConfig } from '../config/types.js';
+import type { RepoConfig } from '../config/index.js';
 import { forgeText, isTrue, registeredKey } from './fingerprint.js';
 import {
   DeployKeysDisabled,

@@ -22,7 +22,7 @@
  * `revoke` unlinks it from every configured repo; projects outside the config
  * are visible only to an instance administrator (`GET /deploy_keys`).
  */
-import type { RepoConfig } from '../config/types.js';
+import type { RepoConfig } from '../config/index.js';
 import { registeredKey, type ParsedKey } from './fingerprint.js';
 import { ForgeFailure, InvalidKey, KeyInUse, type ForgeError, type ForgeErrorContext } from './errors.js';
 import type { HttpError } from './http.js';

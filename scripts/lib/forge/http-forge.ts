@@ -5,7 +5,7 @@
  * DeployKey and what their 4xx bodies mean; retries and rate limits are
  * http.ts's, the idempotent create is register.ts's.
  */
-import type { RepoConfig } from '../config/types.js';
+import type { RepoConfig } from '../config/index.js';
 import type { ParsedKey } from './fingerprint.js';
 import { ForgeError, ForgeFailure, NotFoundOrNoAdmin, RateLimited, Transient, Unauthorized, type ForgeErrorContext } from './errors.js';
 import { HttpError, JsonClient, RateLimitExceeded, networkDetail } from './http.js';

@@ -6,7 +6,7 @@
  * non-GitHub runs never load it.
  */
 import { isatty } from 'node:tty';
-import type { Config } from '../config/types.js';
+import type { Config } from '../config/index.js';
 import { ManualForge } from './manual.js';
 import { systemClock, type Clock, type ForgeIO, type ForgeProvider } from './types.js';
 

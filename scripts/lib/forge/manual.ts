@@ -9,7 +9,7 @@
  * Only PUBLIC keys are printed.
  */
 import readline from 'node:readline';
-import type { ForgeType, RepoConfig } from '../config/types.js';
+import type { ForgeType, RepoConfig } from '../config/index.js';
 import { DeployKeysError } from '../errors.js';
 import { checkAddRequest } from './fingerprint.js';
 import type { AddKeyRequest, DeployKey, ForgeIO, ForgeProvider, KeyContext, PendingKey, PreflightReport } from './types.js';

@@ -6,7 +6,7 @@
  * way: ours if this repo holds the key, else the conflict stands. Whatever is
  * returned went through the read-only check.
  */
-import type { RepoConfig } from '../config/types.js';
+import type { RepoConfig } from '../config/index.js';
 import { ForgeFailure, KeyInUse, TitleInUse, Transient, type ForgeError, type ForgeErrorContext } from './errors.js';
 import { checkAddRequest, ensureReadOnly, type ParsedKey } from './fingerprint.js';
 import { backoffDelay } from './retry.js';

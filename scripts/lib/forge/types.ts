@@ -7,7 +7,7 @@
  * the title (`<host>-<repo>-deploy`) is for people. Fingerprints are always
  * computed locally from the public key, never taken from the forge.
  */
-import type { ForgeType, RepoConfig } from '../config/types.js';
+import type { ForgeType, RepoConfig } from '../config/index.js';
 import type { ForgeError } from './errors.js';
 
 export { systemClock, type Clock } from '../clock.js';

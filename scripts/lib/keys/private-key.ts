@@ -15,7 +15,7 @@
 import { createPrivateKey, createPublicKey, timingSafeEqual } from 'node:crypto';
 import sshpk from 'sshpk';
 import { DeployKeysError } from '../errors.js';
-import { decodeBase64 } from './base64.js';
+import { decodeBase64 } from '../base64.js';
 import { assertComment, commentProblem } from './comment.js';
 import { ed25519Key, keyPart } from './public-key.js';
 

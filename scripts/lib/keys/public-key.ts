@@ -11,7 +11,7 @@
  */
 import sshpk from 'sshpk';
 import { DeployKeysError } from '../errors.js';
-import { decodeBase64 } from './base64.js';
+import { decodeBase64 } from '../base64.js';
 import { commentProblem } from './comment.js';
 
 export type SshKeyType = 'ssh-ed25519' | 'ssh-rsa' | 'ecdsa-sha2-nistp256' | 'ecdsa-sha2-nistp384' | 'ecdsa-sha2-nistp521';

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { isMap, isScalar, isSeq, Pair, Scalar, YAMLMap } from 'yaml';
-import { writeFileAtomic } from '../fs/atomic-write.js';
+import { writeFileAtomic } from '../fs/index.js';
 import { UsageError } from '../errors.js';
 import { encryptDocs } from './crypt.js';
 import { SopsUnsupportedError } from './errors.js';

@@ -1,7 +1,7 @@
 /** Encrypting new files: keys and rules from the arguments or the matching `.sops.yaml` rule. */
 import { randomBytes } from 'node:crypto';
 import { Document, isMap, isScalar, Pair, Scalar } from 'yaml';
-import { writeFileAtomic } from '../fs/atomic-write.js';
+import { writeFileAtomic } from '../fs/index.js';
 import { encryptDocs } from './crypt.js';
 import { SopsConfigError, SopsFormatError } from './errors.js';
 import { readText } from './files.js';

@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { Alias, isAlias, isMap, isScalar, isSeq, Scalar, visit, YAMLMap, YAMLSeq } from 'yaml';
 import type { Document, Node } from 'yaml';
 import { checkInputSize, readYamlDocument } from '../bounded-yaml/index.js';
-import { writeFileAtomic } from '../fs/atomic-write.js';
+import { writeFileAtomic } from '../fs/index.js';
 import { SopsConfigError, SopsUnsupportedError } from './errors.js';
 import { scalarText } from './go-format.js';
 import { compileRe2 } from './rules.js';

@@ -1,7 +1,7 @@
 /** `sops updatekeys`: re-wrap the same data key for the recipients of the file's creation rule. */
 import path from 'node:path';
 import { isMap } from 'yaml';
-import { writeFileAtomic } from '../fs/atomic-write.js';
+import { writeFileAtomic } from '../fs/index.js';
 import { SopsConfigError, SopsUnsupportedError } from './errors.js';
 import { readText } from './files.js';
 import { wrapKey } from './keysource/age.js';

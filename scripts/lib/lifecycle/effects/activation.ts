@@ -11,8 +11,7 @@ function activationPath(config: Config, host: string, override?: string): string
 
 export function activationPort(config: Config, override?: string): ActivationPort {
   const render = async (host: string, publicKeys: Record<string, string>) => {
-    // render.js, not the barrel: the barrel also loads run.ts and with it execa (~100 ms per command)
-    const { renderActivationScript } = await import('../../activation/render.js');
+    const { renderActivationScript } = await import('../../activation/index.js');
     const keys = Object.fromEntries(Object.entries(publicKeys).filter(([repo]) => config.repos.some((r) => r.name === repo)));
     return renderActivationScript(config, host, { publicKeys: keys });
   };

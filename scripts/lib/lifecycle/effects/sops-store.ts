@@ -181,14 +181,14 @@ export class SopsConfigAdapter implements SopsConfigPort {
   }
 
   async addHostRecipient(host: string, recipient: string): Promise<boolean> {
-    const { addHostRecipientToFile } = await import('../../sops/sops-config-edit.js');
+    const { addHostRecipientToFile } = await loadSops();
     const configPath = await this.configPath();
     this.#invalidate();
     return addHostRecipientToFile(configPath, { host, recipient, ...this.#hostRule(configPath, host) });
   }
 
   async removeHostRecipient(host: string, recipient: string | undefined): Promise<string[]> {
-    const { removeHostRecipientFromFile } = await import('../../sops/sops-config-edit.js');
+    const { removeHostRecipientFromFile } = await loadSops();
     const configPath = await this.configPath();
     this.#invalidate();
     const changed = await removeHostRecipientFromFile(configPath, host, {

@@ -1,6 +1,7 @@
 /**
- * Strict base64. Node's decoder skips junk and ignores bad padding; for keys we
- * want one canonical spelling, so decode and re-encode and require equality.
+ * Strict base64 for ssh key blobs and age stanzas. Node's decoder skips junk
+ * and ignores bad padding; for keys we want one canonical spelling, so decode
+ * and re-encode and require equality.
  */
 
 const STD = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -20,7 +21,7 @@ export function decodeBase64Raw(s: string): Uint8Array | undefined {
   return encodeBase64Raw(out) === s ? new Uint8Array(out) : undefined;
 }
 
-export function encodeBase64(b: Uint8Array): string {
+function encodeBase64(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
 }
 
