@@ -5,8 +5,10 @@
  * (dynamic import) only when a GitHub provider is created, so CLI start-up and
  * non-GitHub runs never load it.
  */
+import path from 'node:path';
 import { isatty } from 'node:tty';
-import type { Config } from '../config/index.js';
+import type { Config, GithubAppAuthConfig } from '../config/index.js';
+import { DeployKeysError } from '../errors.js';
 import { ManualForge } from './manual.js';
 import { systemClock, type Clock, type ForgeIO, type ForgeProvider } from './types.js';
 
@@ -37,6 +39,23 @@ export function defaultIO(): ForgeIO {
   return { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, isTTY: isatty(0) && isatty(1) };
 }
 
+/** The variable that names the App's key file in place of forge.auth.private_key_file. */
+export const APP_KEY_FILE_ENV = 'DEPLOY_KEYS_GITHUB_APP_KEY_FILE';
+
+/**
+ * Scheduled jobs get the App's key where their runner puts secrets (a systemd
+ * credential, a CI runner's temp dir), not at the path deploy-keys.yaml names
+ * for the operators' checkouts: $DEPLOY_KEYS_GITHUB_APP_KEY_FILE overrides it.
+ */
+function appKeyFile(auth: GithubAppAuthConfig, env: NodeJS.ProcessEnv): GithubAppAuthConfig {
+  const file = env[APP_KEY_FILE_ENV];
+  if (file === undefined || file === '') return auth;
+  if (!path.isAbsolute(file) || /[\0\r\n]/.test(file)) {
+    throw new DeployKeysError(`$${APP_KEY_FILE_ENV} ${JSON.stringify(file)} is not an absolute file path`, { hint: `point it at the GitHub App's .pem file, or unset it to use forge.auth.private_key_file` });
+  }
+  return { ...auth, privateKeyFile: file };
+}
+
 export async function createForge(config: Config, opts: CreateForgeOptions): Promise<ForgeProvider> {
   const forge = config.forge;
   const io = opts.io ?? defaultIO();
@@ -62,7 +81,7 @@ export async function createForge(config: Config, opts: CreateForgeOptions): Pro
       const { createGithubForge } = await import('./github.js');
       if (forge.auth.type === 'app') {
         const { readAppPrivateKey } = await import('./github-auth.js');
-        const app = { appId: forge.auth.appId, privateKey: await readAppPrivateKey(forge.auth), ...(forge.auth.installationId === undefined ? {} : { installationId: forge.auth.installationId }) };
+        const app = { appId: forge.auth.appId, privateKey: await readAppPrivateKey(appKeyFile(forge.auth, opts.env)), ...(forge.auth.installationId === undefined ? {} : { installationId: forge.auth.installationId }) };
         return createGithubForge({ ...common, app });
       }
       const token = opts.env[forge.auth.tokenEnv];
