@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const ASSET_DIRS = ['scripts/lib/activation'];
+const ASSET_DIRS = ['scripts/lib/activation', 'scripts/maintenance'];
 
 for (const dir of ASSET_DIRS) {
   const out = path.join(repo, 'dist', dir);
