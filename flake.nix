@@ -22,6 +22,9 @@
       # 2.8 among them, refuses a bare path: NixOS/nix#6866.)
       nixosModules.default = { imports = [ ./nix/module.nix ]; };
       nixosModules.deploy-keys = self.nixosModules.default;
+      # services.deploy-keys-maintenance: the operator's side, rotation and
+      # audit on a schedule (for the machine that keeps the secrets repo).
+      nixosModules.maintenance = { imports = [ ./nix/maintenance.nix ]; };
 
       # Pure helpers (URL parsing, aliases, pins, the script renderer).
       lib = import ./nix/lib.nix;
@@ -58,9 +61,9 @@
         };
       });
 
-      # The NixOS module evaluated with this nixpkgs lib and sops-nix, in
-      # every scenario of nix/checks/module.nix (test/nix/ runs the same from
-      # `npm test`); and the package.
+      # The NixOS modules evaluated with this nixpkgs lib (and sops-nix), in
+      # every scenario of nix/checks/module.nix and nix/checks/maintenance.nix
+      # (test/nix/ runs the same from `npm test`); and the package.
       checks = forAllSystems (system: pkgs:
         let
           module = import ./nix/checks/module.nix {
@@ -68,13 +71,16 @@
             sopsModule = sops-nix.nixosModules.sops;
             inherit (self) nixosModules;
           };
+          maintenance = import ./nix/checks/maintenance.nix { inherit lib; inherit (self) nixosModules; };
+          scenarioCheck = name: file: checked:
+            if checked.failures != [ ] then throw "${file}:\n${lib.concatStringsSep "\n" checked.failures}"
+            else pkgs.runCommand name { } ''
+              echo "${toString (builtins.length (builtins.attrNames checked.scenarios))} scenarios of ${file} evaluated" > $out
+            '';
         in
         {
-          module =
-            if module.failures != [ ] then throw "nix/checks/module.nix:\n${lib.concatStringsSep "\n" module.failures}"
-            else pkgs.runCommand "deploy-keys-module-checks" { } ''
-              echo "${toString (builtins.length (builtins.attrNames module.scenarios))} scenarios of nix/checks/module.nix evaluated" > $out
-            '';
+          module = scenarioCheck "deploy-keys-module-checks" "nix/checks/module.nix" module;
+          maintenance = scenarioCheck "deploy-keys-maintenance-checks" "nix/checks/maintenance.nix" maintenance;
           package = self.packages.${system}.deploy-keys;
         });
 

@@ -6,11 +6,12 @@
 # git repos), git, shellcheck and nix-bin (tests check the emitted sh and .nix),
 # bsdutils (`script`: tests drive the CLI on a real terminal), iproute2 (`ip`:
 # the private-inputs test brings up loopback in its own network namespace),
-# openssl (a throwaway CA for the loopback services the real sops talks to).
+# openssl (a throwaway CA for the loopback services the real sops talks to),
+# systemd (`systemd-analyze verify` checks the NixOS modules' unit files).
 set -eu
 cd "$(dirname "$0")/.."
 
-PACKAGES="age openssh-server openssh-client git shellcheck nix-bin bsdutils iproute2 ca-certificates openssl"
+PACKAGES="age openssh-server openssh-client git shellcheck nix-bin bsdutils iproute2 ca-certificates openssl systemd"
 
 missing=""
 for p in $PACKAGES; do

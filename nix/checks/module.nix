@@ -76,6 +76,8 @@ let
       # /etc/gitconfig as NixOS writes it (null when it writes none).
       gitconfig = if config.environment.etc ? gitconfig then config.environment.etc.gitconfig.text else null;
       nixosUpgradeAfter = config.systemd.services.nixos-upgrade.after or null;
+      # The unit files NixOS would write (test/nix/ checks them with systemd-analyze).
+      inherit (config.system.build) units;
     };
 
   # Each check: [ ] when it holds, else the message.

@@ -3,7 +3,7 @@
 # without all of NixOS. Written from the NixOS manual's option reference; where
 # NixOS derives something (the activation order, the users' defaults), this
 # does it the same way, so a definition NixOS would reject is rejected here.
-{ config, lib, ... }:
+{ config, lib, pkgs, ... }:
 
 let
   inherit (lib) mkDefault mkIf mkOption types;
@@ -25,7 +25,7 @@ let
 
   service = types.submodule {
     options = lib.genAttrs
-      [ "wantedBy" "requiredBy" "upheldBy" "wants" "requires" "upholds" "after" "before" "bindsTo" "partOf" "conflicts" "onFailure" "documentation" ]
+      [ "wantedBy" "requiredBy" "upheldBy" "wants" "requires" "upholds" "after" "before" "bindsTo" "partOf" "conflicts" "onFailure" "onSuccess" "documentation" ]
       (_: unitNames)
     // lib.genAttrs [ "script" "preStart" "postStart" ] (_: lines)
     // {
@@ -45,11 +45,50 @@ let
     };
   };
 
+  timer = types.submodule {
+    options = lib.genAttrs [ "wantedBy" "requiredBy" "wants" "requires" "after" "before" "partOf" "conflicts" "onFailure" "documentation" ] (_: unitNames) // {
+      enable = mkOption { type = types.bool; default = true; };
+      description = mkOption { type = types.str; default = ""; };
+      timerConfig = mkOption { type = types.attrsOf unitValue; default = { }; };
+      unitConfig = mkOption { type = types.attrsOf unitValue; default = { }; };
+    };
+  };
+
+  # Unit files as NixOS writes them (nixos/lib/systemd-lib.nix): a [Unit]
+  # section from the dependency options, description and unitConfig, then
+  # the type's section (a service's environment, with PATH from `path` and
+  # the default path NixOS appends, then serviceConfig), then [Install]
+  # WantedBy. A list value is one line per element; booleans are true/false.
+  unitValueText = v: if v == true then "true" else if v == false then "false" else toString v;
+  sectionText = attrs: lib.concatStrings (lib.concatLists (lib.mapAttrsToList (k: v: map (x: "${k}=${unitValueText x}\n") (lib.toList v)) attrs));
+  unitSection = u:
+    lib.filterAttrs (_: v: v != "") (lib.mapAttrs (_: toString) {
+      Requires = u.requires; Wants = u.wants; After = u.after; Before = u.before; PartOf = u.partOf;
+      Conflicts = u.conflicts; Description = u.description; Documentation = u.documentation;
+      OnFailure = u.onFailure; OnSuccess = u.onSuccess or [ ]; BindsTo = u.bindsTo or [ ];
+    })
+    // lib.optionalAttrs ((u.startLimitIntervalSec or null) != null) { StartLimitIntervalSec = toString u.startLimitIntervalSec; }
+    // lib.optionalAttrs ((u.startLimitBurst or null) != null) { StartLimitBurst = toString u.startLimitBurst; }
+    // u.unitConfig;
+  unitText = u: body: "[Unit]\n${sectionText (unitSection u)}\n${body}"
+    + lib.optionalString (u.wantedBy != [ ]) "\n[Install]\nWantedBy=${lib.concatStringsSep " " u.wantedBy}\n";
+  defaultPath = map (n: pkgs.${n}) [ "coreutils" "findutils" "gnugrep" "gnused" "systemd" ];
+  serviceText = s:
+    let
+      path = s.path ++ defaultPath;
+      env = s.environment // { PATH = "${lib.makeBinPath path}:${lib.makeSearchPathOutput "bin" "sbin" path}"; };
+    in
+    unitText s ("[Service]\n"
+      + lib.concatMapStrings (n: lib.optionalString (env.${n} != null) "Environment=${builtins.toJSON "${n}=${env.${n}}"}\n") (builtins.attrNames env)
+      + sectionText s.serviceConfig);
+  timerText = t: unitText t "[Timer]\n${sectionText t.timerConfig}";
+
   user = types.submodule ({ name, config, ... }: {
     options = {
       name = mkOption { type = types.passwdEntry types.str; default = name; };
       uid = mkOption { type = types.nullOr types.int; default = null; };
       group = mkOption { type = types.str; default = ""; };
+      description = mkOption { type = types.str; default = ""; };
       home = mkOption { type = types.passwdEntry types.path; default = "/var/empty"; };
       createHome = mkOption { type = types.bool; default = false; };
       isNormalUser = mkOption { type = types.bool; default = false; };
@@ -99,6 +138,13 @@ in
     };
 
     users.users = mkOption { type = types.attrsOf user; default = { }; };
+    users.groups = mkOption {
+      type = types.attrsOf (types.submodule ({ name, ... }: {
+        options.name = mkOption { type = types.str; default = name; };
+        options.gid = mkOption { type = types.nullOr types.int; default = null; };
+      }));
+      default = { };
+    };
     users.mutableUsers = mkOption { type = types.bool; default = true; };
     services.userborn.enable = mkOption { type = types.bool; default = false; };
     systemd.sysusers.enable = mkOption { type = types.bool; default = false; };
@@ -125,6 +171,7 @@ in
     system.autoUpgrade.flake = mkOption { type = types.nullOr types.str; default = null; };
 
     systemd.services = mkOption { type = types.attrsOf service; default = { }; };
+    systemd.timers = mkOption { type = types.attrsOf timer; default = { }; };
 
     system.activationScripts = mkOption { type = types.attrsOf activationScript; default = { }; };
     # Its presence tells sops-nix that snippets may support dry activation.
@@ -150,6 +197,11 @@ in
       text = lib.generators.toGitINI config.programs.git.config;
     };
     system.dryActivationScript = "";
+
+    # The unit files NixOS would write for the enabled services and timers.
+    system.build.units =
+      lib.mapAttrs' (n: s: lib.nameValuePair "${n}.service" (serviceText s)) (lib.filterAttrs (_: s: s.enable) config.systemd.services)
+      // lib.mapAttrs' (n: t: lib.nameValuePair "${n}.timer" (timerText t)) (lib.filterAttrs (_: t: t.enable) config.systemd.timers);
 
     # The order NixOS runs the snippets in (its activation script sorts them
     # with textClosureList; a missing dependency fails the same way).

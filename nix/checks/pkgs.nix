@@ -19,7 +19,7 @@ let
       inherit text executable destination checkPhase;
       outPath = storePath text name;
     };
-  pkgs = lib.genAttrs [ "age" "coreutils" "dash" "git" "gnupg" "openssh" "sops-install-secrets" "util-linux" ] package // {
+  pkgs = lib.genAttrs [ "age" "coreutils" "dash" "findutils" "git" "gnugrep" "gnupg" "gnused" "nix-deploy-keys" "openssh" "sops-install-secrets" "systemd" "util-linux" ] package // {
     inherit lib writeTextFile;
     writeText = name: text: writeTextFile { inherit name text; };
     writeShellScript = name: text: writeTextFile { inherit name text; executable = true; };

@@ -73,12 +73,17 @@ describe.skipIf(!(inputs.ok && haveTools('nix')))(`the flake with a stand-in nix
 
   test('outputs: module by path, package with the pinned npm dependencies and the current Node LTS, app, module check', () => {
     const modules = nixEval('nixosModules') as Record<string, unknown>;
-    expect(modules).toEqual({ default: { imports: [expect.stringMatching(/^\/nix\/store\/[a-z0-9]{32}-module\.nix$/)] }, 'deploy-keys': modules.default });
+    expect(modules).toEqual({
+      default: { imports: [expect.stringMatching(/^\/nix\/store\/[a-z0-9]{32}-module\.nix$/)] },
+      'deploy-keys': modules.default,
+      maintenance: { imports: [expect.stringMatching(/^\/nix\/store\/[a-z0-9]{32}-maintenance\.nix$/)] },
+    });
     expect(nixEval('packages.x86_64-linux.default.npmDeps.outputHash')).toBe(NPM_DEPS.hash);
     expect(nixEval('packages.x86_64-linux.default.npmDeps.outputHashMode')).toBe('recursive');
     expect(nixEval('packages.x86_64-linux.default.name')).toMatch(/^nix-deploy-keys-\d+\.\d+\.\d+/);
     expect(nixEval('apps.x86_64-linux.default.program')).toMatch(/^\/nix\/store\/[a-z0-9]{32}-nix-deploy-keys-[^/]+\/bin\/deploy-keys$/);
     expect(nixEval('checks.x86_64-linux.module.name')).toBe('deploy-keys-module-checks');
+    expect(nixEval('checks.x86_64-linux.maintenance.name')).toBe('deploy-keys-maintenance-checks');
     // The stand-in has no other Node than nodejs_24, named so.
     expect(String(nixEval('packages.x86_64-linux.default.nativeBuildInputs'))).toMatch(/-nodejs-24\b/);
   });

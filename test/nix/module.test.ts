@@ -145,7 +145,7 @@ describe.skipIf(!inputs.ok)(`the NixOS module with nixpkgs lib and sops-nix${inp
         encoding: 'utf8',
       }),
     ) as string[];
-    expect(names).toEqual(['default', 'deploy-keys']);
+    expect(names).toEqual(['default', 'deploy-keys', 'maintenance']);
     scenarios = {};
     for (const name of JSON.parse(
       execFileSync(
