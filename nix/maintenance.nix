@@ -88,7 +88,8 @@ let
     RestrictRealtime = true;
     RestrictSUIDSGID = true;
     LockPersonality = true;
-    RestrictAddressFamilies = [ "AF_UNIX" "AF_INET" "AF_INET6" ];
+    # AF_NETLINK: glibc's getaddrinfo asks the kernel for the configured address families.
+    RestrictAddressFamilies = [ "AF_UNIX" "AF_INET" "AF_INET6" "AF_NETLINK" ];
     SystemCallArchitectures = "native";
     CapabilityBoundingSet = "";
   } // optionalAttrs (cfg.environmentFile != null) { EnvironmentFile = cfg.environmentFile; };
