@@ -3,11 +3,11 @@
  * then imports only the one command that runs, so `--help` and `sops decrypt`
  * never load Octokit or other heavy modules.
  */
-import { readFileSync } from 'node:fs';
 import { DeployKeysError, describeUnknown, UsageError } from '../lib/errors.js';
 import type { Config } from '../lib/config/index.js';
 import type { CliContext, Command } from './context.js';
 import { styleFor, type Streams } from './output.js';
+import { version } from './version.js';
 
 interface Entry {
   summary: string;
@@ -28,11 +28,6 @@ const COMMANDS: Record<string, Entry> = {
   keygen: { summary: 'Generate a standalone ED25519 deploy key pair', load: () => import('./commands/keygen.js') },
   'ssh-to-age': { summary: 'Convert an ssh-ed25519 public key to its age recipient', load: () => import('./commands/ssh-to-age.js') },
 };
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 function mainHelp(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length));

@@ -11,6 +11,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startGithubApiDouble, type AppSpec, type GithubApiDouble } from '../doubles/github-api.js';
 import { validateAll } from '../doubles/openapi.js';
@@ -107,6 +108,12 @@ describe.runIf(haveTools('dash', 'git', 'shellcheck'))('scheduled.sh', () => {
     const status = await cli(['status', '--json'], env);
     expect(status.code, status.err).toBe(0);
     expect((JSON.parse(status.out) as StatusJson).hosts.flatMap((h) => h.rows.map((r) => r.registration))).toEqual(['registered', 'registered', 'registered', 'registered']);
+    // The NixOS module's audit: the textfile for node_exporter.
+    const prom = path.join(work, 'deploy-keys.prom');
+    const metrics = await run(['audit', '--format', 'prometheus', '--output', prom], env);
+    expect(metrics.code, metrics.err).toBe(0);
+    expect(metrics.out).toBe('audit: ok (2 hosts, 4 forge keys)\n');
+    expect(parsePrometheusTextFormat(readFileSync(prom, 'utf8')).find((f) => f.name === 'deploy_keys_key_registration')?.metrics).toHaveLength(16);
     // Without the override, the configured (absent) file is what is read.
     const without = await cli(['audit'], { ...env, DEPLOY_KEYS_GITHUB_APP_KEY_FILE: '' });
     expect(without.code).toBe(1);

@@ -6,7 +6,7 @@
  */
 export * from './core/types.js';
 export { describeStep, hasChanges, isBookkeeping, isDeletion, planFinish, planRevoke, planRotate, planVmFresh, type HostResult, type Plan, type Step } from './core/plan.js';
-export { auditFindings, hostStatus, type Finding, type HostStatus } from './core/report.js';
+export { auditFindings, FINDING_RULES, hostStatus, type Finding, type FindingKind, type HostStatus } from './core/report.js';
 export { hostResultJson, planJson, printFindings, printHostResult, printStatus, statusJson } from './core/present.js';
 export type { LifecycleDeps } from './engine/deps.js';
 export { ForgeCache } from './engine/forge-cache.js';

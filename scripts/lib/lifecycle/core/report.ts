@@ -3,7 +3,7 @@
  * listings, host-file recipients from metadata, .sops.yaml) — no age identity.
  */
 import { deployKeyTitle } from '../../names.js';
-import type { DeployKey, HostState, KeyRecord, Slot } from './types.js';
+import type { DeployKey, HostState, KeyRecord, RepoState, Slot } from './types.js';
 
 const DAY = 86_400_000;
 
@@ -89,21 +89,36 @@ export function hostStatus(
   };
 }
 
-export type FindingKind =
-  | 'unknown-key'
-  | 'shared-key'
-  | 'token-bound'
-  | 'revoked-host-key'
-  | 'never-used'
-  | 'unused'
-  | 'too-old'
-  | 'write-enabled'
-  | 'disabled'
-  | 'missing-on-forge'
-  | 'unregistered'
-  | 'recipients-mismatch'
-  | 'no-sops-rule'
-  | 'interrupted';
+/**
+ * Every finding kind, once: `audit --help`, the SARIF rules and the metrics
+ * come from here. error: misuse, or a key that must not exist; warning:
+ * maintenance that is due.
+ */
+export const FINDING_RULES = [
+  { kind: 'used-after-revoke', level: 'error', summary: "a revoked host's key used after the host was revoked: someone still holds it" },
+  { kind: 'old-key-in-use', level: 'error', summary: 'a replaced key still used a day and more after its replacement was registered, and the new key not: the host never picked up its new key, and "rotate --finish" would cut it off' },
+  { kind: 'unknown-key', level: 'error', summary: "a key on a managed repo that no host's state knows (drift or intrusion)" },
+  { kind: 'revoked-host-key', level: 'error', summary: 'a key of a revoked host, still on the forge' },
+  { kind: 'shared-key', level: 'error', summary: "a host's key also enabled on another managed repo (GitLab, Gitea): removing it from one repo leaves it valid on the other" },
+  { kind: 'write-enabled', level: 'error', summary: 'a key with write access' },
+  { kind: 'token-bound', level: 'warning', summary: "GitHub: a key added by a user, not a GitHub App: it dies with that user's personal access or OAuth token; rotate it once forge.auth names a GitHub App" },
+  { kind: 'never-used', level: 'warning', summary: 'a key the forge says was never used, audit.unused_days after it was registered' },
+  { kind: 'unused', level: 'warning', summary: 'a key not used for longer than audit.unused_days' },
+  { kind: 'too-old', level: 'warning', summary: 'a key older than rotation.max_age_days' },
+  { kind: 'disabled', level: 'warning', summary: 'a key the forge has disabled (an organization policy)' },
+  { kind: 'missing-on-forge', level: 'warning', summary: 'a registered host key gone from the forge' },
+  { kind: 'unregistered', level: 'warning', summary: 'a host key never registered (or pending a manual registration)' },
+  { kind: 'recipients-mismatch', level: 'warning', summary: 'a host file not encrypted for the recipients its .sops.yaml rule names (from its sops.age metadata)' },
+  { kind: 'no-sops-rule', level: 'warning', summary: 'a host file no .sops.yaml creation rule matches' },
+  { kind: 'interrupted', level: 'warning', summary: 'a command that did not finish; re-run it' },
+] as const satisfies readonly { kind: string; level: 'error' | 'warning'; summary: string }[];
+
+export type FindingKind = (typeof FINDING_RULES)[number]['kind'];
+
+/** A replaced key used this long after its replacement was registered means the host did not switch. */
+const PICKUP_MARGIN = DAY;
+
+const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
 export interface Finding {
   kind: FindingKind;
@@ -132,7 +147,9 @@ export function auditFindings(input: AuditInput): Finding[] {
   const owners = new Map<string, { host: string; repo: string; rec: KeyRecord }>();
   const revokedFps = new Map<string, string>();
   const revokedTitles = new Map<string, string>();
+  const revokedAt = new Map<string, number>();
   for (const st of input.states) {
+    if (st.revoked) revokedAt.set(st.host, Date.parse(st.revoked.at));
     for (const fp of st.revokedFingerprints ?? []) revokedFps.set(fp, st.host);
     if (st.revoked) for (const repo of input.repos) revokedTitles.set(`${repo}\0${deployKeyTitle(st.host, repo)}`, st.host);
     // A revoked host owns no key, whatever records its state still has.
@@ -152,6 +169,16 @@ export function auditFindings(input: AuditInput): Finding[] {
       const base = { repo, keyId: k.id, fingerprint: k.fingerprint };
       if (revokedBy && !owner) {
         out.push({ kind: 'revoked-host-key', host: revokedBy, ...base, message: `${where} belongs to revoked host ${revokedBy}; run "deploy-keys revoke ${revokedBy}"` });
+        const at = revokedAt.get(revokedBy);
+        const used = k.lastUsed ? Date.parse(k.lastUsed) : NaN;
+        if (at !== undefined && used > at) {
+          out.push({
+            kind: 'used-after-revoke',
+            host: revokedBy,
+            ...base,
+            message: `${where} was used ${k.lastUsed ?? ''}, after ${revokedBy} was revoked (${new Date(at).toISOString()}): whoever holds its private key still reaches ${repo}; delete it on the forge now ("deploy-keys revoke ${revokedBy}"), then find out who used it (the forge's audit log)`,
+          });
+        }
         continue;
       }
       if (owner && owner.repo !== repo) {
@@ -178,12 +205,19 @@ export function auditFindings(input: AuditInput): Finding[] {
       if (Number.isFinite(created) && now - created > input.maxAgeDays * DAY) {
         out.push({ kind: 'too-old', host, ...base, message: `${where} is ${Math.floor((now - created) / DAY)} days old (rotation.max_age_days ${input.maxAgeDays}); run "deploy-keys rotate ${host}"` });
       }
-      if (!k.lastUsed) {
-        // A key that was just created has had no chance to be used yet: flag it once it is older than unused_days.
-        if (Number.isFinite(created) && now - created > input.unusedDays * DAY) {
-          out.push({ kind: 'never-used', host, ...base, message: `${where} was never used (created ${new Date(created).toISOString().slice(0, 10)})` });
+      if (k.lastUsed === null) {
+        // Counted from registration (the forge's created_at): until then nobody could use it. A forge that
+        // does not tell (lastUsed undefined: plain ssh) is no evidence either way.
+        const registered = Date.parse(k.createdAt ?? owner.rec.registeredAt ?? owner.rec.createdAt);
+        if (Number.isFinite(registered) && now - registered > input.unusedDays * DAY) {
+          out.push({
+            kind: 'never-used',
+            host,
+            ...base,
+            message: `${where} was never used in the ${Math.floor((now - registered) / DAY)} days since it was registered (${day(registered)}; audit.unused_days ${input.unusedDays}): is ${host} running, and does it get its keys?`,
+          });
         }
-      } else if (now - Date.parse(k.lastUsed) > input.unusedDays * DAY) {
+      } else if (k.lastUsed !== undefined && now - Date.parse(k.lastUsed) > input.unusedDays * DAY) {
         out.push({ kind: 'unused', host, ...base, message: `${where} was last used ${k.lastUsed.slice(0, 10)} (audit.unused_days ${input.unusedDays})` });
       }
     }
@@ -193,6 +227,8 @@ export function auditFindings(input: AuditInput): Finding[] {
     if (st.revoked) continue;
     for (const [repo, rs] of Object.entries(st.repos)) {
       if (!input.repos.includes(repo)) continue;
+      const stale = oldKeyInUse(st.host, repo, rs, input.listings.get(repo));
+      if (stale) out.push(stale);
       for (const slot of ['current', 'next'] as const) {
         const rec = rs[slot];
         if (!rec) continue;
@@ -216,4 +252,29 @@ export function auditFindings(input: AuditInput): Finding[] {
     }
   }
   return out;
+}
+
+/**
+ * A rotation awaiting --finish whose old key is still used a day and more
+ * after the new one was registered, while the new one is not: the host never
+ * picked up its new key (it was not rebuilt, or sops-nix does not give it the
+ * new secret). --finish, forced or after the grace period, would cut it off.
+ */
+function oldKeyInUse(host: string, repo: string, rs: RepoState, listing: readonly DeployKey[] | undefined): Finding | undefined {
+  if (!rs.previous || !rs.current) return undefined;
+  const old = findByFingerprint(listing, rs.previous.fingerprint);
+  const fresh = findByFingerprint(listing, rs.current.fingerprint);
+  if (!old?.lastUsed || !fresh) return undefined;
+  const replaced = Date.parse(rs.current.registeredAt ?? fresh.createdAt ?? rs.previous.retiredAt ?? '');
+  const oldUsed = Date.parse(old.lastUsed);
+  const newUsed = fresh.lastUsed ? Date.parse(fresh.lastUsed) : undefined;
+  if (!Number.isFinite(replaced) || oldUsed - replaced < PICKUP_MARGIN || (newUsed !== undefined && newUsed >= oldUsed)) return undefined;
+  return {
+    kind: 'old-key-in-use',
+    host,
+    repo,
+    keyId: old.id,
+    fingerprint: old.fingerprint,
+    message: `${host}: ${repo}: the replaced key ${old.id} (${old.fingerprint}) was used ${old.lastUsed}, ${Math.floor((oldUsed - replaced) / DAY)} days after its replacement ${fresh.id} was registered (${day(replaced)}), which ${newUsed === undefined ? 'was never used' : `was last used ${day(newUsed)}`}: ${host} has not picked up its new key (rebuild it; check its sops-nix secret deploy-keys/${repo}); "deploy-keys rotate --finish ${host}" would cut it off`,
+  };
 }
