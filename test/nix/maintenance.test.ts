@@ -75,13 +75,12 @@ describe.skipIf(!inputs.ok)(`the maintenance module with nixpkgs lib${inputs.ok 
 });
 
 /**
- * systemd-analyze verify in a root of its own: Debian's units (for
- * dependencies such as network-online.target) and, at the store paths the
- * stand-in packages name, an executable for each ExecStart; the units go to
- * /etc/systemd/system. Any message (systemd warns and goes on for unknown
- * keys and bad values) counts as a failure.
+ * systemd-analyze in a root of its own: Debian's units (for dependencies
+ * such as network-online.target) and, at the store paths the stand-in
+ * packages name, an executable for each ExecStart; the units go to
+ * /etc/systemd/system.
  */
-function verifyUnits(units: Record<string, string>): { code: number | null; messages: string } {
+function analyze(units: Record<string, string>, args: string[]): { code: number | null; messages: string } {
   const t = tempDir('dk-units-');
   try {
     const root = path.join(t.dir, 'root');
@@ -98,12 +97,15 @@ function verifyUnits(units: Record<string, string>): { code: number | null; mess
         chmodSync(exe, 0o755);
       }
     }
-    const r = spawnSync('systemd-analyze', ['verify', '--man=no', `--root=${root}`, ...Object.keys(units)], { encoding: 'utf8' });
+    const r = spawnSync('systemd-analyze', [...args, `--root=${root}`], { encoding: 'utf8' });
     return { code: r.status, messages: (r.stdout + r.stderr).trim() };
   } finally {
     t.cleanup();
   }
 }
+
+/** Any message counts as a failure: systemd warns and goes on for unknown keys and bad values. */
+const verifyUnits = (units: Record<string, string>) => analyze(units, ['verify', '--man=no', ...Object.keys(units)]);
 
 describe.skipIf(!(inputs.ok && haveTools('systemd-analyze')))('the units, checked by systemd-analyze verify', () => {
   test.each(['defaults', 'textfile', 'audit-only', 'pinned-forge'].map((n) => [n]))('maintenance: %s', (name) => {
@@ -118,6 +120,17 @@ describe.skipIf(!(inputs.ok && haveTools('systemd-analyze')))('the units, checke
       expect(Object.keys(units), name).toContain('deploy-keys-clone.service');
       expect(verifyUnits(units), name).toEqual({ code: 0, messages: '' });
     }
+  });
+
+  test("the jobs' sandbox: systemd-analyze security rates both services OK (exposure 3.5 or less)", () => {
+    const units = maintenance('scenarios.defaults.summary.units') as Record<string, string>;
+    const services = ['deploy-keys-rotate.service', 'deploy-keys-audit.service'];
+    const r = analyze(units, ['security', '--offline=true', '--threshold=35', ...services]);
+    expect(r.code, r.messages).toBe(0);
+    expect(r.messages).toMatch(/Overall exposure level for deploy-keys-rotate\.service: [0-3]\.\d OK/);
+    // Without the sandbox the same check fails (control).
+    const bare = Object.fromEntries(Object.entries(units).map(([n, text]) => [n, text.replace(/^(Protect|Restrict|Private|NoNew|Capability|Lock|SystemCall|UMask)\w*=.*\n/gm, '')]));
+    expect(analyze(bare, ['security', '--offline=true', '--threshold=35', ...services]).code).not.toBe(0);
   });
 
   test('a broken unit fails the check (control)', () => {
