@@ -30,7 +30,10 @@
 # Exit status: 0 when every step succeeded (audit: and found nothing), 1
 # otherwise, 2 for a usage error. A failed rotate or --finish does not stop
 # the other steps: what was done is committed and pushed either way, so the
-# repository never lags behind the forge; the run then exits 1.
+# repository never lags behind the forge; the run then exits 1. A rotation
+# stopped by SIGTERM, SIGINT or SIGHUP (shutdown, a CI timeout) commits and
+# pushes what its finished steps wrote before it exits 1; the next run
+# resumes the rest (deploy-keys journals every step).
 set -eu
 
 prog=deploy-keys-scheduled
@@ -69,7 +72,7 @@ case $job in
 esac
 
 dk() {
-  if [ -n "$config" ]; then deploy-keys --config "$config" "$@"; else deploy-keys "$@"; fi
+  if [ -n "$config" ]; then deploy-keys --config "$config" "$@" 3>&- 4>&-; else deploy-keys "$@" 3>&- 4>&-; fi
 }
 
 if [ ! -e "$dir" ] && [ -n "$remote" ]; then
@@ -87,7 +90,7 @@ if [ -z "$branch" ]; then
 fi
 
 dirty=$(git status --porcelain --untracked-files=no)
-[ -z "$dirty" ] || die "$dir has uncommitted changes to tracked files ($(printf '%s\n' "$dirty" | head -n 3 | tr '\n' ' ' | sed 's/ $//')); commit or discard them first"
+[ -z "$dirty" ] || die "$dir has uncommitted changes to tracked files ($(printf '%s\n' "$dirty" | head -n 3 | tr '\n' ' ' | sed 's/ $//')); commit or discard them first (a run killed with SIGKILL leaves its steps uncommitted: commit them, and the next run resumes)"
 
 if [ -n "$remote" ]; then
   git fetch --quiet -- "$remote" "$branch"
@@ -100,6 +103,35 @@ if [ "$job" = audit ]; then
   dk audit "$@" || status=$?
   exit "$status"
 fi
+
+GIT_AUTHOR_NAME=${GIT_AUTHOR_NAME:-deploy-keys}
+GIT_AUTHOR_EMAIL=${GIT_AUTHOR_EMAIL:-deploy-keys@localhost}
+GIT_COMMITTER_NAME=${GIT_COMMITTER_NAME:-$GIT_AUTHOR_NAME}
+GIT_COMMITTER_EMAIL=${GIT_COMMITTER_EMAIL:-$GIT_AUTHOR_EMAIL}
+export GIT_AUTHOR_NAME GIT_AUTHOR_EMAIL GIT_COMMITTER_NAME GIT_COMMITTER_EMAIL
+
+# Stopped half way (shutdown, a CI timeout): the forge may already hold keys
+# whose private halves only this checkout has. Commit (and try to push) what
+# the finished steps wrote; deploy-keys journals every step, so the next run
+# resumes the rest.
+# shellcheck disable=SC2317 # run by the trap below
+interrupted() {
+  trap - INT TERM HUP
+  # Runs wherever the signal found the script, maybe inside a redirection: fds 4 and 3 are the real stdout and stderr.
+  exec 1>&4 2>&3
+  echo "$prog: stopped by a signal; committing what the finished steps wrote" >&2
+  git add -u
+  if ! git diff --cached --quiet; then
+    git commit --quiet --no-verify -m "deploy-keys: scheduled rotation, interrupted" \
+      -m "Stopped by a signal after some of its steps; the next scheduled run resumes the rest."
+    if [ -n "$remote" ]; then
+      git push --quiet -- "$remote" "HEAD:refs/heads/$branch" || echo "$prog: push failed; $dir keeps the commit for the next run" >&2
+    fi
+  fi
+  exit 1
+}
+exec 3>&2 4>&1
+trap interrupted INT TERM HUP
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -134,11 +166,6 @@ cat "$tmp/rotate" "$tmp/finish" | while IFS= read -r line; do
   [ "$keep" = 0 ] || printf '%s\n' "$line"
 done >"$tmp/body"
 [ "$rc" = 0 ] || printf '\nSome hosts failed (see the messages above); the next run retries them.\n' >>"$tmp/body"
-GIT_AUTHOR_NAME=${GIT_AUTHOR_NAME:-deploy-keys}
-GIT_AUTHOR_EMAIL=${GIT_AUTHOR_EMAIL:-deploy-keys@localhost}
-GIT_COMMITTER_NAME=${GIT_COMMITTER_NAME:-$GIT_AUTHOR_NAME}
-GIT_COMMITTER_EMAIL=${GIT_COMMITTER_EMAIL:-$GIT_AUTHOR_EMAIL}
-export GIT_AUTHOR_NAME GIT_AUTHOR_EMAIL GIT_COMMITTER_NAME GIT_COMMITTER_EMAIL
 printf '%s\n\n' "$subject" | cat - "$tmp/body" | git commit --quiet --no-verify --file=-
 echo "$prog: committed \"$subject\""
 

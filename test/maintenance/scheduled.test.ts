@@ -207,12 +207,37 @@ describe.runIf(haveTools('dash', 'git', 'shellcheck'))('scheduled.sh', () => {
     expect(Object.values(stateOf('web-01').repos).every((r) => r.previous === undefined)).toBe(true);
   });
 
+  test('stopped by a signal half way: what was done is committed and pushed, the run fails', async () => {
+    const old = stateOf('db-01');
+    for (const repo of Object.values(old.repos)) repo.current.createdAt = new Date(Date.now() - 100 * DAY).toISOString();
+    writeFileSync(path.join(fleet.dir, 'sops/deploy-keys-state/db-01.json'), `${JSON.stringify(old, null, 2)}\n`);
+    git(['commit', '--quiet', '-am', 'db-01: keys made 100 days ago']);
+    git(['push', '--quiet', origin, 'main']);
+    // systemd stops the service (or CI times out) right after the rotation, before --finish and the commit.
+    writeFileSync(
+      path.join(bin, 'deploy-keys'),
+      `#!/bin/sh\n${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} "$@"; rc=$?\nif [ "$1 $2" = "rotate --all" ]; then kill -TERM $PPID; fi\nexit $rc\n`,
+    );
+    try {
+      const r = await run(['--remote', origin, 'rotate'], rotateEnv());
+      expect(r.code, JSON.stringify(r)).toBe(1);
+      expect(r.err, JSON.stringify(r)).toContain('deploy-keys-scheduled: stopped by a signal; committing what the finished steps wrote');
+      expect(r.out).not.toContain('finish');
+    } finally {
+      writeFileSync(path.join(bin, 'deploy-keys'), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} "$@"\n`);
+    }
+    expect(git(['log', '-1', '--format=%s'], origin)).toBe('deploy-keys: scheduled rotation, interrupted');
+    expect(git(['show', '--name-only', '--format=', 'HEAD'], origin).split('\n')).toContain('sops/db-01.yaml');
+    expect(git(['status', '--porcelain', '--untracked-files=no'])).toBe('');
+    expect(fleet.forgeKeys('db-01')).toHaveLength(4);
+  });
+
   test('a checkout with uncommitted changes or unpushed commits is refused', async () => {
     const config = readFileSync(fleet.configFile, 'utf8');
     writeFileSync(fleet.configFile, `${config}# edited\n`);
     let r = await run(['--remote', origin, 'audit'], jobEnv());
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/^deploy-keys-scheduled: .* has uncommitted changes to tracked files \( M deploy-keys\.yaml\); commit or discard them first\n$/);
+    expect(r.err).toMatch(/^deploy-keys-scheduled: .* has uncommitted changes to tracked files \( M deploy-keys\.yaml\); commit or discard them first \(a run killed with SIGKILL/);
     git(['commit', '--quiet', '-am', 'local only']);
     git(['pull', '--quiet', '--ff-only', 'origin', 'main'], path.join(work, 'colleague'));
     writeFileSync(path.join(work, 'colleague', 'README'), 'fleet, again\n');
