@@ -138,7 +138,7 @@ function main(): void {
     '',
     `**${verdict}**`,
     '',
-    'Why it is cheap: the script compares every managed file with builtins (`read` loops, string compare) and writes only on a difference; a no-op run starts `id` (which user runs it), `chmod` (~/.ssh and key modes), one `git config --get` (core.sshCommand of git\'s ssh command) and, with insteadOf, one `git config --get-regexp`. ssh-keygen runs only when a key changes.',
+    'Why it is cheap: the script compares every managed file with builtins (`read` loops, string compare) and writes only on a difference; a no-op run starts four processes whatever the number of repos: `id` (which user runs it), `chmod` twice (~/.ssh, then every key in one call: a loosened mode is repaired), one `git config --get` (core.sshCommand of git\'s ssh command) and, with insteadOf, one `git config --get-regexp`. ssh-keygen runs only when a key changes.',
     '',
     'Run: `npm run bench (or: npx tsc -p tsconfig.bench.json && node dist/bench/activation-noop.js)`',
     '',

@@ -371,7 +371,15 @@ dk_sweep_tmp() {
 
 dk_install_keys() {
   DK_I=0
+  DK_UNCHANGED=''
   dk_repos dk__install_key
+  # One chmod for every unchanged key (a no-op run starts a constant number of
+  # processes, whatever the number of repos). It changes no content and no
+  # mtime; it repairs a loosened mode, which makes ssh ignore a key.
+  [ -n "$DK_UNCHANGED" ] || return 0
+  set --
+  for dk_name in $DK_UNCHANGED; do set -- "$@" "$DK_SSH_DIR/$dk_name-deploy"; done
+  chmod 600 -- "$@" || dk_fail keys "cannot chmod 600 the keys in $DK_SSH_DIR ($DK_UNCHANGED)"
 }
 dk__install_key() {
   dk_repo=$1 dk_pubkey=$5
@@ -390,12 +398,12 @@ dk__install_key() {
   dk_pub=$dk_key.pub
   dk_want_pub=''
   [ -z "$dk_pubkey" ] || dk_want_pub=$dk_pubkey$DK_NL
-  # Unchanged key and public key: nothing to check or write. chmod changes no
-  # content and no mtime; it repairs a loosened mode (ssh ignores such a key).
+  # Unchanged key and public key: nothing to check or write; its mode is
+  # repaired with the others' (dk_install_keys).
   if dk_ours "$dk_key" && dk_read "$dk_key" && [ "$DK_R" = "$DK_K" ] &&
-    dk_ours "$dk_pub" && dk_read "$dk_pub" && { [ -z "$dk_want_pub" ] || [ "$DK_R" = "$dk_want_pub" ]; } &&
-    chmod 600 -- "$dk_key"; then
+    dk_ours "$dk_pub" && dk_read "$dk_pub" && { [ -z "$dk_want_pub" ] || [ "$DK_R" = "$dk_want_pub" ]; }; then
     DK_OWNED_KEYS="$DK_OWNED_KEYS$dk_repo "
+    DK_UNCHANGED="$DK_UNCHANGED$dk_repo "
     return 0
   fi
   if [ -d "$dk_key" ] || [ -d "$dk_pub" ]; then
