@@ -4,6 +4,7 @@
  * never load Octokit or other heavy modules.
  */
 import { DeployKeysError, describeUnknown, UsageError } from '../lib/errors.js';
+import { debugOutputEnabled } from '../lib/process/index.js';
 import type { Config } from '../lib/config/index.js';
 import type { CliContext, Command } from './context.js';
 import { styleFor, type Streams } from './output.js';
@@ -51,6 +52,10 @@ Exit status: 0 success, 1 failure, 2 usage error.
 export async function main(argv: string[], streams: Streams, env: NodeJS.ProcessEnv, cwd: string): Promise<number> {
   const errStyle = styleFor(streams.stderr, env);
   try {
+    const debug = debugOutputEnabled(env);
+    if (debug) {
+      throw new UsageError(`${debug} is set: Node's debug output would print keys, tokens and decrypted data read from pipes and sockets`, `unset ${debug}; DEPLOY_KEYS_DEBUG=1 adds stack traces to internal errors`);
+    }
     let configFlag: string | undefined;
     const args = [...argv];
     // Global options come before the command name.

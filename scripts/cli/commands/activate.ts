@@ -29,7 +29,7 @@ export const command: Command = {
     await warnAboutFlakeInputs(config, ctx);
     const keys = await decryptHostKeys(config, host, ctx.env, values.repo);
     const { runActivation } = await import('../../lib/activation/index.js');
-    const r = await runActivation({ script, root: values.root, keys, args: values['no-clone'] ? ['--no-clone'] : [] });
+    const r = await runActivation({ script, root: values.root, keys, parentEnv: ctx.env, args: values['no-clone'] ? ['--no-clone'] : [] });
     ctx.stdout.write(r.stdout);
     ctx.stderr.write(r.stderr);
     if (r.exitCode !== 0) {

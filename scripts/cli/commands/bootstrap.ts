@@ -65,7 +65,7 @@ export const command: Command = {
       }
       const { bootstrapOverSsh } = await import('../../lib/activation/index.js');
       const flags = [...(values.root ? ['--root', values.root] : []), ...(values['no-clone'] ? ['--no-clone'] : [])];
-      const r = await bootstrapOverSsh({ script, target: values.target, keys, sshOptions, args: flags, ...(port !== undefined ? { port } : {}) });
+      const r = await bootstrapOverSsh({ script, target: values.target, keys, sshOptions, args: flags, parentEnv: ctx.env, ...(port !== undefined ? { port } : {}) });
       ctx.stdout.write(r.stdout);
       ctx.stderr.write(r.stderr);
       if (r.exitCode !== 0) {

@@ -19,6 +19,9 @@
 # several. Anything else (other repos, pushes, other users, git's "ssh -G"
 # probe) runs plain ssh with the arguments unchanged.
 set -u
+# ssh holds a deploy key in memory: no core file.
+# shellcheck disable=SC3045 # ulimit -c: not POSIX, but dash, bash and busybox sh have it
+ulimit -c 0 2>/dev/null || :
 
 # @DATA@
 

@@ -1,11 +1,15 @@
 /**
  * Runs a rendered activation script locally (keys on stdin) or on a remote
  * host over one ssh connection (script and keys on stdin). Keys travel only
- * through pipes: never argv, never a temp file.
+ * through pipes: never argv, never a temp file, never execa's `input` (whose
+ * stream NODE_DEBUG=stream prints): this process writes the pipe itself. The
+ * child gets only the environment it needs (process/index.ts).
  */
+import type { Options } from 'execa';
 import { DeployKeysError, UsageError } from '../errors.js';
 import { parseSshTarget } from '../config/index.js';
 import { repoNameProblem } from '../names.js';
+import { childEnv, type ChildNeed } from '../process/index.js';
 import { shQuote } from './shell-quote.js';
 
 /** execa costs ~100 ms to load: only the commands that run a script pay it, not those that only render one. */
@@ -37,7 +41,9 @@ export interface RunActivationOptions {
   keysDir?: string;
   /** More flags: `--pull`, `--no-clone`, `--insteadof`, `-q`… */
   args?: readonly string[];
-  /** Extra environment (PATH, HOME…), merged over this process's. */
+  /** Where PATH, HOME and the locale come from (default this process's environment); nothing else of it is passed on. */
+  parentEnv?: NodeJS.ProcessEnv;
+  /** Extra variables, passed as given (tests: GIT_CONFIG_NOSYSTEM…). */
   env?: Readonly<Record<string, string | undefined>>;
   /** The shell. Default `sh`. */
   shell?: string;
@@ -96,17 +102,33 @@ export async function runActivation(opts: RunActivationOptions): Promise<Activat
   if (opts.keys) args.push('--keys-stdin');
   else if (opts.keysDir !== undefined) args.push('--keys-dir', opts.keysDir);
   args.push(...(opts.args ?? []));
-  const { execa } = await loadExeca();
-  const r = await execa(opts.shell ?? 'sh', ['-c', opts.script, 'deploy-keys-activation', ...args], {
-    input: opts.keys ? encodeKeyStream(opts.keys) : '',
-    env: { ...opts.env },
-    extendEnv: true,
+  const input = opts.keys ? encodeKeyStream(opts.keys) : '';
+  return result(await runWithInput(opts.shell ?? 'sh', ['-c', opts.script, 'deploy-keys-activation', ...args], input, opts, [], opts.env));
+}
+
+/** Runs `file`, writing `input` (keys) to its stdin pipe directly; the child sees only `childEnv` (+ `extra`). */
+async function runWithInput(
+  file: string,
+  args: readonly string[],
+  input: string | Uint8Array,
+  opts: { parentEnv?: NodeJS.ProcessEnv; timeoutMs?: number },
+  needs: readonly ChildNeed[],
+  extra: Readonly<Record<string, string | undefined>> = {},
+) {
+  const options = {
+    stdin: 'pipe',
+    env: { ...childEnv(opts.parentEnv ?? process.env, needs), ...extra },
+    extendEnv: false,
     reject: false,
     all: true,
     stripFinalNewline: false,
     ...(opts.timeoutMs ? { timeout: opts.timeoutMs } : {}),
-  });
-  return result(r);
+  } satisfies Options;
+  const { execa } = await loadExeca();
+  const child = execa(file, args, options);
+  // A child that exits early (usage error) closes the pipe: execa reports its exit status.
+  child.stdin.end(input);
+  return child;
 }
 
 export interface BootstrapOptions {
@@ -121,6 +143,8 @@ export interface BootstrapOptions {
   args?: readonly string[];
   /** The ssh program. Default `ssh`. */
   ssh?: string;
+  /** Where PATH, HOME, the ssh agent socket… come from (default this process's environment). */
+  parentEnv?: NodeJS.ProcessEnv;
   timeoutMs?: number;
 }
 
@@ -158,13 +182,5 @@ export async function bootstrapOverSsh(opts: BootstrapOptions): Promise<Activati
     opts.target,
     bootstrapRemoteCommand(script.length, opts.args ?? []),
   ];
-  const { execa } = await loadExeca();
-  const r = await execa(opts.ssh ?? 'ssh', sshArgs, {
-    input,
-    reject: false,
-    all: true,
-    stripFinalNewline: false,
-    ...(opts.timeoutMs ? { timeout: opts.timeoutMs } : {}),
-  });
-  return result(r);
+  return result(await runWithInput(opts.ssh ?? 'ssh', sshArgs, input, opts, ['ssh-login']));
 }

@@ -65,6 +65,9 @@ set -eu
 umask 077
 # The private keys live in shell variables: "sh -x" would print them.
 set +x
+# Nor may a crash write them to a core file (this shell, ssh-keygen, ssh, git).
+# shellcheck disable=SC3045 # ulimit -c: not POSIX, but dash, bash and busybox sh have it
+ulimit -c 0 2>/dev/null || :
 
 # @DATA@
 

@@ -98,7 +98,7 @@ export async function createForge(config: Config, opts: CreateForgeOptions): Pro
     }
     case 'ssh': {
       const { SshForge } = await import('./ssh.js');
-      return new SshForge({ config: forge, clock });
+      return new SshForge({ config: forge, clock, env: opts.env });
     }
   }
 }

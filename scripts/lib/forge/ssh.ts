@@ -24,6 +24,7 @@ import { parseSshTarget } from '../config/index.js';
 import type { RepoConfig, SshForgeConfig } from '../config/index.js';
 import { writeFileAtomic, withFileLock } from '../fs/index.js';
 import { DeployKeysError } from '../errors.js';
+import { childEnv } from '../process/index.js';
 import { checkAddRequest, registeredKey } from './fingerprint.js';
 import { ForgeError, ForgeFailure, KeyInUse, type ForgeErrorContext } from './errors.js';
 import {
@@ -51,6 +52,8 @@ export interface SshForgeOptions {
   clock?: Clock;
   /** Extra ssh arguments for remote mode (tests: -i, UserKnownHostsFile). Never secrets. */
   sshArgs?: string[];
+  /** Where ssh's and getent's PATH, HOME and agent socket come from (default process.env); nothing else is passed on. */
+  env?: NodeJS.ProcessEnv;
 }
 
 interface Store {
@@ -64,12 +67,15 @@ interface Store {
 export class SshForge implements ForgeProvider {
   readonly kind = 'ssh' as const;
   private readonly store: Store;
+  /** What ssh and getent may see of the environment. */
+  private readonly env: Record<string, string>;
   private readonly clock: Clock;
   private mutex: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly opts: SshForgeOptions) {
     this.clock = opts.clock ?? systemClock;
-    this.store = opts.config.target ? remoteStore(opts.config, opts.config.target, opts.sshArgs ?? []) : localStore(opts.config.authorizedKeys);
+    this.env = childEnv(opts.env ?? process.env, ['ssh-login']);
+    this.store = opts.config.target ? remoteStore(opts.config, opts.config.target, opts.sshArgs ?? [], this.env) : localStore(opts.config.authorizedKeys);
   }
 
   private ctx(repo: RepoConfig, extra: { host?: string; fingerprint?: string } = {}): ForgeErrorContext {
@@ -104,7 +110,7 @@ export class SshForge implements ForgeProvider {
         const dir = path.dirname(file);
         await fs.access(dir, constants.W_OK);
         report.checked.push(`${dir} is writable`);
-        const shell = await loginShellOf(file);
+        const shell = await loginShellOf(file, this.env);
         if (shell?.endsWith('git-shell')) {
           report.ok = false;
           report.error = new ForgeFailure(
@@ -222,7 +228,7 @@ function localStore(file: string): Store {
 }
 
 /** Remote file through ssh; the path is validated, so it can be quoted in the remote sh. */
-function remoteStore(cfg: SshForgeConfig, target: string, extra: string[]): Store {
+function remoteStore(cfg: SshForgeConfig, target: string, extra: string[], env: Record<string, string>): Store {
   const file = cfg.authorizedKeys;
   if (!/^[A-Za-z0-9._~/-]+$/.test(file)) throw new DeployKeysError(`forge.authorized_keys ${JSON.stringify(file)} has characters that cannot be used remotely`);
   const bad = parseSshTarget(target, { requireUser: true });
@@ -230,7 +236,7 @@ function remoteStore(cfg: SshForgeConfig, target: string, extra: string[]): Stor
   const base = ['-o', 'BatchMode=yes', ...(cfg.port ? ['-p', String(cfg.port)] : []), ...extra, '--', target];
   const sshRun = (script: string, input?: string): Promise<string> =>
     new Promise((resolve, reject) => {
-      const child = spawn('ssh', [...base, script], { stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn('ssh', [...base, script], { stdio: ['pipe', 'pipe', 'pipe'], env });
       let out = '';
       let err = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
@@ -257,7 +263,7 @@ function remoteStore(cfg: SshForgeConfig, target: string, extra: string[]): Stor
 }
 
 /** The login shell of the user owning `file` (or its directory), from /etc/passwd. */
-async function loginShellOf(file: string): Promise<string | undefined> {
+async function loginShellOf(file: string, env: Record<string, string>): Promise<string | undefined> {
   let uid: number;
   try {
     uid = (await fs.stat(file)).uid;
@@ -269,7 +275,7 @@ async function loginShellOf(file: string): Promise<string | undefined> {
     }
   }
   try {
-    const { stdout } = await run('getent', ['passwd', String(uid)]);
+    const { stdout } = await run('getent', ['passwd', String(uid)], { env });
     return stdout.trim().split(':')[6];
   } catch {
     return undefined;

@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { appendToFile } from '../../fs/index.js';
+import { childEnv } from '../../process/index.js';
 import type { AuditEntry, AuditLog, Clock } from '../core/types.js';
 
 export const LOG_NAME = 'deploy-keys.log.jsonl';
@@ -17,7 +18,7 @@ export function detectActor(env: NodeJS.ProcessEnv): string {
   const user = env.USER ?? env.LOGNAME ?? 'unknown';
   if (env.DEPLOY_KEYS_ACTOR) return env.DEPLOY_KEYS_ACTOR;
   try {
-    const email = execFileSync('git', ['config', 'user.email'], { encoding: 'utf8', timeout: 1000, stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const email = execFileSync('git', ['config', 'user.email'], { encoding: 'utf8', timeout: 1000, stdio: ['ignore', 'pipe', 'ignore'], env: childEnv(env, ['git-config']) }).trim();
     if (email) return `${user} <${email}>`;
   } catch {
     // no git or no email: $USER alone
