@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync,
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ensureDir, tempPath, writeFileAtomic } from '../../scripts/lib/fs/index.js';
+import { ensureDir, secretTempDir, sweepStaleTemps, tempPath, withSecretTempDir, writeFileAtomic } from '../../scripts/lib/fs/index.js';
 import { DeployKeysError } from '../../scripts/lib/errors.js';
 
 const fresh = () => mkdtempSync(path.join(tmpdir(), 'dk-atomic-'));
@@ -100,3 +100,51 @@ describe('directories (issue 10, finding 3)', () => {
     expect(readFileSync(path.join(open, 'f'), 'utf8')).toBe('x');
   });
 });
+
+describe('secret temp directories', () => {
+  const deadPid = () => Number(execFileSync('sh', ['-c', 'sh -c "echo \\$\\$"'], { encoding: 'utf8' }).trim());
+
+  it('are 0700 whatever the umask, named after their process', async () => {
+    const dir = fresh();
+    const old = process.umask(0);
+    let made: string;
+    try {
+      made = await secretTempDir(dir, 'extra-files');
+    } finally {
+      process.umask(old);
+    }
+    expect(statSync(made).mode & 0o7777).toBe(0o700);
+    expect(path.basename(made)).toMatch(new RegExp(`^\\.extra-files\\.dk-tmp\\.[0-9a-f]{8}\\.${process.pid}\\.[0-9a-f]{12}$`));
+  });
+
+  it('one a killed process left is swept with its content; a live process keeps its own', async () => {
+    const dir = fresh();
+    const stale = tempPath(path.join(dir, 'extra-files'), deadPid());
+    mkdirSync(path.join(stale, 'etc/ssh'), { recursive: true });
+    writeFileSync(path.join(stale, 'etc/ssh/ssh_host_ed25519_key'), 'PRIVATE KEY\n', { mode: 0o600 });
+    const live = tempPath(path.join(dir, 'extra-files'), process.pid);
+    mkdirSync(live);
+    const other = path.join(dir, 'extra-files');
+    mkdirSync(other);
+    expect(await sweepStaleTemps(dir)).toEqual([stale]);
+    expect(readdirSync(dir).sort()).toEqual([path.basename(live), 'extra-files'].sort());
+  });
+
+  it('withSecretTempDir removes the directory after success and after a failure', async () => {
+    const dir = fresh();
+    let seen = '';
+    await withSecretTempDir(dir, 'x', async (d) => {
+      seen = d;
+      writeFileSync(path.join(d, 'key'), 'secret');
+    });
+    expect(seen).not.toBe('');
+    await expect(
+      withSecretTempDir(dir, 'x', async (d) => {
+        writeFileSync(path.join(d, 'key'), 'secret');
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
+    expect(readdirSync(dir)).toEqual([]);
+  });
+});
+

@@ -2,4 +2,4 @@
 export { writeFileAtomic, type AtomicWriteOptions } from './atomic-write.js';
 export { acquireFileLock, withFileLock, LockedError, type Lock, type LockInfo, type FileLockOptions } from './file-lock.js';
 export { ensureDir, appendToFile, assertNotWorldWritable, DIR_MODE } from './dirs.js';
-export { processAlive, sweepStaleTemps, tempPath } from './temp-files.js';
+export { processAlive, secretTempDir, sweepStaleTemps, tempPath, withSecretTempDir, type SecretTempDirOptions } from './temp-files.js';
