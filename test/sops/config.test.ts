@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { addHostRecipient, findConfigFile, matchRule, parseConfig, removeHostRecipient, SopsConfigError, SopsFormatError, SopsUnsupportedError } from '../../scripts/lib/sops/index.js';
+import { addHostRecipient, addOperatorRule, findConfigFile, hostRecipients, matchRule, parseConfig, removeHostRecipient, SopsConfigError, SopsFormatError, SopsUnsupportedError } from '../../scripts/lib/sops/index.js';
 import { tempDir } from './helpers.js';
 
 const A = 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p';
@@ -146,5 +146,54 @@ creation_rules:
     expect(() => addHostRecipient(multi, { host: 'h', recipient: A })).toThrow(SopsUnsupportedError);
     expect(() => addHostRecipient(BASE, { host: 'h', recipient: `${A}\nkeys: []` })).toThrow(SopsConfigError);
     expect(() => addHostRecipient(BASE, { host: '../h', recipient: A })).toThrow(SopsConfigError);
+  });
+
+  describe('the operator-only rule for host keys', () => {
+    const opts = { pathRegex: '^sops/host-keys/[^/]+\\.yaml$', filePath: 'sops/host-keys/web1.yaml', comment: 'host keys: operators only\nnever a host' };
+    const withHosts = addHostRecipient(addHostRecipient(BASE, { host: 'web1', recipient: C }), { host: 'db', recipient: 'age1dbdbdbdb' });
+    // A catch-all that also lets every host read everything: the hosts must not come along.
+    const shared = withHosts.replace('# every host file\n  - path_regex: ^sops/[^/]+\\.yaml$\n    key_groups:\n      - age:\n          - *admin\n          - *backup\n', `# everything\n  - path_regex: ^sops/\n    key_groups:\n      - age:\n          - *admin\n          - *backup\n          - *host_db\n          - ${C}\n`);
+
+    it('copies the matching rule without any host (alias or anchor value written out), before it, with its comment', () => {
+      expect(shared).toContain('# everything');
+      const out = addOperatorRule(shared, opts);
+      const cfg = parseConfig(out, '/repo/.sops.yaml');
+      const rule = matchRule(cfg, '/repo/sops/host-keys/web1.yaml')!;
+      expect(rule.pathRegex).toBe(opts.pathRegex);
+      expect(rule.keyGroups[0]!.age).toEqual([A, B]);
+      expect(out).toContain('# host keys: operators only\n  # never a host\n  - path_regex: ^sops/host-keys/');
+      // Host files are still matched by their own rules and the catch-all.
+      expect(matchRule(cfg, '/repo/sops/web1.yaml')!.keyGroups[0]!.age).toEqual([A, B, C]);
+      expect(matchRule(cfg, '/repo/sops/other.yaml')!.keyGroups[0]!.age).toEqual([A, B, 'age1dbdbdbdb', C]);
+      expect(out.indexOf('^sops/host-keys/')).toBeLessThan(out.indexOf('path_regex: ^sops/\n'));
+      expect(out).toContain('# operator keys');
+      expect(out).toContain(`&admin ${A} # laptop`);
+    });
+
+    it("no rule matches host key files (the catch-all is for sops/*.yaml only): the host file's rule gives the operators, the rule goes last", () => {
+      const out = addOperatorRule(withHosts, { ...opts, operatorsFrom: 'sops/web1.yaml' });
+      const cfg = parseConfig(out, '/repo/.sops.yaml');
+      expect(matchRule(cfg, '/repo/sops/host-keys/web1.yaml')!.keyGroups[0]!.age).toEqual([A, B]);
+      expect(cfg.creationRules.at(-1)!.pathRegex).toBe(opts.pathRegex);
+      expect(() => addOperatorRule(withHosts, opts)).toThrow(SopsConfigError);
+    });
+
+    it('keeps an existing rule with that path_regex as it is (the operators may have edited it)', () => {
+      const once = addOperatorRule(BASE, { ...opts, operatorsFrom: 'sops/web1.yaml' });
+      expect(addOperatorRule(once, opts)).toBe(once);
+    });
+
+    it('refuses when no operator is left', () => {
+      const hostsOnly = `keys:\n  - &host_web1 ${C}\ncreation_rules:\n  - path_regex: ^sops/\n    age: [*host_web1]\n`;
+      expect(() => addOperatorRule(hostsOnly, opts)).toThrow(/no rule names an operator's recipient for sops\/host-keys\/web1\.yaml/);
+      expect(() => addOperatorRule('', opts)).toThrow(SopsConfigError);
+    });
+
+    it('hostRecipients lists the host anchors only', () => {
+      expect([...hostRecipients(withHosts)]).toEqual([
+        ['web1', C],
+        ['db', 'age1dbdbdbdb'],
+      ]);
+    });
   });
 });

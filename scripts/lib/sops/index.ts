@@ -22,6 +22,6 @@ export { collectIdentities } from './keysource/identities.js';
 export type { EncryptionRules } from './rules.js';
 export { findConfigFile, loadConfig, loadConfigFor, matchRule, parseConfig, ruleForFile } from './sops-config.js';
 export type { CreationRule, SopsConfig } from './sops-config.js';
-export { addHostRecipient, addHostRecipientToFile, defaultHostPathRegex, removeHostRecipient, removeHostRecipientFromFile } from './sops-config-edit.js';
-export type { HostRecipientOptions } from './sops-config-edit.js';
+export { addHostRecipient, addHostRecipientToFile, addOperatorRule, addOperatorRuleToFile, defaultHostPathRegex, hostRecipients, removeHostRecipient, removeHostRecipientFromFile } from './sops-config-edit.js';
+export type { HostRecipientOptions, OperatorRuleOptions } from './sops-config-edit.js';
 export { SOPS_VERSION } from './metadata.js';

@@ -4,6 +4,8 @@
  * creation rule, placed before the rule that matched its file until now (first
  * match wins), listing that rule's recipients (so the operator keeps access) plus
  * the host. Rules are written as `key_groups` lists, which every sops >= 3.7 reads.
+ * Files for the operators only (the hosts' ssh host keys) get a rule of their
+ * own too: the matching rule's recipients without any host's.
  */
 import { readFile } from 'node:fs/promises';
 import { Alias, isAlias, isMap, isScalar, isSeq, Scalar, visit, YAMLMap, YAMLSeq } from 'yaml';
@@ -25,7 +27,8 @@ export interface HostRecipientOptions {
   filePath?: string;
 }
 
-const anchorOf = (host: string): string => `host_${host}`;
+const HOST_ANCHOR = 'host_';
+const anchorOf = (host: string): string => `${HOST_ANCHOR}${host}`;
 const escapeRegex = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 export const defaultHostPathRegex = (host: string): string => `^sops/${escapeRegex(host)}\\.yaml$`;
 
@@ -108,29 +111,93 @@ export function addHostRecipient(configText: string, opts: HostRecipientOptions,
 
   const rules = topSeq(doc, 'creation_rules', where, false);
   if (rules.items.some((r) => pathRegexOf(r) === pathRegex)) return emit(doc, configText, where);
+  const matched = matchingRule(rules, filePath, where);
+  const recipients = isMap(matched.rule) ? ruleRecipients(matched.rule, doc, where) : [];
+  const withoutHost = recipients.filter((n) => !(isAlias(n) && n.source === anchor));
+  insertRule(doc, rules, matched, pathRegex, [...withoutHost, new Alias(anchor)]);
+  return emit(doc, configText, where);
+}
 
-  const matchIndex = rules.items.findIndex((r) => {
+/** The first rule that matches `filePath` (the one sops applies), and where it sits; index -1 when none does. */
+function matchingRule(rules: YAMLSeq, filePath: string, where: string): { index: number; rule: unknown } {
+  const index = rules.items.findIndex((r) => {
     if (!isMap(r)) return false;
     const re = pathRegexOf(r);
     return re === undefined || compileRe2(re, where).test(filePath);
   });
-  const matched = rules.items[matchIndex];
-  const recipients = isMap(matched) ? ruleRecipients(matched, doc, where) : [];
-  const withoutHost = recipients.filter((n) => !(isAlias(n) && n.source === anchor));
+  return { index, rule: rules.items[index] };
+}
+
+/** Inserts `{path_regex, key_groups: [{age: recipients}]}` before `matched` (first match wins), else at the end. */
+function insertRule(doc: Document.Parsed, rules: YAMLSeq, matched: { index: number; rule: unknown }, pathRegex: string, recipients: Node[], comment?: string): void {
   const age = new YAMLSeq();
-  age.items.push(...withoutHost, new Alias(anchor));
+  age.items.push(...recipients);
   const group = new YAMLMap();
   group.items.push(doc.createPair('age', age));
   const groups = new YAMLSeq();
   groups.items.push(group);
   const rule = new YAMLMap();
   rule.items.push(doc.createPair('path_regex', pathRegex), doc.createPair('key_groups', groups));
+  if (comment !== undefined) rule.commentBefore = comment.split('\n').map((l) => ` ${l}`).join('\n');
   // A comment heading the list describes the rule it sits on: keep it on that rule.
-  if (matchIndex === 0 && isMap(matched) && rules.commentBefore) {
-    matched.commentBefore = [rules.commentBefore, matched.commentBefore].filter(Boolean).join('\n');
+  if (matched.index === 0 && isMap(matched.rule) && rules.commentBefore) {
+    matched.rule.commentBefore = [rules.commentBefore, matched.rule.commentBefore].filter(Boolean).join('\n');
     rules.commentBefore = null;
   }
-  rules.items.splice(matchIndex < 0 ? rules.items.length : matchIndex, 0, rule);
+  rules.items.splice(matched.index < 0 ? rules.items.length : matched.index, 0, rule);
+}
+
+export interface OperatorRuleOptions {
+  /** The rule's path_regex, e.g. `^sops/host-keys/[^/]+\\.yaml$`. */
+  pathRegex: string;
+  /** A file the rule is for, relative to the config's folder (to find the rule matching it now). */
+  filePath: string;
+  /** When no rule matches `filePath`: a file whose rule lists the operators (a host's file), relative like it. */
+  operatorsFrom?: string;
+  /** Comment placed above the rule: why it exists. */
+  comment: string;
+}
+
+/** Values of the `&host_<host>` anchors under `keys:`, by host. */
+function hostAnchorValues(doc: Document.Parsed): Map<string, string> {
+  const out = new Map<string, string>();
+  const keys = (doc.contents as YAMLMap).get('keys', true);
+  if (!isSeq(keys)) return out;
+  for (const n of keys.items) {
+    if (isScalar(n) && typeof n.value === 'string' && n.anchor?.startsWith(HOST_ANCHOR)) out.set(n.anchor.slice(HOST_ANCHOR.length), n.value);
+  }
+  return out;
+}
+
+/** Every host's recipient as `.sops.yaml` names it through its `&host_<host>` anchor. */
+export function hostRecipients(configText: string, where = '.sops.yaml'): Map<string, string> {
+  return hostAnchorValues(parse(configText, where));
+}
+
+/**
+ * Adds a creation rule for files only the operators may read (the hosts' ssh
+ * host keys): the recipients of the rule that matches `filePath` now (else
+ * of the one `operatorsFrom` matches), minus every host's (its
+ * `*host_<host>` alias, or the anchor's value written out), placed before
+ * the rule that matched `filePath` (first match wins), else last. A rule with this path_regex is
+ * kept as it is: the operators may have edited it. Pure text → text.
+ */
+export function addOperatorRule(configText: string, opts: OperatorRuleOptions, where = '.sops.yaml'): string {
+  const doc = parse(configText, where);
+  const rules = topSeq(doc, 'creation_rules', where, false);
+  if (rules.items.some((r) => pathRegexOf(r) === opts.pathRegex)) return configText;
+  const matched = matchingRule(rules, opts.filePath, where);
+  const source = isMap(matched.rule) || opts.operatorsFrom === undefined ? matched.rule : matchingRule(rules, opts.operatorsFrom, where).rule;
+  const hosts = new Set(hostAnchorValues(doc).values());
+  const operators = (isMap(source) ? ruleRecipients(source, doc, where) : []).filter((n) =>
+    isAlias(n) ? !n.source.startsWith(HOST_ANCHOR) : !(isScalar(n) && typeof n.value === 'string' && hosts.has(n.value)),
+  );
+  if (operators.length === 0) {
+    throw new SopsConfigError(`${where}: no rule names an operator's recipient for ${opts.filePath}`, {
+      hint: `add a creation rule with path_regex ${opts.pathRegex} listing the operators' age keys`,
+    });
+  }
+  insertRule(doc, rules, matched, opts.pathRegex, operators, opts.comment);
   return emit(doc, configText, where);
 }
 
@@ -210,6 +277,13 @@ async function readOrEmpty(file: string): Promise<string> {
 export async function addHostRecipientToFile(configPath: string, opts: HostRecipientOptions): Promise<boolean> {
   const before = await readOrEmpty(configPath);
   const after = addHostRecipient(before, opts, configPath);
+  if (after !== before) await writeFileAtomic(configPath, after);
+  return after !== before;
+}
+
+export async function addOperatorRuleToFile(configPath: string, opts: OperatorRuleOptions): Promise<boolean> {
+  const before = await readOrEmpty(configPath);
+  const after = addOperatorRule(before, opts, configPath);
   if (after !== before) await writeFileAtomic(configPath, after);
   return after !== before;
 }
