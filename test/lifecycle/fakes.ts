@@ -8,7 +8,10 @@ import {
   type Clock,
   type DeployKey,
   type ForgePort,
+  type HostKeyInfo,
   type HostKeys,
+  type HostKeyStore,
+  type HostKeysRule,
   type HostSecretsStore,
   type HostState,
   type LifecycleDeps,
@@ -162,6 +165,41 @@ export class FakeSops implements SopsConfigPort {
     const rule = this.rules.get(file);
     return rule ? rule.map((x) => x.value) : this.defaultRule && [...this.defaultRule];
   }
+  async hostRecipients() {
+    return new Map(this.anchors);
+  }
+  /** The operator-only rule for host key files; `hostKeysReaders` is whom it names once added. */
+  hostKeysRulePresent = false;
+  hostKeysReaders = ['age1operator'];
+  async hostKeysRule(): Promise<HostKeysRule> {
+    return { present: this.hostKeysRulePresent, recipients: [...this.hostKeysReaders] };
+  }
+  async addHostKeysRule() {
+    const changed = !this.hostKeysRulePresent;
+    this.hostKeysRulePresent = true;
+    return changed;
+  }
+}
+
+/** Host keys in memory: generated for real (public halves and age recipients as sops-nix derives them). */
+export class FakeHostKeys implements HostKeyStore {
+  readonly keys = new Map<string, HostKeyInfo>();
+  creates = 0;
+  path(host: string) {
+    return `/secrets/host-keys/${host}.yaml`;
+  }
+  async load(host: string) {
+    return this.keys.get(host);
+  }
+  async create(host: string, replace: boolean) {
+    if (this.keys.has(host) && !replace) throw new Error(`${this.path(host)} exists`);
+    this.creates++;
+    const { generateDeployKey } = await import('../../scripts/lib/keys/index.js');
+    const { hostKeyInfo } = await import('../../scripts/lib/lifecycle/index.js');
+    const info = await hostKeyInfo(generateDeployKey(`root@${host}`).privateKey, host);
+    this.keys.set(host, info);
+    return info;
+  }
 }
 
 /** No other command runs in a unit test. */
@@ -179,8 +217,9 @@ export function fakeWorld(repos = ['nix-config', 'dotfiles']) {
   const states = new FakeStates();
   const log = new FakeLog();
   const sops = new FakeSops();
-  const deps = (extra: Partial<LifecycleDeps> = {}): LifecycleDeps => ({ repos, forge, secrets, sops, keys: realKeys, clock, log, states, locks: noLocks, ...extra });
-  return { clock, forge, secrets, sops, states, log, deps, repos };
+  const hostKeys = new FakeHostKeys();
+  const deps = (extra: Partial<LifecycleDeps> = {}): LifecycleDeps => ({ repos, forge, secrets, sops, hostKeys, keys: realKeys, clock, log, states, locks: noLocks, ...extra });
+  return { clock, forge, secrets, sops, hostKeys, states, log, deps, repos };
 }
 
 /** Throws Crash after the n-th step whose name starts with `prefix` (simulates an abrupt stop). */

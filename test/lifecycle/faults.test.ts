@@ -13,7 +13,8 @@ import { PassThrough } from 'node:stream';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startGithubApiDouble, fingerprint, type GithubApiDouble } from '../doubles/github-api.js';
-import { Lifecycle, readAuditLog, wire, type LifecycleDeps } from '../../scripts/lib/lifecycle/index.js';
+import { Lifecycle, readAuditLog, SopsHostKeys, wire, type LifecycleDeps } from '../../scripts/lib/lifecycle/index.js';
+import { recipientsOfText } from '../../scripts/lib/lifecycle/effects/sops-store.js';
 import { Crash, crashAfter } from './fakes.js';
 import type { HostResultJson, HostState, StatusJson } from '../helpers/cli-json.js';
 import { Fleet, REPOS } from './world.js';
@@ -148,6 +149,76 @@ describe('interrupted after every step, then re-run', () => {
       await invariants(f, 'web-01', `re-run after ${name}`);
       expect(f.forgeKeys('web-01'), name).toHaveLength(2);
       expect((await f.decrypt('web-01'))['deploy-keys-previous'], name).toBeUndefined();
+    }
+  });
+});
+
+describe('vm-fresh --new-host-key interrupted after every step, then re-run', () => {
+  const hostKeys = (f: Fleet) => new SopsHostKeys(f.config(), f.env);
+  const recipientsOf = async (file: string) => recipientsOfText(await fs.readFile(file, 'utf8').catch(() => '')) ?? [];
+
+  /** A stored host key is never readable by a host; re-keyed files never keep a replaced recipient. */
+  async function hostKeyInvariants(f: Fleet, where: string, old?: string) {
+    const file = path.join(f.dir, 'sops', 'host-keys', 'web-01.yaml');
+    if (existsSync(file)) expect(await recipientsOf(file), `${where}: host key for the operators only`).toEqual([f.recipient]);
+    const key = await hostKeys(f).load('web-01');
+    return { key, old };
+  }
+
+  /** After the re-run: one stored key, .sops.yaml and the host file name its recipient, the old one is gone everywhere. */
+  async function converged(f: Fleet, where: string, old?: string) {
+    const key = (await hostKeys(f).load('web-01'))!;
+    expect(key, where).toBeDefined();
+    const config = await fs.readFile(path.join(f.dir, '.sops.yaml'), 'utf8');
+    expect(config, where).toContain(`&host_web-01 ${key.recipient}`);
+    const hostFile = await recipientsOf(f.hostFile('web-01'));
+    expect(hostFile, where).toContain(key.recipient);
+    if (old !== undefined) {
+      expect(config, where).not.toContain(old);
+      expect(hostFile, where).not.toContain(old);
+    }
+    const st = JSON.parse(await fs.readFile(path.join(f.dir, 'sops', 'deploy-keys-state', 'web-01.json'), 'utf8')) as HostState;
+    expect(st.hostKey?.fingerprint, where).toBe(key.fingerprint);
+    expect(st.ageRecipient, where).toBe(key.recipient);
+    expect(st.retiredRecipients, where).toBeUndefined();
+    expect(f.forgeKeys('web-01'), where).toHaveLength(2);
+    return key;
+  }
+
+  it('a new host', async () => {
+    const op = (lc: Lifecycle) => lc.vmFresh('web-01', { dryRun: false, newHostKey: { force: false } });
+    const names = await stepNames(op, () => Promise.resolve());
+    expect(names.slice(0, 3)).toEqual(['host-keys-rule', 'create-host-key', 'add-recipient']);
+    for (const name of names) {
+      const f = await newFleet();
+      await expect(op(new Lifecycle(await deps(f, crashAfter(name).hook)))).rejects.toBeInstanceOf(Crash);
+      await hostKeyInvariants(f, `crash after ${name}`);
+      await invariants(f, 'web-01', `crash after ${name}`);
+      const r = await f.cli(['vm-fresh', 'web-01', '--new-host-key', '--yes']);
+      expect(r.code, `${name}: ${r.stderr}`).toBe(0);
+      await converged(f, `re-run after ${name}`);
+      const again = JSON.parse((await f.cli(['vm-fresh', 'web-01', '--new-host-key', '--yes', '--json'])).stdout) as HostResultJson;
+      expect(again.plan.steps, name).toEqual([]);
+    }
+  });
+
+  it('--force: the old key is re-keyed away from, and the re-run keeps the key the interrupted run made', async () => {
+    const prepare = async (f: Fleet) => {
+      expect((await f.cli(['vm-fresh', 'web-01', '--new-host-key', '--yes'])).code).toBe(0);
+    };
+    const op = (lc: Lifecycle) => lc.vmFresh('web-01', { dryRun: false, newHostKey: { force: true } });
+    const names = await stepNames(op, prepare);
+    expect(names).toEqual(expect.arrayContaining(['create-host-key', 'add-recipient', 'updatekeys:1', 'clear-retired']));
+    for (const name of names) {
+      const f = await newFleet();
+      await prepare(f);
+      const old = (await hostKeys(f).load('web-01'))!;
+      await expect(op(new Lifecycle(await deps(f, crashAfter(name).hook)))).rejects.toBeInstanceOf(Crash);
+      const { key: made } = await hostKeyInvariants(f, `crash after ${name}`, old.recipient);
+      const r = await f.cli(['vm-fresh', 'web-01', '--new-host-key', '--force', '--yes']);
+      expect(r.code, `${name}: ${r.stderr}`).toBe(0);
+      const key = await converged(f, `re-run after ${name}`, old.recipient);
+      if (made && made.fingerprint !== old.fingerprint) expect(key.fingerprint, `${name}: not replaced twice`).toBe(made.fingerprint);
     }
   });
 });

@@ -2,10 +2,10 @@ import { readFile } from 'node:fs/promises';
 import { parseCommandArgs } from '../args.js';
 import type { Command } from '../context.js';
 import { printJson } from '../output.js';
-import { DeployKeysError, describeUnknown, errnoCode } from '../../lib/errors.js';
+import { DeployKeysError, describeUnknown, errnoCode, UsageError } from '../../lib/errors.js';
 import { assertHostName } from '../../lib/names.js';
 
-const HELP = `Usage: deploy-keys vm-fresh <host> [--host-key FILE|PUB] [-o FILE] [--dry-run] [--json] [--yes] [--manual]
+const HELP = `Usage: deploy-keys vm-fresh <host> [--host-key FILE|PUB | --new-host-key [--force]] [-o FILE] [--dry-run] [--json] [--yes] [--manual]
 
 Creates, or completes, a host: one read-only ED25519 deploy key per configured
 repo, stored encrypted in <secrets_dir>/<host>.yaml (other keys in that file are
@@ -18,6 +18,18 @@ Options:
   --host-key FILE|PUB  the host's ssh-ed25519 public key (file, or the key line):
                        its age recipient is added to .sops.yaml (a creation rule
                        for the host's file) and the host file is re-keyed
+  --new-host-key       a host not installed yet: generate its ssh host key here,
+                       store it in <secrets_dir>/host-keys/<host>.yaml (encrypted
+                       for the operators only: a .sops.yaml rule of its own, added
+                       when missing), and use its age recipient as --host-key
+                       would. Install it with "deploy-keys extra-files" and
+                       nixos-anywhere: the first boot decrypts with it. Running
+                       it again keeps the stored key
+  --force              with --new-host-key: replace the host's existing key (stored,
+                       or its recipient in .sops.yaml). Every file encrypted for the
+                       old key is re-keyed, known_hosts entries for the host break,
+                       and the host cannot decrypt its secrets until it has the new
+                       key; asks first (without a terminal: needs --yes)
   -o, --output FILE    activation script path (default <secrets_dir>/../activation/<host>.sh)
   --dry-run            print the plan (files, keys, forge calls); change nothing
   --json               machine-readable result on stdout
@@ -59,15 +71,21 @@ export const command: Command = {
         json: { type: 'boolean' },
         yes: { type: 'boolean', short: 'y' },
         manual: { type: 'boolean' },
+        'new-host-key': { type: 'boolean' },
+        force: { type: 'boolean' },
       },
       { min: 1, max: 1, names: 'HOST' },
     );
     const host = assertHostName(positionals[0]);
+    const newHostKey = Boolean(values['new-host-key']);
+    if (newHostKey && values['host-key'] !== undefined) throw new UsageError('vm-fresh: --host-key and --new-host-key exclude each other', 'see deploy-keys vm-fresh --help');
+    if (values.force && !newHostKey) throw new UsageError('vm-fresh: --force goes with --new-host-key', 'see deploy-keys vm-fresh --help');
     const recipient = values['host-key'] !== undefined ? await hostRecipient(values['host-key']) : undefined;
     const config = await ctx.config();
     const { wire, Lifecycle, hostResultJson, printHostResult } = await import('../../lib/lifecycle/index.js');
     const { confirmer } = await import('../confirm.js');
-    const confirm = confirmer(ctx, Boolean(values.yes), false);
+    // Replacing a host key is never done unattended without --yes.
+    const confirm = confirmer(ctx, Boolean(values.yes), Boolean(values.force));
     const deps = await wire(config, ctx.env, ctx, { json: Boolean(values.json),
       manual: Boolean(values.manual),
       withActivation: true,
@@ -75,7 +93,11 @@ export const command: Command = {
       ...(confirm ? { confirm } : {}),
     });
     await deps.forge.preflight(deps.repos);
-    const res = await new Lifecycle(deps).vmFresh(host, { dryRun: Boolean(values['dry-run']), ...(recipient ? { hostRecipient: recipient } : {}) });
+    const res = await new Lifecycle(deps).vmFresh(host, {
+      dryRun: Boolean(values['dry-run']),
+      ...(recipient ? { hostRecipient: recipient } : {}),
+      ...(newHostKey ? { newHostKey: { force: Boolean(values.force) } } : {}),
+    });
     if (values.json) printJson(ctx.stdout, hostResultJson(res));
     else printHostResult(ctx.stdout, ctx.stderr, res);
     return 0;

@@ -7,7 +7,7 @@
  */
 import { DeployKeysError } from '../../errors.js';
 import { deployKeyTitle } from '../../names.js';
-import { SLOT_KEY, SLOTS, withoutKey, type DeployKey, type HostKeysView, type HostState, type KeySummary, type PublicKeyInfo, type Slot } from './types.js';
+import { SLOT_KEY, SLOTS, withoutKey, type DeployKey, type HostKeyInfo, type HostKeysRule, type HostKeysView, type HostState, type KeySummary, type PublicKeyInfo, type Slot } from './types.js';
 
 export type Edit =
   /** Generate a new key and store it in `slot`. */
@@ -17,7 +17,14 @@ export type Edit =
   | { type: 'delete'; slot: Slot; repo: string };
 
 export type Step =
-  | { op: 'add-recipient'; recipient: string }
+  /** The operator-only `.sops.yaml` rule for host key files, before the first host key is stored. */
+  | { op: 'host-keys-rule'; recipients: string[] }
+  /** A new ssh host key, stored encrypted for `recipients` (the operators) only; `replaces`: the host's age recipient until now. */
+  | { op: 'create-host-key'; file: string; recipients: string[]; replaces?: string }
+  /** The sidecar learns the stored host key (e.g. after a run stopped right after storing it). */
+  | { op: 'record-host-key'; publicKey: string; fingerprint: string }
+  /** `recipient` absent: the one of the host key this plan creates. */
+  | { op: 'add-recipient'; recipient?: string }
   | { op: 'remove-recipient'; recipient?: string }
   /** `drop`: recipients (of a revoked host) that `.sops.yaml` must no longer name for the file. */
   | { op: 'updatekeys'; file: string; drop?: string[] }
@@ -30,6 +37,8 @@ export type Step =
   | { op: 'record-revoked'; fingerprints: string[]; recipients: string[] }
   /** The name is provisioned again: its revoked mark goes (its old fingerprints stay flagged). */
   | { op: 'clear-revoked' }
+  /** The host's former recipients no file is encrypted for any more are forgotten. */
+  | { op: 'clear-retired'; recipients: string[] }
   | { op: 'forge-remove'; repo: string; id: string; fingerprint: string; title: string; reason: string }
   | { op: 'purge-host-file'; file: string }
   | { op: 'write-activation'; file: string }
@@ -90,13 +99,17 @@ export function findByFingerprint(listing: readonly DeployKey[] | undefined, fin
  * operator must confirm, is not journaled, and is not shown as a change.
  */
 export function isBookkeeping(step: Step): boolean {
-  return step.op === 'record' || step.op === 'record-revoked' || step.op === 'clear-revoked';
+  return step.op === 'record' || step.op === 'record-revoked' || step.op === 'clear-revoked' || step.op === 'record-host-key' || step.op === 'clear-retired';
 }
 
 /** The step deletes a key, a recipient or the host file: what an unattended run needs --yes for. */
 export function isDeletion(step: Step): boolean {
   return (
-    step.op === 'forge-remove' || step.op === 'purge-host-file' || step.op === 'remove-recipient' || (step.op === 'write-host-file' && step.edits.some((e) => e.type === 'delete'))
+    step.op === 'forge-remove' ||
+    step.op === 'purge-host-file' ||
+    step.op === 'remove-recipient' ||
+    (step.op === 'create-host-key' && step.replaces !== undefined) ||
+    (step.op === 'write-host-file' && step.edits.some((e) => e.type === 'delete'))
   );
 }
 
@@ -161,12 +174,111 @@ function clearRevoked(input: PlanInput, steps: Step[]): Step[] {
   return input.state?.revoked && steps.some((s) => !isBookkeeping(s)) ? [{ op: 'clear-revoked' }, ...steps] : steps;
 }
 
+/** What `vm-fresh --new-host-key` needs to know about the host's identity. */
+export interface NewHostKeyFacts {
+  /** `<secrets_dir>/host-keys/<host>.yaml` */
+  file: string;
+  /** The stored host key, if any. */
+  stored: HostKeyInfo | undefined;
+  rule: HostKeysRule;
+  /** The host's recipient `.sops.yaml` names now (its anchor). */
+  inSopsConfig: string | undefined;
+  /** Recipients of the host file now (its metadata); undefined without a host file. */
+  hostFileRecipients: readonly string[] | undefined;
+  /** Every other host's recipient (anchors, sidecars, revoked ones): none may read a host key. */
+  otherHosts: ReadonlySet<string>;
+  /** --force: replace an existing host key. */
+  force: boolean;
+}
+
 export interface VmFreshOptions {
   /** Recipients `.sops.yaml` names for the host file; undefined when no creation rule matches it. */
   sopsRule: readonly string[] | undefined;
   /** --host-key: the host's age recipient, and whether the host file is already encrypted for it. */
   hostKey?: { recipient: string; inFile: boolean };
+  /** --new-host-key: generate the host's ssh host key here (or keep the one stored). */
+  newHostKey?: NewHostKeyFacts;
+  /** Files (from their metadata) encrypted for each of the host's former or current recipients that planning may retire. */
+  readable?: ReadonlyMap<string, readonly string[]>;
   activation?: ActivationFacts;
+}
+
+/** The host's age identity after the plan: the recipient it keeps (undefined: the one this plan creates) and those it leaves behind. */
+interface Identity {
+  /** false: the command does not touch the host's recipient (no --host-key, no --new-host-key). */
+  managed: boolean;
+  keep: string | undefined;
+  /** The host file is encrypted for `keep` already. */
+  inFile: boolean;
+  old: string[];
+}
+
+function unique(list: readonly (string | undefined)[]): string[] {
+  return [...new Set(list.filter((x): x is string => x !== undefined && x !== ''))];
+}
+
+/**
+ * --new-host-key: the operator-only rule, then keep the stored key or create
+ * one. An identity the host has already (stored key, recipient in .sops.yaml)
+ * is only replaced with --force, and a key stored for a revoked host is never
+ * used again.
+ */
+function newHostKeySteps(input: PlanInput, nk: NewHostKeyFacts, steps: Step[]): Identity {
+  const { host, state } = input;
+  const readers = nk.rule.recipients;
+  const own = unique([nk.stored?.recipient, nk.inSopsConfig, state?.ageRecipient, ...(state?.retiredRecipients ?? []), ...(state?.revokedRecipients ?? [])]);
+  const leaking = readers.filter((r) => nk.otherHosts.has(r) || own.includes(r));
+  if (readers.length === 0 || leaking.length > 0) {
+    throw new DeployKeysError(
+      readers.length === 0 ? `.sops.yaml encrypts ${nk.file} for nobody` : `.sops.yaml would encrypt ${nk.file} for a host's age recipient (${leaking.join(', ')})`,
+      { hint: "a host key is for the operators only: list only the operators' age keys in the .sops.yaml rule for the host-keys/ files" },
+    );
+  }
+  if (!nk.rule.present) steps.push({ op: 'host-keys-rule', recipients: readers });
+  const current = nk.stored?.recipient ?? nk.inSopsConfig ?? state?.ageRecipient;
+  const revoked = nk.stored !== undefined && (state?.revokedRecipients ?? []).includes(nk.stored.recipient);
+  // A re-run of an interrupted --force keeps the key that run made instead of replacing it again.
+  const op = state?.operation;
+  const madeByInterrupted = op?.command === 'vm-fresh' && nk.stored !== undefined && state?.hostKey?.fingerprint === nk.stored.fingerprint && state.hostKey.createdAt >= op.startedAt;
+  let keep: string | undefined;
+  if (nk.stored && !revoked && (!nk.force || madeByInterrupted)) {
+    keep = nk.stored.recipient;
+    if (state?.hostKey?.fingerprint !== nk.stored.fingerprint) steps.push({ op: 'record-host-key', publicKey: nk.stored.publicKey, fingerprint: nk.stored.fingerprint });
+  } else if (current !== undefined && !nk.force) {
+    throw new DeployKeysError(
+      revoked ? `${nk.file} holds the ssh host key of the revoked ${host}; it is never used again` : `${host} already has an ssh host key (age recipient ${current})`,
+      { hint: `"vm-fresh ${host} --new-host-key --force" replaces it: every file encrypted for the old key is re-keyed, and known_hosts entries for ${host} on other machines break` },
+    );
+  } else {
+    steps.push({ op: 'create-host-key', file: nk.file, recipients: readers, ...(current !== undefined ? { replaces: current } : {}) });
+  }
+  const old = unique([nk.stored?.recipient, nk.inSopsConfig, state?.ageRecipient, ...(state?.retiredRecipients ?? [])]).filter((r) => r !== keep);
+  return { managed: true, keep, inFile: keep !== undefined && (nk.hostFileRecipients ?? []).includes(keep), old };
+}
+
+/**
+ * The host's recipient in `.sops.yaml`, then every file re-keyed that must
+ * be: the host file for the new recipient, and each file still encrypted for
+ * a recipient the host no longer has (that one dropped).
+ */
+function identitySteps(input: PlanInput, opts: VmFreshOptions, id: Identity, steps: Step[]): void {
+  const state = input.state;
+  if (id.managed) {
+    if (id.keep === undefined) steps.push({ op: 'add-recipient' });
+    else if (!opts.sopsRule?.includes(id.keep)) steps.push({ op: 'add-recipient', recipient: id.keep });
+  }
+  const drops = new Map<string, Set<string>>();
+  if (input.keys !== undefined && id.managed && !(id.keep !== undefined && id.inFile)) drops.set(input.file, new Set());
+  for (const r of id.old) for (const f of opts.readable?.get(r) ?? []) drops.set(f, (drops.get(f) ?? new Set()).add(r));
+  const files = [...drops.keys()].sort((a, b) => (a === input.file ? -1 : b === input.file ? 1 : a.localeCompare(b)));
+  for (const file of files) {
+    const drop = [...(drops.get(file) ?? [])].sort();
+    steps.push({ op: 'updatekeys', file, ...(drop.length ? { drop } : {}) });
+  }
+  // The executor retires the recipient add-recipient replaces; once the files above are re-keyed, none is read by a retired one.
+  const retired = state?.retiredRecipients ?? [];
+  const replacing = steps.some((s) => s.op === 'add-recipient') && state?.ageRecipient !== undefined && state.ageRecipient !== id.keep;
+  if (retired.length > 0 || replacing) steps.push({ op: 'clear-retired', recipients: unique([...id.old, ...retired]) });
 }
 
 export function planVmFresh(input: PlanInput, opts: VmFreshOptions): Plan {
@@ -175,16 +287,18 @@ export function planVmFresh(input: PlanInput, opts: VmFreshOptions): Plan {
   const warnings: string[] = [];
   const exists = input.keys !== undefined;
   const view = input.keys ?? emptyView();
-  if (!exists && !opts.hostKey && opts.sopsRule === undefined) {
+  if (!exists && !opts.hostKey && !opts.newHostKey && opts.sopsRule === undefined) {
     throw new DeployKeysError(`no .sops.yaml creation rule matches ${input.file}`, {
-      hint: 'add a creation rule for the host files (path_regex), or pass --host-key to add one for this host',
+      hint: 'add a creation rule for the host files (path_regex), or pass --host-key or --new-host-key to add one for this host',
     });
   }
 
-  if (opts.hostKey) {
-    if (!opts.sopsRule?.includes(opts.hostKey.recipient)) steps.push({ op: 'add-recipient', recipient: opts.hostKey.recipient });
-    if (exists && !opts.hostKey.inFile) steps.push({ op: 'updatekeys', file: input.file });
-  }
+  const retired = unique(input.state?.retiredRecipients ?? []);
+  const id: Identity =
+    opts.newHostKey ? newHostKeySteps(input, opts.newHostKey, steps)
+    : opts.hostKey ? { managed: true, keep: opts.hostKey.recipient, inFile: opts.hostKey.inFile, old: unique([input.state?.ageRecipient, ...retired]).filter((r) => r !== opts.hostKey?.recipient) }
+    : { managed: false, keep: undefined, inFile: false, old: retired };
+  identitySteps(input, opts, id, steps);
 
   const edits: Edit[] = [];
   for (const repo of input.repos) {
@@ -427,12 +541,22 @@ export function slotEntry(slot: Slot, repo: string): string {
 /** One line per step, for --dry-run and prompts: names exactly what is created or deleted. */
 export function describeStep(step: Step, host: string): string {
   switch (step.op) {
+    case 'host-keys-rule':
+      return `add a .sops.yaml creation rule for the hosts' ssh host keys (host-keys/*.yaml), encrypted for the operators only: ${step.recipients.join(', ')}`;
+    case 'create-host-key':
+      return step.replaces === undefined
+        ? `generate ${host}'s ssh host key (ssh-ed25519) into ${step.file}, encrypted for the operators only`
+        : `REPLACE ${host}'s ssh host key (age recipient ${step.replaces}) with a new one in ${step.file}: every file encrypted for the old key is re-keyed, known_hosts entries for ${host} on other machines break, and ${host} cannot decrypt its secrets until it runs with the new key`;
+    case 'record-host-key':
+      return `record ${host}'s ssh host key ${step.fingerprint} in its public state`;
+    case 'clear-retired':
+      return `forget ${host}'s former age recipient(s) ${step.recipients.join(', ')} (no file is encrypted for them)`;
     case 'add-recipient':
-      return `add age recipient ${step.recipient} for ${host} to .sops.yaml`;
+      return `add ${step.recipient === undefined ? "the new host key's age recipient" : `age recipient ${step.recipient}`} for ${host} to .sops.yaml`;
     case 'remove-recipient':
       return `remove ${host}'s age recipient${step.recipient ? ` ${step.recipient}` : ''} from .sops.yaml`;
     case 'updatekeys':
-      return `re-encrypt the data key of ${step.file} (updatekeys)`;
+      return `re-encrypt the data key of ${step.file} (updatekeys)${step.drop?.length ? `, no longer for ${step.drop.join(', ')}` : ''}`;
     case 'write-host-file': {
       const parts = step.edits.map((e) =>
         e.type === 'generate' ? `generate ${e.title} into ${slotEntry(e.slot, e.repo)}`

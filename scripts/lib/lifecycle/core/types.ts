@@ -76,6 +76,37 @@ export interface HostSecretsStore {
   recipients(host: string): Promise<string[] | undefined>;
 }
 
+/** The public half of a host's ssh host key, and the age recipient sops-nix derives from it (ssh-to-age). */
+export interface HostKeyInfo {
+  publicKey: string;
+  fingerprint: string;
+  recipient: string;
+}
+
+/**
+ * The hosts' ssh host keys made by `vm-fresh --new-host-key`:
+ * `<secrets_dir>/host-keys/<host>.yaml`, encrypted for the operators only
+ * (their own `.sops.yaml` rule). The engine sees public halves only.
+ */
+export interface HostKeyStore {
+  path(host: string): string;
+  /** The stored key's public half (decrypts: operators only); undefined when there is none. */
+  load(host: string): Promise<HostKeyInfo | undefined>;
+  /**
+   * Generates a new ssh-ed25519 host key and stores it in one atomic write.
+   * Refuses to replace a stored key unless `replace`.
+   */
+  create(host: string, replace: boolean): Promise<HostKeyInfo>;
+}
+
+/** The operator-only creation rule for host key files. */
+export interface HostKeysRule {
+  /** `.sops.yaml` has it already. */
+  present: boolean;
+  /** Whom the host's key file is (or, once the rule is added, would be) encrypted for. */
+  recipients: string[];
+}
+
 /** `.sops.yaml` and files encrypted through it. */
 export interface SopsConfigPort {
   /** Adds (or replaces) the host's recipient in a creation rule for its file; returns false if already there. */
@@ -90,6 +121,12 @@ export interface SopsConfigPort {
   hostRecipient(host: string): Promise<string | undefined>;
   /** Recipients the current `.sops.yaml` would encrypt `file` for; undefined when no rule matches. */
   expectedRecipients(file: string): Promise<string[] | undefined>;
+  /** Every host's recipient as `.sops.yaml` names it (`&host_<host>` anchors), by host. */
+  hostRecipients(): Promise<Map<string, string>>;
+  /** The operator-only rule for `host`'s key file (see HostKeyStore). */
+  hostKeysRule(host: string): Promise<HostKeysRule>;
+  /** Adds that rule; false if `.sops.yaml` has it already. */
+  addHostKeysRule(host: string): Promise<boolean>;
 }
 
 export interface KeyFactory {
@@ -143,8 +180,15 @@ export interface RepoState {
 export interface HostState {
   version: 1;
   host: string;
-  /** The host's age recipient, if vm-fresh was given --host-key. */
+  /** The host's age recipient, if vm-fresh was given --host-key or --new-host-key. */
   ageRecipient?: string;
+  /** The ssh host key vm-fresh --new-host-key made (its private half is in host-keys/<host>.yaml). */
+  hostKey?: { publicKey: string; fingerprint: string; createdAt: string };
+  /**
+   * Age recipients the host had before its host key was replaced. vm-fresh
+   * re-keys every file still encrypted for one, and forgets them once none is.
+   */
+  retiredRecipients?: string[];
   repos: Record<string, RepoState>;
   /** Journal: the command in progress. Set before the first change, cleared when it completes. */
   operation?: { command: string; startedAt: string; pid: number; step?: string };

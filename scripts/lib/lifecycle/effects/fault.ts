@@ -3,7 +3,8 @@
  * after the n-th (default first) step whose name is <step> or starts with
  * "<step>:" — for crash tests. Step names: write-host-file:N, forge-add:REPO:SLOT
  * (and …:call, right after the forge answered), forge-remove:REPO:ID, record:…,
- * add-recipient, remove-recipient, updatekeys:N, purge-host-file, write-activation, mark-revoked.
+ * host-keys-rule, create-host-key, record-host-key, add-recipient, remove-recipient,
+ * updatekeys:N, clear-retired, purge-host-file, write-activation, mark-revoked.
  */
 import { DeployKeysError } from '../../errors.js';
 import type { FaultHook } from '../core/types.js';

@@ -5,14 +5,25 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { isNode, isScalar, isSeq, stringify } from 'yaml';
+import { stringify } from 'yaml';
 import { readYamlDocument, toJS } from '../../bounded-yaml/index.js';
 import type { Config } from '../../config/index.js';
 import { hostFilePath } from '../../config/index.js';
 import { DeployKeysError } from '../../errors.js';
 import { ensureDir, writeFileAtomic } from '../../fs/index.js';
-import type { SopsEditor } from '../../sops/index.js';
-import { SLOT_KEY, SLOTS, emptyHostKeys, type HostKeys, type HostSecretsStore, type SopsConfigPort } from '../core/types.js';
+import type { OperatorRuleOptions, SopsEditor } from '../../sops/index.js';
+import { SLOT_KEY, SLOTS, emptyHostKeys, type HostKeys, type HostKeysRule, type HostSecretsStore, type SopsConfigPort } from '../core/types.js';
+import { hostKeyFilePath, hostKeysDir } from './host-keys.js';
+
+const escapeRegex = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+/** The same without escaping `/` (RE2 needs no escape there): the form the README documents for the host keys' rule. */
+const escapeRegexKeepSlash = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** Above the host keys' rule in .sops.yaml: why it lists fewer recipients than its neighbours. */
+const HOST_KEYS_RULE_COMMENT = [
+  "The hosts' ssh host keys (deploy-keys vm-fresh --new-host-key): for the operators only.",
+  'A host key is also that host\'s age identity: never add a host or an automation (CI) key here.',
+].join('\n');
 
 type Sops = typeof import('../../sops/index.js');
 let sopsModule: Promise<Sops> | undefined;
@@ -164,20 +175,56 @@ export class SopsConfigAdapter implements SopsConfigPort {
     return sops.findConfigFile(this.config.secretsDir, this.env) ?? path.join(this.config.root, '.sops.yaml');
   }
 
+  /** `file` relative to the .sops.yaml folder, as rules match it. */
+  #relative(configPath: string, file: string): string {
+    return path.relative(path.dirname(configPath), file).split(path.sep).join('/');
+  }
+
   /** path_regex of the host's own rule: its file relative to the .sops.yaml folder. */
   #hostRule(configPath: string, host: string): { pathRegex: string; filePath: string } {
-    const rel = path.relative(path.dirname(configPath), hostFilePath(this.config, host)).split(path.sep).join('/');
-    return { pathRegex: `^${rel.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}$`, filePath: rel };
+    const rel = this.#relative(configPath, hostFilePath(this.config, host));
+    return { pathRegex: `^${escapeRegex(rel)}$`, filePath: rel };
+  }
+
+  /** The operator-only rule for every host key file (one rule for the folder). */
+  #hostKeysRule(configPath: string, host: string): OperatorRuleOptions {
+    const dir = this.#relative(configPath, hostKeysDir(this.config));
+    // No rule for that folder yet: the operators are whom the host's file is for, minus the hosts.
+    const operatorsFrom = this.#relative(configPath, hostFilePath(this.config, host));
+    return { pathRegex: `^${escapeRegexKeepSlash(dir)}/[^/]+\\.yaml$`, filePath: `${dir}/${host}.yaml`, operatorsFrom, comment: HOST_KEYS_RULE_COMMENT };
+  }
+
+  async #configText(configPath: string): Promise<string | undefined> {
+    return fs.readFile(configPath, 'utf8').catch(() => undefined);
+  }
+
+  async hostRecipients(): Promise<Map<string, string>> {
+    const configPath = await this.configPath();
+    const text = await this.#configText(configPath);
+    if (text === undefined) return new Map();
+    const { hostRecipients } = await import('../../sops/index.js');
+    return hostRecipients(text, configPath);
   }
 
   async hostRecipient(host: string): Promise<string | undefined> {
+    return (await this.hostRecipients()).get(host);
+  }
+
+  async hostKeysRule(host: string): Promise<HostKeysRule> {
+    const sops = await loadSops();
     const configPath = await this.configPath();
-    const text = await fs.readFile(configPath, 'utf8').catch(() => undefined);
-    if (text === undefined) return undefined;
-    const doc = readYamlDocument(text, configPath);
-    const keys = doc.get('keys', true);
-    const node = isSeq(keys) ? keys.items.find((n) => isNode(n) && n.anchor === `host_${host}`) : undefined;
-    return isScalar(node) && typeof node.value === 'string' ? node.value : undefined;
+    const before = (await this.#configText(configPath)) ?? '';
+    const opts = this.#hostKeysRule(configPath, host);
+    const after = sops.addOperatorRule(before, opts, configPath);
+    const rule = sops.matchRule(sops.parseConfig(after, configPath), hostKeyFilePath(this.config, host));
+    return { present: after === before, recipients: rule ? rule.keyGroups.flatMap((g) => g.age) : [] };
+  }
+
+  async addHostKeysRule(host: string): Promise<boolean> {
+    const sops = await loadSops();
+    const configPath = await this.configPath();
+    this.#invalidate();
+    return sops.addOperatorRuleToFile(configPath, this.#hostKeysRule(configPath, host));
   }
 
   async addHostRecipient(host: string, recipient: string): Promise<boolean> {

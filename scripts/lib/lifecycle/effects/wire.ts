@@ -12,6 +12,7 @@ import type { LifecycleDeps } from '../engine/deps.js';
 import { activationPort } from './activation.js';
 import { detectActor, FileAuditLog } from './audit-log.js';
 import { faultHookFromEnv } from './fault.js';
+import { SopsHostKeys } from './host-keys.js';
 import { ProviderForge } from './forge.js';
 import { realKeys } from './keys.js';
 import { FileLocks } from './locks.js';
@@ -61,6 +62,7 @@ export async function wire(config: Config, env: NodeJS.ProcessEnv, io: Io, opts:
     forge,
     secrets: new SopsHostSecrets(config, env),
     sops: new SopsConfigAdapter(config, env),
+    hostKeys: new SopsHostKeys(config, env),
     keys: realKeys,
     clock: systemClock,
     log: new FileAuditLog(config.secretsDir, detectActor(env), systemClock),

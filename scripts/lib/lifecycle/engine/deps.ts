@@ -1,6 +1,6 @@
 /** What the engine needs from the world: the ports, given once per run. */
 import type { Plan } from '../core/plan.js';
-import type { ActivationPort, AuditLog, Clock, FaultHook, ForgePort, HostSecretsStore, KeyFactory, LockPort, SopsConfigPort, StateStore } from '../core/types.js';
+import type { ActivationPort, AuditLog, Clock, FaultHook, ForgePort, HostKeyStore, HostSecretsStore, KeyFactory, LockPort, SopsConfigPort, StateStore } from '../core/types.js';
 
 export interface LifecycleDeps {
   /** Managed repos, config order. */
@@ -14,6 +14,8 @@ export interface LifecycleDeps {
   states: StateStore;
   locks: LockPort;
   fault?: FaultHook;
+  /** The hosts' ssh host keys (vm-fresh --new-host-key). */
+  hostKeys?: HostKeyStore;
   /** The host's activation script, for the commands that keep it (vm-fresh, rotate). */
   activation?: ActivationPort;
   /** Asked before executing a plan with changes; false aborts. Absent = proceed. */

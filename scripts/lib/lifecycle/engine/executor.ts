@@ -16,7 +16,7 @@ import { DeployKeysError } from '../../errors.js';
 import { deployKeyTitle } from '../../names.js';
 import { describeStep, hasChanges, isBookkeeping, slotEntry, type Plan, type Step } from '../core/plan.js';
 import { deriveRepos } from '../core/state.js';
-import { SLOTS, withoutKey, type AuditEntry, type DeployKey, type HostKeys, type HostState, type KeySummary } from '../core/types.js';
+import { SLOTS, withoutKey, type AuditEntry, type DeployKey, type HostKeyInfo, type HostKeys, type HostState, type KeySummary } from '../core/types.js';
 import type { ForgeCache } from './forge-cache.js';
 import type { KeyViewer } from './key-viewer.js';
 import type { LifecycleDeps } from './deps.js';
@@ -38,6 +38,8 @@ export class Executor {
   readonly #counters = new Map<string, number>();
   /** Repos whose new key is only pending (manual forge): never promoted before it is confirmed. */
   readonly #pendingNext = new Set<string>();
+  /** The host key this run created (create-host-key), for the add-recipient step after it. */
+  #hostKey: HostKeyInfo | undefined;
 
   constructor(
     readonly deps: LifecycleDeps,
@@ -133,11 +135,29 @@ export class Executor {
     const { deps, run } = this;
     const host = run.host;
     switch (step.op) {
+      case 'host-keys-rule':
+        await deps.locks.withSopsConfig(() => deps.sops.addHostKeysRule(host));
+        await this.#log({ action: 'add-host-keys-rule', host, detail: step.recipients.join(',') });
+        return;
+      case 'create-host-key':
+        return this.#createHostKey(step);
+      case 'record-host-key':
+        run.state.hostKey = { publicKey: step.publicKey, fingerprint: step.fingerprint, createdAt: this.#now().toISOString() };
+        return;
       case 'add-recipient': {
-        const recipient = step.recipient;
+        const recipient = step.recipient ?? this.#hostKey?.recipient;
+        if (recipient === undefined) throw new DeployKeysError('internal error: add-recipient without a recipient and no host key created before it');
         await deps.locks.withSopsConfig(() => deps.sops.addHostRecipient(host, recipient));
+        // Files encrypted for the replaced recipient are re-keyed next; until then it is remembered.
+        if (run.state.ageRecipient !== undefined && run.state.ageRecipient !== recipient) this.#retire(run.state.ageRecipient);
         run.state.ageRecipient = recipient;
         await this.#log({ action: 'add-recipient', host, detail: recipient });
+        return;
+      }
+      case 'clear-retired': {
+        const left = (run.state.retiredRecipients ?? []).filter((r) => !step.recipients.includes(r));
+        if (left.length) run.state.retiredRecipients = left;
+        else delete run.state.retiredRecipients;
         return;
       }
       case 'remove-recipient': {
@@ -220,6 +240,29 @@ export class Executor {
         await this.#log({ action: 'revoke', host, detail: step.purged ? 'purged' : 'keys removed' });
         return;
     }
+  }
+
+  #retire(recipient: string): void {
+    const list = this.run.state.retiredRecipients ?? [];
+    if (!list.includes(recipient)) this.run.state.retiredRecipients = [...list, recipient];
+  }
+
+  async #createHostKey(step: Extract<Step, { op: 'create-host-key' }>): Promise<void> {
+    const { deps, run } = this;
+    if (!deps.hostKeys) throw new DeployKeysError('internal error: the plan creates a host key, but no host key store was given');
+    // The rule was checked when planning; .sops.yaml may have changed since.
+    const rule = await deps.sops.hostKeysRule(run.host);
+    const same = rule.recipients.length === step.recipients.length && rule.recipients.every((r) => step.recipients.includes(r));
+    if (!rule.present || !same) {
+      throw new DeployKeysError(`.sops.yaml changed during the run: ${step.file} would now be encrypted for ${rule.recipients.join(', ') || 'nobody'}`, {
+        hint: 'nothing was generated; check .sops.yaml and re-run the command',
+      });
+    }
+    if (step.replaces !== undefined) this.#retire(step.replaces);
+    const info = await deps.hostKeys.create(run.host, step.replaces !== undefined);
+    this.#hostKey = info;
+    run.state.hostKey = { publicKey: info.publicKey, fingerprint: info.fingerprint, createdAt: this.#now().toISOString() };
+    await this.#log({ action: 'store-host-key', host: run.host, fingerprint: info.fingerprint, detail: step.file });
   }
 
   async #writeHostFile(planned: Extract<Step, { op: 'write-host-file' }>): Promise<void> {

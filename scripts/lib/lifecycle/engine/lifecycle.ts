@@ -4,7 +4,7 @@
  * hand the plan to the executor. One command per host at a time (its lock).
  */
 import { DeployKeysError } from '../../errors.js';
-import { hasChanges, planFinish, planRevoke, planRotate, planVmFresh, revokedRecipients, type ActivationFacts, type HostResult, type Plan, type PlanInput } from '../core/plan.js';
+import { hasChanges, planFinish, planRevoke, planRotate, planVmFresh, revokedRecipients, type ActivationFacts, type HostResult, type NewHostKeyFacts, type Plan, type PlanInput } from '../core/plan.js';
 import { newState } from '../core/state.js';
 import type { HostKeys, HostKeysView, HostState } from '../core/types.js';
 import type { LifecycleDeps } from './deps.js';
@@ -16,6 +16,8 @@ export interface VmFreshRunOptions {
   dryRun: boolean;
   /** Age recipient converted from --host-key. */
   hostRecipient?: string;
+  /** --new-host-key: make the host's ssh host key here (`force`: replace the one it has). */
+  newHostKey?: { force: boolean };
 }
 
 interface Loaded {
@@ -42,9 +44,12 @@ export class Lifecycle {
       const loaded = await this.#load(host);
       const sopsRule = await deps.sops.expectedRecipients(loaded.input.file);
       const recipient = opts.hostRecipient;
-      const hostKey = recipient === undefined ? undefined : { recipient, inFile: (await deps.secrets.recipients(host))?.includes(recipient) ?? false };
+      const hostFileRecipients = await deps.secrets.recipients(host);
+      const hostKey = recipient === undefined ? undefined : { recipient, inFile: hostFileRecipients?.includes(recipient) ?? false };
+      const newHostKey = opts.newHostKey ? await this.#newHostKeyFacts(host, loaded.prior, hostFileRecipients, opts.newHostKey.force) : undefined;
+      const readable = await this.#readableByFormer(loaded.prior, newHostKey, recipient);
       const activation = await this.#activation(host, loaded.input.keys);
-      const plan = planVmFresh(loaded.input, { sopsRule, ...(hostKey ? { hostKey } : {}), ...(activation ? { activation } : {}) });
+      const plan = planVmFresh(loaded.input, { sopsRule, readable, ...(hostKey ? { hostKey } : {}), ...(newHostKey ? { newHostKey } : {}), ...(activation ? { activation } : {}) });
       const res = await this.#run(loaded, plan, opts.dryRun);
       return { ...res, ...(activation ? { activationFile: activation.file } : {}) };
     });
@@ -99,6 +104,36 @@ export class Lifecycle {
     const state = prior ? structuredClone(prior) : newState(host, now);
     const executor = new Executor(deps, this.cache, this.viewer, { host, file, keys: keys ?? { current: {}, next: {}, previous: {} }, state, listings });
     return { input, prior, executor };
+  }
+
+  async #newHostKeyFacts(host: string, prior: HostState | undefined, hostFileRecipients: readonly string[] | undefined, force: boolean): Promise<NewHostKeyFacts> {
+    const { deps } = this;
+    if (!deps.hostKeys) throw new DeployKeysError('internal error: --new-host-key without a host key store');
+    const [stored, rule, anchors] = await Promise.all([deps.hostKeys.load(host), deps.sops.hostKeysRule(host), deps.sops.hostRecipients()]);
+    // Every recipient another host has or had: a host key file must never be readable by one.
+    const otherHosts = new Set<string>();
+    for (const [h, r] of anchors) if (h !== host) otherHosts.add(r);
+    for (const h of await deps.states.hosts()) {
+      if (h === host) continue;
+      const st = await deps.states.load(h);
+      for (const r of [st?.ageRecipient, ...(st?.retiredRecipients ?? []), ...(st?.revokedRecipients ?? [])]) if (r) otherHosts.add(r);
+    }
+    return { file: deps.hostKeys.path(host), stored, rule, inSopsConfig: anchors.get(host), hostFileRecipients, otherHosts, force };
+  }
+
+  /**
+   * Files encrypted for each recipient the host had (retired ones) or may lose
+   * in this run (replaced by --host-key or --new-host-key --force), found from
+   * their metadata. The recipient it keeps is not looked for.
+   */
+  async #readableByFormer(prior: HostState | undefined, nk: NewHostKeyFacts | undefined, hostRecipient: string | undefined): Promise<Map<string, string[]>> {
+    const kept = nk ? (nk.force ? undefined : nk.stored?.recipient) : hostRecipient;
+    const candidates = new Set(prior?.retiredRecipients ?? []);
+    if (nk || hostRecipient !== undefined) for (const r of [prior?.ageRecipient, nk?.inSopsConfig, nk?.stored?.recipient]) if (r) candidates.add(r);
+    if (kept !== undefined) candidates.delete(kept);
+    const out = new Map<string, string[]>();
+    for (const r of candidates) out.set(r, (await this.deps.sops.filesReadableBy(r)).map((f) => f.file));
+    return out;
   }
 
   /** Where the host's activation script goes and whether it matches the current keys (commands that keep one). */
