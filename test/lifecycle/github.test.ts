@@ -4,25 +4,19 @@
  */
 import { promises as fs, statSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startGithubApiDouble, type GithubApiDouble } from '../doubles/github-api.js';
+import { describe, expect, it } from 'vitest';
+import type { GithubApiDouble } from '../doubles/github-api.js';
 import { encryptText } from '../../scripts/lib/sops/index.js';
 import { generateDeployKey } from '../../scripts/lib/keys/index.js';
 import { readAuditLog } from '../../scripts/lib/lifecycle/index.js';
 import type { AuditJson, HostResultJson, HostState, RotateJson, StatusJson } from '../helpers/cli-json.js';
-import { Fleet, REPOS } from './world.js';
+import { fleetPerTest, REPOS, type Fleet } from './world.js';
 
 let gh: GithubApiDouble;
 let fleet: Fleet;
-
-beforeEach(async () => {
-  gh = await startGithubApiDouble({ writesPerMinute: 0, writesPerHour: 0 });
-  for (const full of Object.values(REPOS)) gh.addRepo(full);
-  fleet = await Fleet.create(gh);
-});
-afterEach(async () => {
-  await gh.close();
-  fleet.cleanup();
+fleetPerTest((f) => {
+  fleet = f;
+  gh = f.gh;
 });
 
 /** Every forge key of the host has its private half in the host file. */

@@ -5,27 +5,16 @@
  */
 import { promises as fs, statSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startGithubApiDouble, type GithubApiDouble } from '../doubles/github-api.js';
+import { describe, expect, it } from 'vitest';
 import { generateDeployKey } from '../../scripts/lib/keys/index.js';
 import { hostKeyInfo, SopsHostKeys } from '../../scripts/lib/lifecycle/index.js';
 import { recipientsOfText } from '../../scripts/lib/lifecycle/effects/sops-store.js';
 import { encryptText } from '../../scripts/lib/sops/index.js';
 import type { HostResultJson, HostState } from '../helpers/cli-json.js';
-import { Fleet, REPOS } from './world.js';
+import { fleetPerTest, type Fleet } from './world.js';
 
-let gh: GithubApiDouble;
 let fleet: Fleet;
-
-beforeEach(async () => {
-  gh = await startGithubApiDouble({ writesPerMinute: 0, writesPerHour: 0 });
-  for (const full of Object.values(REPOS)) gh.addRepo(full);
-  fleet = await Fleet.create(gh);
-});
-afterEach(async () => {
-  await gh.close();
-  fleet.cleanup();
-});
+fleetPerTest((f) => (fleet = f));
 
 const sopsYaml = () => fs.readFile(path.join(fleet.dir, '.sops.yaml'), 'utf8');
 const hostKeyFile = (host: string) => path.join(fleet.dir, 'sops', 'host-keys', `${host}.yaml`);

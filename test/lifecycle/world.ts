@@ -9,11 +9,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
+import { afterEach, beforeEach } from 'vitest';
 import { main } from '../../scripts/cli/main.js';
 import { loadConfig } from '../../scripts/lib/config/load.js';
 import { decryptFile } from '../../scripts/lib/sops/index.js';
 import { parsePrivateKey } from '../../scripts/lib/keys/index.js';
-import type { GithubApiDouble } from '../doubles/github-api.js';
+import { startGithubApiDouble, type GithubApiDouble } from '../doubles/github-api.js';
 
 export const REPOS = { 'nix-config': 'acme/nix-config', dotfiles: 'acme/dotfiles' } as const;
 
@@ -152,3 +153,19 @@ function toObj(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(toObj);
   return v;
 }
+
+/** A new fleet with its own GitHub double (holding REPOS) for every test of the file; `use` receives it. */
+export function fleetPerTest(use: (fleet: Fleet) => void): void {
+  let current: Fleet | undefined;
+  beforeEach(async () => {
+    const gh = await startGithubApiDouble({ writesPerMinute: 0, writesPerHour: 0 });
+    for (const full of Object.values(REPOS)) gh.addRepo(full);
+    current = await Fleet.create(gh);
+    use(current);
+  });
+  afterEach(async () => {
+    await current?.gh.close();
+    current?.cleanup();
+  });
+}
+
