@@ -236,6 +236,20 @@ describe.runIf(haveTools('sh', 'ssh-keygen', 'git'))('activation script, local r
     expect(existsSync(ssh())).toBe(false);
   });
 
+  test('--stage writes a tree for another user (to be copied, e.g. by nixos-anywhere) only under --root, and never clones', async () => {
+    const s = script(GITHUB_YAML, { user: 'nobody-here', home: '/home/x' });
+    const noRoot = await runActivation({ script: s, keysDir, args: ['--stage'] });
+    expect(noRoot.exitCode).toBe(2);
+    expect(noRoot.stderr).toMatch(/--stage needs --root/);
+    const r = await runActivation({ script: s, root, keysDir, args: ['--stage'], env: GIT_ENV });
+    expect(r.exitCode, r.output).toBe(0);
+    const dir = path.join(root, 'home/x/.ssh');
+    expect(mode(dir)).toBe(0o700);
+    expect(readFileSync(path.join(dir, 'nix-config-deploy'), 'utf8')).toBe(keys['nix-config']!.privatePem);
+    expect(readFileSync(path.join(dir, '.deploy-keys-managed'), 'utf8')).toContain('key nix-config\n');
+    expect(existsSync(path.join(root, 'var/lib/nix-secrets'))).toBe(false);
+  });
+
   test('a ~/.ssh owned by someone else (sops-nix path= leftovers) is refused', async () => {
     mkdirSync(ssh(), { mode: 0o700 });
     chownSync(ssh(), 65534, 65534);

@@ -38,6 +38,9 @@
 #                    ~/.gitconfig for the repos' usual URLs (default: as rendered)
 #   --pull           fast-forward existing checkouts (default: leave them alone)
 #   --no-clone       keys, ssh config and git config only; no network (activation)
+#   --stage          with --root: write the tree as whoever runs the script, for
+#                    a copy that installs it as the user (nixos-anywhere
+#                    --extra-files, whose files arrive owned by root)
 #   -q, --quiet      print only changes and errors
 #   -h, --help       print this usage
 #
@@ -81,6 +84,7 @@ DK_ROOT=''
 DK_KEYS_DIR=''
 DK_KEYS_STDIN=0
 DK_CLONE=1
+DK_STAGE=0
 DK_QUIET=0
 DK_CHANGED=0
 DK_FAILED=''
@@ -97,7 +101,7 @@ dk_die() { printf 'deploy-keys: error: %s\n' "$*" >&2; exit 2; }
 dk_fail() { printf 'deploy-keys: FAILED %s: %s\n' "$1" "$2" >&2; DK_FAILED="$DK_FAILED $1"; }
 
 dk_usage() {
-  printf '%s\n' "usage: sh $0 [--keys-dir DIR | --keys-stdin] [--root DIR] [--git-ssh | --no-git-ssh] [--insteadof | --no-insteadof] [--pull] [--no-clone] [-q]" \
+  printf '%s\n' "usage: sh $0 [--keys-dir DIR | --keys-stdin] [--root DIR] [--git-ssh | --no-git-ssh] [--insteadof | --no-insteadof] [--pull] [--no-clone] [--stage] [-q]" \
     "Installs the deploy keys of host $DK_HOST for user $DK_USER; see the comment at the top of the script."
 }
 
@@ -115,6 +119,7 @@ while [ $# -gt 0 ]; do
     --pull) DK_PULL=1 ;;
     --no-pull) DK_PULL=0 ;;
     --no-clone) DK_CLONE=0 ;;
+    --stage) DK_STAGE=1 ;;
     -q | --quiet) DK_QUIET=1 ;;
     -h | --help) dk_usage; exit 0 ;;
     *) dk_die "unknown argument '$1' (see --help)" ;;
@@ -143,8 +148,15 @@ DK_GITCONFIG=$DK_ROOT$DK_HOME/.gitconfig
 # and reads the system file whatever HOME is; another user's HOME is reliable.
 if [ "$DK_USER" = root ]; then DK_GIT_SSH_CONFIG=/etc/gitconfig; else DK_GIT_SSH_CONFIG=$DK_HOME/.gitconfig; fi
 
-dk_me=$(id -un) || dk_die "cannot tell which user runs this script"
-[ "$dk_me" = "$DK_USER" ] || dk_die "this script installs keys for $DK_USER and must run as $DK_USER, not $dk_me (e.g. runuser -u $DK_USER -- sh SCRIPT)"
+if [ "$DK_STAGE" = 1 ]; then
+  # Files made by another user are never the installed user's: staging only
+  # makes sense into a tree that is copied elsewhere.
+  [ -n "$DK_ROOT" ] || dk_die "--stage needs --root"
+  DK_CLONE=0
+else
+  dk_me=$(id -un) || dk_die "cannot tell which user runs this script"
+  [ "$dk_me" = "$DK_USER" ] || dk_die "this script installs keys for $DK_USER and must run as $DK_USER, not $dk_me (e.g. runuser -u $DK_USER -- sh SCRIPT)"
+fi
 
 # ---- helpers (builtins only: a run with nothing to do forks almost nothing) ----
 
