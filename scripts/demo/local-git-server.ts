@@ -40,6 +40,10 @@ export interface GitServerOptions {
   /** Initial authorized_keys content. */
   authorizedKeys?: string;
   logLevel?: string;
+  /** An existing ed25519 host private key (0600) instead of a new one, e.g. a host's made by vm-fresh --new-host-key. */
+  hostKeyFile?: string;
+  /** Listen on this port instead of a free one. */
+  port?: number;
 }
 
 export interface GitServer {
@@ -85,9 +89,9 @@ export async function startGitServer(opts: GitServerOptions = {}): Promise<GitSe
   const reposRoot = path.join(dir, 'srv');
   await fs.mkdir(reposRoot, { mode: 0o755 });
   await fs.chown(reposRoot, uid, gid);
-  const hostKey = path.join(dir, 'host_ed25519');
-  await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'hostkey', '-f', hostKey]);
-  const hostPublicKey = (await fs.readFile(`${hostKey}.pub`, 'utf8')).trim().split(/\s+/).slice(0, 2).join(' ');
+  const hostKey = opts.hostKeyFile ?? path.join(dir, 'host_ed25519');
+  if (opts.hostKeyFile === undefined) await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'hostkey', '-f', hostKey]);
+  const hostPublicKey = (await run('ssh-keygen', ['-y', '-f', hostKey])).stdout.trim().split(/\s+/).slice(0, 2).join(' ');
   const authorizedKeys = path.join(dir, 'authorized_keys');
   await fs.writeFile(authorizedKeys, opts.authorizedKeys ?? '', { mode: 0o644 });
   await fs.chmod(authorizedKeys, 0o644);
@@ -99,8 +103,8 @@ export async function startGitServer(opts: GitServerOptions = {}): Promise<GitSe
   let child: ChildProcess | undefined;
   let port = 0;
   let lastError = '';
-  for (let attempt = 0; attempt < 5 && !child; attempt++) {
-    port = await freePort();
+  for (let attempt = 0; attempt < (opts.port === undefined ? 5 : 1) && !child; attempt++) {
+    port = opts.port ?? (await freePort());
     const config = path.join(dir, 'sshd_config');
     await fs.writeFile(
       config,
@@ -271,7 +275,8 @@ async function getent(db: string, key: string): Promise<string | undefined> {
   }
 }
 
-function freePort(): Promise<number> {
+/** A port on 127.0.0.1 nobody listens on right now. */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
     s.unref();

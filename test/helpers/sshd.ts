@@ -29,6 +29,8 @@ export function haveSshd(): boolean {
   return haveTools(SSHD, 'ssh', 'ssh-keygen', 'git', 'useradd', 'usermod');
 }
 
+export { freePort } from '../../scripts/demo/local-git-server.js';
+
 export function startSshd(opts: StartSshdOptions = {}): Promise<SshdFixture> {
   return startGitServer(opts);
 }
