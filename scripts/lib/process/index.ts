@@ -29,6 +29,23 @@ export function childEnv(from: NodeJS.ProcessEnv, needs: readonly ChildNeed[] = 
   return out;
 }
 
+/** Variables that hold this tool's secrets or point at them: the age identities, the GitHub App key. */
+const SECRET_VARS = ['SOPS_AGE_KEY', 'SOPS_AGE_KEY_FILE', 'SOPS_AGE_SSH_PRIVATE_KEY_FILE', 'DEPLOY_KEYS_GITHUB_APP_KEY_FILE'];
+
+/**
+ * For a program the operator names on the command line (extra-files runs
+ * nixos-anywhere): their environment, which nix, ssh and their proxies need
+ * much of, minus this tool's secrets and the forge token's variable.
+ */
+export function operatorCommandEnv(from: NodeJS.ProcessEnv, tokenEnv: string | undefined): Record<string, string> {
+  const denied = new Set([...SECRET_VARS, ...(tokenEnv === undefined ? [] : [tokenEnv])]);
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(from)) {
+    if (v !== undefined && !denied.has(k)) out[k] = v;
+  }
+  return out;
+}
+
 /**
  * Keeps this process's memory and environment (keys, the age identity,
  * tokens) out of crash artefacts, before any secret is read:
