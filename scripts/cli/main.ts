@@ -25,6 +25,7 @@ const COMMANDS: Record<string, Entry> = {
   activation: { summary: "Print a host's activation script (no secrets; fit for the Nix store)", load: () => import('./commands/activation.js') },
   activate: { summary: 'Run the activation script locally (e.g. into --root DIR) with decrypted keys on stdin', load: () => import('./commands/activate.js') },
   bootstrap: { summary: 'Install keys and clone repos on a fresh host over ssh', load: () => import('./commands/bootstrap.js') },
+  'extra-files': { summary: "A new host's ssh host key (and deploy keys) for nixos-anywhere --extra-files", load: () => import('./commands/extra-files.js') },
   sops: { summary: 'SOPS files: decrypt, encrypt, set, updatekeys, rotate (compatible with the sops CLI)', load: () => import('./commands/sops.js') },
   keygen: { summary: 'Generate a standalone ED25519 deploy key pair', load: () => import('./commands/keygen.js') },
   'ssh-to-age': { summary: 'Convert an ssh-ed25519 public key to its age recipient', load: () => import('./commands/ssh-to-age.js') },
@@ -103,7 +104,9 @@ export async function main(argv: string[], streams: Streams, env: NodeJS.Process
       else rest.push(a);
     }
     const { command } = await entry.load();
-    if (rest.includes('-h') || rest.includes('--help')) {
+    // After "--" the words belong to another program (extra-files runs one).
+    const own = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
+    if (own.includes('-h') || own.includes('--help')) {
       streams.stdout.write(command.help.endsWith('\n') ? command.help : `${command.help}\n`);
       return 0;
     }

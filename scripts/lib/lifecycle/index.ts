@@ -16,4 +16,5 @@ export { readAuditLog } from './effects/audit-log.js';
 export { HOST_KEY_ENTRY, hostKeyFilePath, hostKeyInfo, SopsHostKeys } from './effects/host-keys.js';
 export { provisionedHosts } from './effects/hosts.js';
 export { FileStateStore } from './effects/state-store.js';
+export { SopsHostSecrets } from './effects/sops-store.js';
 export { wire, type Io, type WireOptions } from './effects/wire.js';
