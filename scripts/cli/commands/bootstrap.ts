@@ -4,6 +4,7 @@ import path from 'node:path';
 import { parseCommandArgs } from '../args.js';
 import type { Command } from '../context.js';
 import { decryptHostKeys, renderHostScript, SCRIPT_OPTIONS, SCRIPT_OPTIONS_HELP, warnAboutFlakeInputs } from '../host-script.js';
+import type { Config } from '../../lib/config/index.js';
 import { DeployKeysError, UsageError } from '../../lib/errors.js';
 import { assertHostName } from '../../lib/names.js';
 
@@ -15,18 +16,35 @@ script and the decrypted keys travel on the ssh connection's standard input;
 the keys are written nowhere on the remote disk but ~/.ssh.
 
 The target's host key is checked strictly: with --host-key FILE (the host's
-ssh_host_ed25519_key.pub) it is pinned for this connection, otherwise it must
-already be in your known_hosts. Never trust-on-first-use.
+ssh_host_ed25519_key.pub) it is pinned for this connection, else the key
+"vm-fresh --new-host-key" made for the host is, otherwise it must already be
+in your known_hosts. Never trust-on-first-use.
 
 Options:
   --target USER@ADDR  where to connect (required)
   --port N            ssh port (default 22)
-  --host-key FILE     pin the target's host public key
+  --host-key FILE     pin the target's host public key (default: the one
+                      vm-fresh --new-host-key made, if any)
   --identity FILE     your ssh key for the target (ssh -i)
   --root DIR          prefix paths on the target (e.g. /mnt during installation)
   --no-clone          keys and ssh config only
 ${SCRIPT_OPTIONS_HELP}
 `;
+
+async function pinFromFile(file: string): Promise<string> {
+  const pub = (await readFile(file, 'utf8')).trim().split(/\s+/).slice(0, 2).join(' ');
+  if (!/^(ssh-ed25519|ecdsa-sha2-nistp\d+|ssh-rsa) [A-Za-z0-9+/]+=*$/.test(pub)) {
+    throw new DeployKeysError(`${file}: not an ssh public key`, { hint: "pass the host's /etc/ssh/ssh_host_ed25519_key.pub" });
+  }
+  return pub;
+}
+
+/** The host key vm-fresh --new-host-key made (its public half, from the host's public state). */
+async function generatedHostKey(config: Config, host: string): Promise<string | undefined> {
+  const { FileStateStore } = await import('../../lib/lifecycle/index.js');
+  const key = (await new FileStateStore(config.secretsDir).load(host))?.hostKey?.publicKey;
+  return key?.split(' ').slice(0, 2).join(' ');
+}
 
 export const command: Command = {
   help: HELP,
@@ -52,11 +70,8 @@ export const command: Command = {
     if (values.identity) sshOptions.push('-i', values.identity, '-o', 'IdentitiesOnly=yes');
     let pinDir: string | undefined;
     try {
-      if (values['host-key']) {
-        const pub = (await readFile(values['host-key'], 'utf8')).trim().split(/\s+/).slice(0, 2).join(' ');
-        if (!/^(ssh-ed25519|ecdsa-sha2-nistp\d+|ssh-rsa) [A-Za-z0-9+/]+=*$/.test(pub)) {
-          throw new DeployKeysError(`${values['host-key']}: not an ssh public key`, { hint: "pass the host's /etc/ssh/ssh_host_ed25519_key.pub" });
-        }
+      const pub = values['host-key'] === undefined ? await generatedHostKey(config, host) : await pinFromFile(values['host-key']);
+      if (pub !== undefined) {
         pinDir = await mkdtemp(path.join(tmpdir(), 'deploy-keys-pin-'));
         const addr = values.target.replace(/^.*@/, '');
         const known = path.join(pinDir, 'known_hosts');
