@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { CliContext } from './context.js';
 import type { Config } from '../lib/config/index.js';
 import { hostFilePath } from '../lib/config/index.js';
-import { DeployKeysError } from '../lib/errors.js';
+import { DeployKeysError, describeUnknown } from '../lib/errors.js';
 import { assertHostName } from '../lib/names.js';
 
 export const SCRIPT_OPTIONS = {
@@ -116,9 +116,9 @@ async function readBounded(file: string, max: number): Promise<string | undefine
  * deploy-keys.yaml that names a managed repo as `github:…` or https: Nix
  * fetches those without ssh, so the deploy keys cannot serve them.
  */
-export async function warnAboutFlakeInputs(config: Config, ctx: Pick<CliContext, 'stderr' | 'err'>): Promise<void> {
+export async function warnAboutFlakeInputs(config: Config, ctx: Pick<CliContext, 'stderr' | 'style'>): Promise<void> {
   const { flakeLockFindings, flakeNixFindings, describeFinding, MAX_FLAKE_FILE_BYTES } = await import('../lib/activation/index.js');
-  const warn = (line: string) => ctx.stderr.write(`${ctx.err.yellow('warning:')} ${line}\n`);
+  const warn = (line: string) => ctx.stderr.write(`${ctx.style.yellow('warning:')} ${line}\n`);
   for (const [name, scan] of [
     ['flake.lock', flakeLockFindings],
     ['flake.nix', flakeNixFindings],
@@ -128,8 +128,8 @@ export async function warnAboutFlakeInputs(config: Config, ctx: Pick<CliContext,
       const text = await readBounded(file, MAX_FLAKE_FILE_BYTES);
       if (text !== undefined) for (const f of scan(text, config.repos)) warn(describeFinding(f));
     } catch (e) {
-      // The reason may quote the file: printable ASCII only reaches the terminal.
-      const why = (e instanceof Error ? e.message : String(e)).replace(/[^\x20-\x7e]/g, '?').slice(0, 200);
+      // The reason may quote the file; the stderr writer escapes whatever it quotes.
+      const why = describeUnknown(e).slice(0, 200);
       warn(`${file}: not checked for inputs the deploy keys cannot serve (${why})`);
     }
   }

@@ -7,7 +7,7 @@ import { DeployKeysError, describeUnknown, UsageError } from '../lib/errors.js';
 import { debugOutputEnabled } from '../lib/process/index.js';
 import type { Config } from '../lib/config/index.js';
 import type { CliContext, Command } from './context.js';
-import { styleFor, type Streams } from './output.js';
+import { cliStreams, style, type Streams } from './output.js';
 import { version } from './version.js';
 
 interface Entry {
@@ -50,8 +50,9 @@ Exit status: 0 success, 1 failure, 2 usage error.
 `;
 }
 
-export async function main(argv: string[], streams: Streams, env: NodeJS.ProcessEnv, cwd: string): Promise<number> {
-  const errStyle = styleFor(streams.stderr, env);
+export async function main(argv: string[], processStreams: Streams, env: NodeJS.ProcessEnv, cwd: string): Promise<number> {
+  // Every line printed below, and by every command, goes through these writers (output.ts).
+  const streams = cliStreams(processStreams, env);
   try {
     const debug = debugOutputEnabled(env);
     if (debug) {
@@ -116,8 +117,7 @@ export async function main(argv: string[], streams: Streams, env: NodeJS.Process
       env,
       cwd,
       configFlag,
-      out: styleFor(streams.stdout, env),
-      err: errStyle,
+      style,
       config() {
         // Loaded on demand: `sops`, `keygen` and `ssh-to-age` work without a config file.
         cached ??= import('../lib/config/index.js').then((m) => m.loadConfig(m.resolveConfigPath(configFlag, env, cwd)));
@@ -127,10 +127,10 @@ export async function main(argv: string[], streams: Streams, env: NodeJS.Process
     return await command.run(rest, ctx);
   } catch (e) {
     if (e instanceof DeployKeysError) {
-      streams.stderr.write(`${errStyle.red('deploy-keys:')} ${e.oneLine()}\n`);
+      streams.stderr.write(`${style.red('deploy-keys:')} ${e.oneLine()}\n`);
       return e.exitCode;
     }
-    streams.stderr.write(`${errStyle.red('deploy-keys: internal error:')} ${describeUnknown(e)}\n`);
+    streams.stderr.write(`${style.red('deploy-keys: internal error:')} ${describeUnknown(e)}\n`);
     if (env.DEPLOY_KEYS_DEBUG) streams.stderr.write(`${e instanceof Error ? (e.stack ?? '') : ''}\n`);
     return 1;
   }

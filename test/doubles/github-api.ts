@@ -275,10 +275,10 @@ export class GithubApiDouble {
     return this.mustRepo(fullName).keys.map(strip);
   }
 
-  /** Marks a key as used now (what a clone would do). */
-  touch(fullName: string, id: number, at = new Date()): void {
+  /** Marks a key as used now (what a clone would do); a string is stored as is, as a hostile forge might reply. */
+  touch(fullName: string, id: number, at: Date | string = new Date()): void {
     const k = this.mustRepo(fullName).keys.find((x) => x.id === id);
-    if (k) k.last_used = iso(at);
+    if (k) k.last_used = typeof at === 'string' ? at : iso(at);
   }
 
   // ----- faults -----

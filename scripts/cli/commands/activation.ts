@@ -34,7 +34,8 @@ export const command: Command = {
       : await renderHostScript(config, positionals[0], values);
     await warnAboutFlakeInputs(config, ctx);
     if (values.output) await writeFileAtomic(values.output, script, { mode: values.json ? 0o644 : 0o755 });
-    else ctx.stdout.write(script);
+    // The script is a file's content, printed verbatim; the description is text like any --json.
+    else (values.json ? ctx.stdout : ctx.data).write(script);
     return 0;
   },
 };

@@ -88,7 +88,7 @@ async function decrypt(args: string[], ctx: CliContext, sops: Sops): Promise<num
   const outputType = format(values['output-type'], '--output-type') ?? inputType;
   const extract = values.extract === undefined ? undefined : sops.parseTreePath(values.extract);
   const dec = await sops.decryptFile(file, { env: ctx.env, ignoreMac: values['ignore-mac'] ?? false, ...(inputType ? { inputType } : {}) });
-  if (values['ignore-mac']) ctx.stderr.write(`${ctx.err.yellow('warning:')} MAC not verified for ${file} (--ignore-mac)\n`);
+  if (values['ignore-mac']) ctx.stderr.write(`${ctx.style.yellow('warning:')} MAC not verified for ${file} (--ignore-mac)\n`);
   let out: string;
   if (extract) {
     const v = dec.extract(extract);
@@ -103,7 +103,7 @@ async function decrypt(args: string[], ctx: CliContext, sops: Sops): Promise<num
     out = kind === 'json' ? dec.toJson() : kind === 'binary' ? dec.toText() : dec.toYaml();
   }
   if (values.output) await writeFileAtomic(values.output, out, { mode: 0o600 });
-  else ctx.stdout.write(out);
+  else ctx.data.write(out);
   return 0;
 }
 
@@ -127,7 +127,7 @@ async function encrypt(args: string[], ctx: CliContext, sops: Sops): Promise<num
     ...(inputType ? { format: inputType } : {}),
   });
   if (values.output) await writeFileAtomic(values.output, text, { mode: 0o600 });
-  else if (!values['in-place']) ctx.stdout.write(text);
+  else if (!values['in-place']) ctx.data.write(text);
   return 0;
 }
 
@@ -166,8 +166,8 @@ async function updatekeys(args: string[], ctx: CliContext, sops: Sops): Promise<
   const r = await sops.updateKeys(positionals[0], { cwd: ctx.cwd, env: ctx.env, ...(inputType ? { inputType } : {}) });
   if (!r.changed) ctx.stderr.write(`${positionals[0]}: already up to date\n`);
   else {
-    for (const a of r.added) ctx.stderr.write(`${ctx.err.green('+')} ${a}\n`);
-    for (const d of r.removed) ctx.stderr.write(`${ctx.err.red('-')} ${d}\n`);
+    for (const a of r.added) ctx.stderr.write(`${ctx.style.green('+')} ${a}\n`);
+    for (const d of r.removed) ctx.stderr.write(`${ctx.style.red('-')} ${d}\n`);
     ctx.stderr.write(`${positionals[0]}: data key re-wrapped for ${r.added.length} new, ${r.removed.length} removed recipient(s)\n`);
   }
   return 0;
@@ -184,7 +184,7 @@ async function rotate(args: string[], ctx: CliContext, sops: Sops): Promise<numb
   const inputType = format(values['input-type'], '--input-type');
   const inPlace = values['in-place'] === true && values['dry-run'] !== true;
   const r = await sops.rotateDataKey(file, { env: ctx.env, inPlace, ...(inputType ? { inputType } : {}) });
-  if (!values['in-place']) ctx.stdout.write(r.text);
+  if (!values['in-place']) ctx.data.write(r.text);
   else ctx.stderr.write(`${file}: ${values['dry-run'] ? 'would get' : 'has'} a new data key, wrapped for ${r.recipients.length} recipient(s)\n`);
   return 0;
 }

@@ -2,7 +2,8 @@
 import { createHash } from 'node:crypto';
 import type { RepoConfig } from '../config/index.js';
 import { DeployKeysError } from '../errors.js';
-import { commentProblem, escapeControls, parsePublicKey } from '../keys/index.js';
+import { escapeControls } from '../controls.js';
+import { commentProblem, parsePublicKey } from '../keys/index.js';
 import { ForgeFailure, InvalidKey, NotReadOnly, type ForgeErrorContext } from './errors.js';
 import type { AddKeyRequest, DeployKey, ForgeProvider } from './types.js';
 

@@ -3,19 +3,16 @@
  * titles, all line-oriented: a newline or control character in a comment could
  * smuggle a second entry into one of them.
  */
+import { CONTROL, escapeControls } from '../controls.js';
 import { DeployKeysError } from '../errors.js';
 
 /** At most what GitHub allows for a deploy key title. */
 export const COMMENT_MAX = 255;
 
-// C0, DEL, C1 controls, Unicode line/paragraph separators, lone surrogates
-// (not encodable as UTF-8), and BOM/bidi controls that disguise text.
-const BAD = /[\p{Cc}\u2028\u2029\ufeff\u202a-\u202e\u2066-\u2069]|[\ud800-\udfff]/u;
-
 export function commentProblem(comment: string): string | undefined {
   if (comment.length === 0) return 'is empty';
   if (comment.length > COMMENT_MAX) return `is ${comment.length} characters long (at most ${COMMENT_MAX})`;
-  if (BAD.test(comment)) return 'contains a newline or control character';
+  if (CONTROL.test(comment)) return 'contains a newline or control character';
   if (comment.trim() !== comment) return 'has leading or trailing whitespace';
   return undefined;
 }
@@ -28,11 +25,6 @@ export function assertComment(comment: string, where = 'key comment'): string {
     });
   }
   return comment;
-}
-
-/** `text` with every character `BAD` names written as `\u{…}`: safe to print on a terminal. */
-export function escapeControls(text: string): string {
-  return text.replace(new RegExp(BAD.source, 'gu'), (c) => `\\u{${c.charCodeAt(0).toString(16)}}`);
 }
 
 /** A comment quoted for a message: not secret, but it may be long or hold control characters. */

@@ -10,4 +10,4 @@ export {
   type SshPublicKey,
   type SshKeyType,
 } from './public-key.js';
-export { assertComment, commentProblem, escapeControls, COMMENT_MAX } from './comment.js';
+export { assertComment, commentProblem, COMMENT_MAX } from './comment.js';
