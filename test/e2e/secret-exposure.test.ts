@@ -6,7 +6,7 @@
  * holds the keys.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
@@ -100,6 +100,28 @@ describe.runIf(haveTools('sh', 'ssh-keygen', 'git'))('secrets stay out of debug 
       },
     );
 
+    // The refusal comes before any command runs: it covers every command that handles a secret, not only activate.
+    it.each([
+      ['vm-fresh', 'web-02', '--yes'],
+      ['rotate', 'web-01', '--force', '--yes'],
+      ['sops', 'decrypt', 'sops/web-01.yaml'],
+      ['bootstrap', 'web-01', '--target', 'root@host.invalid'],
+    ])('%s %s … under NODE_DEBUG=child_process,stream,net: refused, nothing printed or changed', (...args) => {
+      const snapshot = () =>
+        readdirSync(work, { recursive: true, encoding: 'utf8' })
+          .map((f) => path.join(work, f))
+          .filter((f) => statSync(f).isFile())
+          .map((f) => `${f}\n${readFileSync(f, 'latin1')}`)
+          .sort();
+      const before = snapshot();
+      const r = dk(args, { NODE_DEBUG: 'child_process,stream,net' });
+      expect(r.code).toBe(2);
+      expect(r.out).toBe('');
+      expect(r.err).toMatch(/^deploy-keys: NODE_DEBUG is set: Node's debug output would print keys[^\n]*\n$/);
+      expect(secretsIn(r.out + r.err, secrets)).toEqual([]);
+      expect(snapshot()).toEqual(before);
+    });
+
     // The library itself (also used without the CLI) hands keys only to the pipe it writes: nothing for Node to log.
     it.each(DEBUG_SETTINGS.map((s) => [Object.entries(s).map(([k, v]) => `${k}=${v}`).join(' '), s] as const))(
       'runActivation and bootstrapOverSsh under %s print no key and no secret variable',
@@ -148,6 +170,20 @@ describe.runIf(haveTools('sh', 'ssh-keygen', 'git'))('secrets stay out of debug 
       const seen = recorded('ssh');
       expect(seen).toMatch(/^SSH_AUTH_SOCK=/m);
       expect(seen).not.toMatch(/^(SOPS_AGE_KEY|SOPS_AGE_KEY_FILE|GH_TOKEN|GITHUB_TOKEN)=/m);
+    });
+
+    it("the ssh forge's ssh (a remote authorized_keys) gets the agent socket, nothing secret", () => {
+      rmSync(records(), { recursive: true });
+      mkdirSync(records());
+      const text = readFileSync(path.join(work, 'deploy-keys.yaml'), 'utf8');
+      writeFileSync(path.join(work, 'remote.yaml'), text.replace('  authorized_keys: ak\n', '  authorized_keys: .ssh/authorized_keys\n  target: git@host.invalid\n'));
+      // The fake ssh records, then the real one fails to connect: what it saw is what matters.
+      const r = dk(['--config', 'remote.yaml', 'status']);
+      expect(r.err).toMatch(/host\.invalid/);
+      const seen = recorded('ssh');
+      expect(seen).toMatch(/^SSH_AUTH_SOCK=/m);
+      expect(seen).not.toMatch(/^(SOPS_AGE_KEY|SOPS_AGE_KEY_FILE|GH_TOKEN|GITHUB_TOKEN)=/m);
+      expect(secretsIn(seen, secrets)).toEqual([]);
     });
 
     it("vm-fresh's git (who made the change, for the audit log) sees no identity or token", () => {
