@@ -10,7 +10,7 @@ import path from 'node:path';
 import { decryptSops } from 'sops-age';
 import { parseDocument } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { decryptFile, rotateDataKey, SopsNoIdentityError, SopsUnsupportedError, updateKeys } from '../../scripts/lib/sops/index.js';
+import { decryptFile, encryptedValuePaths, rotateDataKey, SopsNoIdentityError, SopsUnsupportedError, updateKeys } from '../../scripts/lib/sops/index.js';
 import { decryptValue, parseEncValue } from '../../scripts/lib/sops/value-cipher.js';
 import { haveTools } from '../helpers/tools.js';
 import { ageCliDecrypt, ageKeygen, tempDir } from './helpers.js';
@@ -120,5 +120,48 @@ describe.skipIf(!haveTools('age', 'age-keygen'))('rotating the data key', () => 
     const grouped = path.join(dir, 'grouped.yaml');
     writeFileSync(grouped, before.replace(/^sops:\n/m, 'sops:\n    pgp:\n        - fp: ABCDEF\n          enc: x\n'));
     await expect(rotateDataKey(grouped, { env, ignoreMac: true })).rejects.toBeInstanceOf(SopsUnsupportedError);
+  });
+});
+
+describe.skipIf(!haveTools('age', 'age-keygen'))('updatekeys with rotate: the rule recipients under a new data key, one write', () => {
+  it("drops the removed recipient, whose copy of the old key opens nothing; sops-age reads the file", async () => {
+    const dir = tempDir();
+    const operator = ageKeygen(dir, 'operator.txt');
+    const host = ageKeygen(dir, 'host.txt');
+    const env = { SOPS_AGE_KEY_FILE: operator.file };
+    const file = path.join(dir, 'shared.yaml');
+    writeFileSync(path.join(dir, '.sops.yaml'), `creation_rules:\n  - age: ${operator.recipient},${host.recipient}\n`);
+    writeFileSync(file, PLAIN);
+    const { encryptFile } = await import('../../scripts/lib/sops/index.js');
+    await encryptFile(file, { cwd: dir, env, inPlace: true });
+    const before = await readFile(file, 'utf8');
+    const oldKey = ageCliDecrypt(entryFor(before, host.recipient), host.file);
+    writeFileSync(path.join(dir, '.sops.yaml'), `creation_rules:\n  - age: ${operator.recipient}\n`);
+
+    const r = await updateKeys(file, { cwd: dir, env, rotate: true });
+    expect(r).toEqual({ changed: true, added: [], removed: [host.recipient] });
+    const after = await readFile(file, 'utf8');
+    expect(opensAny(oldKey, after)).toBe(false);
+    expect(after).not.toContain(host.recipient);
+    await expect(decryptFile(file, { identities: [host.identity] })).rejects.toBeInstanceOf(SopsNoIdentityError);
+    expect((await decryptFile(file, { env })).toYaml()).toBe(PLAIN);
+    const got = (await decryptSops(after, { secretKey: operator.identity, fileType: 'yaml' })) as { hosts: { list: string[] } };
+    expect(got.hosts.list).toEqual(['one', 'two']);
+    // Without rotate the same recipients change nothing; with it, the key changes again.
+    expect((await updateKeys(file, { cwd: dir, env })).changed).toBe(false);
+    await updateKeys(file, { cwd: dir, env, rotate: true });
+    const newer = await readFile(file, 'utf8');
+    expect(opensAny(ageCliDecrypt(entryFor(after, operator.recipient), operator.file), newer)).toBe(false);
+  });
+
+  it('the paths of the encrypted values, read without decrypting; plain values are not listed', async () => {
+    const dir = tempDir();
+    const operator = ageKeygen(dir, 'operator.txt');
+    const file = path.join(dir, 'f.yaml');
+    writeFileSync(path.join(dir, '.sops.yaml'), `creation_rules:\n  - age: ${operator.recipient}\n`);
+    writeFileSync(file, PLAIN);
+    const { encryptFile } = await import('../../scripts/lib/sops/index.js');
+    await encryptFile(file, { cwd: dir, env: { SOPS_AGE_KEY_FILE: operator.file }, inPlace: true });
+    expect(encryptedValuePaths(await readFile(file, 'utf8'), file)).toEqual(['["hosts"]["web1"]["deploy_key"]', '["hosts"]["web1"]["port"]', '["hosts"]["list"][0]', '["hosts"]["list"][1]']);
   });
 });

@@ -101,11 +101,11 @@ export class SopsEditor {
   }
 
   /**
-   * `sops rotate`: a new data key, wrapped for the same recipients; on save every
-   * value and comment is encrypted under it with fresh IVs, so a copy of the old
-   * data key opens nothing written from now on.
+   * `sops rotate`: a new data key, wrapped for `recipients` (default: the file's
+   * own); on save every value and comment is encrypted under it with fresh IVs,
+   * so a copy of the old data key opens nothing written from now on.
    */
-  async rotateDataKey(): Promise<void> {
+  async rotateDataKey(recipients: readonly string[] = this.recipients()): Promise<void> {
     const { loaded } = this.#s;
     const groups = loaded.meta.keyGroups;
     if (groups.length > 1 || groups.some((g) => g.otherKeys > 0)) {
@@ -114,7 +114,7 @@ export class SopsEditor {
       });
     }
     const key = randomBytes(32);
-    const age = await Promise.all(this.recipients().map(async (recipient) => ({ recipient, enc: await wrapKey(key, recipient) })));
+    const age = await Promise.all(recipients.map(async (recipient) => ({ recipient, enc: await wrapKey(key, recipient) })));
     for (const { pair } of loaded.sopsPairs) {
       const meta = pair.value;
       if (!isMap(meta)) continue;
@@ -124,6 +124,7 @@ export class SopsEditor {
     }
     this.#s.key = key;
     this.#s.stash = new IvStash();
+    loaded.meta = { ...loaded.meta, keyGroups: [{ age, otherKeys: 0 }] };
   }
 
   /** The file re-encrypted with the same data key, a new lastmodified and MAC. */

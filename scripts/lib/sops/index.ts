@@ -11,6 +11,7 @@ export { encryptFile, encryptText, encryptTree } from './encrypt.js';
 export type { EncryptOptions } from './encrypt.js';
 export { updateKeys } from './update-keys.js';
 export { rotateDataKey } from './rotate.js';
+export { encryptedValuePaths } from './value-paths.js';
 export type { RotateOptions, RotateResult } from './rotate.js';
 export type { UpdateKeysOptions, UpdateKeysResult } from './update-keys.js';
 export { parseTreePath, formatTreePath } from './sops-path.js';

@@ -1,4 +1,8 @@
-/** `sops updatekeys`: re-wrap the same data key for the recipients of the file's creation rule. */
+/**
+ * `sops updatekeys`: re-wrap the same data key for the recipients of the file's
+ * creation rule; with `rotate`, under a new data key, in the same single write
+ * (what `revoke` does, so a removed recipient's copy of the old key opens nothing new).
+ */
 import path from 'node:path';
 import { isMap } from 'yaml';
 import { writeFileAtomic } from '../fs/index.js';
@@ -7,6 +11,7 @@ import { readText } from './files.js';
 import { wrapKey } from './keysource/age.js';
 import type { AgeIdentityInput } from './keysource/age.js';
 import { collectIdentities } from './keysource/identities.js';
+import { openSopsFile } from './decrypt.js';
 import { ageListNode } from './metadata.js';
 import { ageRecipientsOf, loadConfigFor, ruleForFile } from './sops-config.js';
 import { attachSops, decryptLoaded, loadEncrypted, recoverDataKey } from './sops-file.js';
@@ -21,9 +26,14 @@ export interface UpdateKeysOptions {
   env?: NodeJS.ProcessEnv;
   identities?: AgeIdentityInput[];
   inputType?: SopsFormat;
+  /** Also draw a new data key and re-encrypt every value under it (as `sops rotate`), written once. */
+  rotate?: boolean;
+  /** Clock for `lastmodified` with `rotate` (tests). */
+  now?: () => Date;
 }
 
 export interface UpdateKeysResult {
+  /** The file was rewritten (always, with `rotate`). */
   changed: boolean;
   added: string[];
   removed: string[];
@@ -53,8 +63,15 @@ export async function updateKeys(file: string, opts: UpdateKeysOptions = {}): Pr
   const current = keyGroups.flatMap((g) => g.age.map((e) => e.recipient));
   const added = wanted.filter((r) => !current.includes(r));
   const removed = current.filter((r) => !wanted.includes(r));
+  const identities = opts.identities ?? collectIdentities({ env: opts.env ?? process.env });
+  if (opts.rotate) {
+    const editor = await openSopsFile(file, { identities, inputType: format, ...(opts.now ? { now: opts.now } : {}) });
+    await editor.rotateDataKey(wanted);
+    await editor.save();
+    return { changed: true, added, removed };
+  }
   if (added.length === 0 && removed.length === 0) return { changed: false, added, removed };
-  const key = await recoverDataKey(loaded.meta, opts.identities ?? collectIdentities({ env: opts.env ?? process.env }), file);
+  const key = await recoverDataKey(loaded.meta, identities, file);
   // Prove it is the file's data key (values and MAC check out) before handing it to new recipients.
   decryptLoaded(loadEncrypted(text, format, file), key);
   const age = await Promise.all(wanted.map(async (recipient) => ({ recipient, enc: await wrapKey(key, recipient) })));
