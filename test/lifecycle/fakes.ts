@@ -140,6 +140,9 @@ export class FakeSops implements SopsConfigPort {
   /** What each encrypted file's metadata lists now. */
   readonly encryptedFor = new Map<string, string[]>();
   readonly unreadable = new Set<string>();
+  /** Files whose data key was rotated, in order. */
+  readonly rotated: string[] = [];
+  identity = true;
   constructor(public defaultRule: string[] | undefined = ['age1operator']) {}
   async addHostRecipient(host: string, recipient: string) {
     this.anchors.set(host, recipient);
@@ -151,12 +154,16 @@ export class FakeSops implements SopsConfigPort {
     for (const [f, list] of this.rules) this.rules.set(f, list.filter((x) => x.via !== host));
     return r ? [r] : [];
   }
-  async updateKeys(file: string) {
+  async updateKeys(file: string, opts: { rotate?: boolean } = {}) {
     if (this.unreadable.has(file)) throw new Error(`${file}: cannot decrypt`);
     this.encryptedFor.set(file, (await this.expectedRecipients(file)) ?? []);
+    if (opts.rotate) this.rotated.push(file);
   }
   async filesReadableBy(recipient: string) {
-    return [...this.encryptedFor].filter(([, r]) => r.includes(recipient)).map(([file]) => ({ file, keys: ['db-password'] }));
+    return [...this.encryptedFor].filter(([, r]) => r.includes(recipient)).map(([file]) => ({ file, name: file.slice(1), values: ['["db"]["password"]'] }));
+  }
+  async hasIdentity() {
+    return this.identity;
   }
   async hostRecipient(host: string) {
     return this.anchors.get(host);

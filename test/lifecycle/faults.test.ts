@@ -17,6 +17,8 @@ import { Lifecycle, readAuditLog, SopsHostKeys, wire, type LifecycleDeps } from 
 import { recipientsOfText } from '../../scripts/lib/lifecycle/effects/sops-store.js';
 import { Crash, crashAfter } from './fakes.js';
 import type { HostResultJson, HostState, StatusJson } from '../helpers/cli-json.js';
+import { haveTools } from '../helpers/tools.js';
+import { assertCutOff, fleetWithSharedSecrets } from './revoked-host.js';
 import { Fleet, REPOS } from './world.js';
 
 const run = promisify(execFile);
@@ -219,6 +221,33 @@ describe('vm-fresh --new-host-key interrupted after every step, then re-run', ()
       expect(r.code, `${name}: ${r.stderr}`).toBe(0);
       const key = await converged(f, `re-run after ${name}`, old.recipient);
       if (made && made.fingerprint !== old.fingerprint) expect(key.fingerprint, `${name}: not replaced twice`).toBe(made.fingerprint);
+    }
+  });
+});
+
+describe.skipIf(!haveTools('age', 'ssh-keygen'))('revoke interrupted after every step, then re-run', () => {
+  it('the forge keys go, every file the host could read gets a new data key, the report stays complete', async () => {
+    const revoke = (lc: Lifecycle) => lc.revoke('web-01', { dryRun: false, purge: false });
+    const f0 = await newFleet();
+    await fleetWithSharedSecrets(f0);
+    const rec = crashAfter('never');
+    await revoke(new Lifecycle(await deps(f0, rec.hook)));
+    const names = rec.names;
+    expect(names).toEqual(expect.arrayContaining(['record-revoked', 'remove-recipient', 'rotate-data-key:1', 'rotate-data-key:2', 'write-host-file:1', 'mark-revoked']));
+    expect(names.filter((n) => n.startsWith('forge-remove:'))).toHaveLength(2);
+    for (const name of names) {
+      const f = await newFleet();
+      const { web01, shared, before } = await fleetWithSharedSecrets(f);
+      await expect(revoke(new Lifecycle(await deps(f, crashAfter(name).hook)))).rejects.toBeInstanceOf(Crash);
+      const r = await f.cli(['revoke', 'web-01', '--yes', '--json']);
+      expect(r.code, `${name}: ${r.stderr}`).toBe(0);
+      const res = JSON.parse(r.stdout) as HostResultJson;
+      expect(res.resumed?.command, name).toBe('revoke');
+      expect(res.exposed?.map((e) => e.file), name).toEqual(['sops/shared.yaml', 'sops/web-01.yaml']);
+      expect(f.forgeKeys('web-01'), name).toHaveLength(0);
+      await assertCutOff(f, web01, shared, before, `re-run after ${name}`);
+      const again = JSON.parse((await f.cli(['revoke', 'web-01', '--yes', '--json'])).stdout) as HostResultJson;
+      expect(again.plan.steps, name).toEqual([]);
     }
   });
 });

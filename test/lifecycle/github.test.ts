@@ -180,9 +180,12 @@ describe('rotate, finish, revoke, status, audit', () => {
     expect(noYes.code).toBe(1);
     expect(fleet.forgeKeys('web-01')).toHaveLength(3);
 
+    // A secret of the user's beside the keys: revoke lists its path (never its value).
+    expect((await fleet.cli(['sops', 'set', fleet.hostFile('web-01'), '["wifi"]["psk"]', '"hunter2"'])).code).toBe(0);
     const r = await fleet.cli(['revoke', 'web-01', '--yes']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/could read these secrets/);
+    expect(r.stdout).toMatch(/web-01 could read these secret values.*\n {4}sops\/web-01\.yaml: \["wifi"\]\["psk"\]\n/);
+    expect(r.stdout).not.toMatch(/hunter2|\["deploy-keys"\]/);
     expect(fleet.forgeKeys('web-01')).toHaveLength(0);
     expect(fleet.forgeKeys('web-02')).toHaveLength(2);
     const tree = await fleet.decrypt('web-01');

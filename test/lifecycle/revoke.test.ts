@@ -24,24 +24,68 @@ async function world(sharedRule: 'anchor' | 'literal' = 'anchor') {
 }
 
 describe('revoke and .sops.yaml', () => {
-  it('re-keys every file the host could read, shared ones included', async () => {
+  it('re-keys every file the host could read under new data keys, shared ones included, and lists their values', async () => {
     const { w, sops, shared } = await world();
     const r = await new Lifecycle(w.deps({ sops })).revoke('web-01', { dryRun: false, purge: false });
-    expect(r.plan.notes.join()).toMatch(/shared\.yaml/);
     expect(sops.encryptedFor.get(shared)).toEqual(['age1op', 'age1web02']);
     expect(await sops.filesReadableBy('age1web01')).toEqual([]);
+    expect([...sops.rotated].sort()).toEqual(['/secrets/shared.yaml', '/secrets/web-01.yaml']);
+    expect(r.plan.exposed).toEqual([
+      { file: 'secrets/web-01.yaml', values: ['["db"]["password"]'] },
+      { file: 'secrets/shared.yaml', values: ['["db"]["password"]'] },
+    ]);
+    expect(w.log.entries.filter((e) => e.action === 'rotate-data-key').map((e) => e.detail).sort()).toEqual(['/secrets/shared.yaml', '/secrets/web-01.yaml']);
   });
 
-  for (const step of ['remove-recipient', 'updatekeys:1']) {
-    it(`interrupted after ${step}, a re-run still re-keys what the host could read`, async () => {
+  it('--no-rotate-data-key re-wraps only, and warns that old copies keep opening the files', async () => {
+    const { w, sops, shared } = await world();
+    const r = await new Lifecycle(w.deps({ sops })).revoke('web-01', { dryRun: false, purge: false, rotateDataKey: false });
+    expect(sops.encryptedFor.get(shared)).toEqual(['age1op', 'age1web02']);
+    expect(sops.rotated).toEqual([]);
+    expect(r.plan.steps.filter((s) => s.op === 'updatekeys')).toHaveLength(2);
+    expect(r.plan.warnings.join('\n')).toMatch(/--no-rotate-data-key: .*shared\.yaml.*deploy-keys sops rotate --in-place/);
+  });
+
+  it('the dry run shows the rotations and the values, and changes nothing', async () => {
+    const { w, sops, shared } = await world();
+    const writes = w.forge.writes.length;
+    const r = await new Lifecycle(w.deps({ sops })).revoke('web-01', { dryRun: true, purge: false });
+    expect(r.plan.steps.flatMap((s) => (s.op === 'rotate-data-key' ? [s.file] : [])).sort()).toEqual(['/secrets/shared.yaml', '/secrets/web-01.yaml']);
+    expect(r.plan.exposed).toHaveLength(2);
+    expect(sops.rotated).toEqual([]);
+    expect(sops.encryptedFor.get(shared)).toContain('age1web01');
+    expect(w.forge.writes.length).toBe(writes);
+  });
+
+  for (const step of ['record-revoked', 'remove-recipient', 'rotate-data-key:1', 'rotate-data-key:2', 'write-host-file:1']) {
+    it(`interrupted after ${step}, a re-run still re-keys what the host could read and still reports it`, async () => {
       const { w, sops, shared } = await world();
-      await expect(new Lifecycle(w.deps({ sops, fault: crashAfter(step).hook })).revoke('web-01', { dryRun: false, purge: false })).rejects.toBeInstanceOf(Crash);
-      await new Lifecycle(w.deps({ sops })).revoke('web-01', { dryRun: false, purge: false });
+      const crash = crashAfter(step);
+      await expect(new Lifecycle(w.deps({ sops, fault: crash.hook })).revoke('web-01', { dryRun: false, purge: false })).rejects.toBeInstanceOf(Crash);
+      const r = await new Lifecycle(w.deps({ sops })).revoke('web-01', { dryRun: false, purge: false });
+      expect(r.resumed?.command).toBe('revoke');
       expect(await sops.filesReadableBy('age1web01')).toEqual([]);
       expect(sops.encryptedFor.get(shared)).toEqual(['age1op', 'age1web02']);
+      expect([...new Set(sops.rotated)].sort()).toEqual(['/secrets/shared.yaml', '/secrets/web-01.yaml']);
+      expect(r.plan.exposed?.map((f) => f.file).sort()).toEqual(['secrets/shared.yaml', 'secrets/web-01.yaml']);
       expect((await w.states.load('web-01'))!.revoked).toBeDefined();
+      // Converged: nothing left to do.
+      const again = await new Lifecycle(w.deps({ sops })).revoke('web-01', { dryRun: false, purge: false });
+      expect(again.plan.steps).toEqual([]);
     });
   }
+
+  it('without an age identity nothing changes, and the error says what is missing', async () => {
+    const { w, sops } = await world();
+    sops.identity = false;
+    const writes = w.forge.writes.length;
+    await expect(new Lifecycle(w.deps({ sops })).revoke('web-01', { dryRun: false, purge: false })).rejects.toThrow(/needs your age identity.*nothing changed/);
+    await expect(new Lifecycle(w.deps({ sops })).revoke('web-01', { dryRun: false, purge: true })).rejects.toThrow(/re-encrypts 1 file the host could read, which needs your age identity/);
+    expect(w.forge.writes.length).toBe(writes);
+    expect((await w.states.load('web-01'))!.revoked).toBeUndefined();
+    const dry = await new Lifecycle(w.deps({ sops })).revoke('web-01', { dryRun: true, purge: true });
+    expect(dry.plan.warnings.join('\n')).toMatch(/needs your age identity/);
+  });
 
   it('a file the operator cannot re-key fails the revoke; the re-run finishes it', async () => {
     const { w, sops, shared } = await world();

@@ -4,21 +4,35 @@ import { printJson } from '../output.js';
 import { DeployKeysError } from '../../lib/errors.js';
 import { assertHostName } from '../../lib/names.js';
 
-const HELP = `Usage: deploy-keys revoke <host> [--purge] [--yes] [--dry-run] [--json] [--manual]
+const HELP = `Usage: deploy-keys revoke <host> [--purge] [--no-rotate-data-key] [--yes] [--dry-run] [--json] [--manual]
 
 Cuts a compromised host off: deletes its deploy keys on every configured repo
 (found by fingerprint from its public state and by title <host>-<repo>-deploy),
-removes its age recipient from .sops.yaml and re-keys the files it could read,
-removes its keys from its host file (or deletes the file with --purge), and
-lists the secrets it could read so you can rotate them. Other hosts are
-unaffected. A key the forge refuses to delete is an error: re-run to continue.
+removes its age recipient from .sops.yaml, re-encrypts every file it could read
+under a new data key for the remaining recipients, removes its keys from its
+host file (or deletes the file with --purge), and lists the secret values it
+could read (SOPS paths like ["db"]["password"], never their contents). Other
+hosts are unaffected. A key the forge refuses to delete is an error: re-run to
+continue; a re-run also finishes an interrupted revoke.
+
+Why new data keys: updatekeys alone keeps a file's data key, so a host that
+kept any copy of a file (or reads it from git history) could still decrypt
+every later version. After the rotation its old copies open nothing written
+since. What it read before stays read, and git history keeps the old versions:
+change each listed value at its source (database, API, ...).
+
+Re-encrypting needs your age identity (SOPS_AGE_KEY_FILE, SOPS_AGE_KEY or
+~/.config/sops/age/keys.txt); without it nothing is changed.
 
 Options:
-  --purge      delete the host file instead of removing the keys from it
-               (works without being able to decrypt it)
-  --dry-run    print the plan; change nothing
-  --json       machine-readable result
-  -y, --yes    no confirmation prompt (required when stdin is not a terminal)
+  --purge                delete the host file instead of removing the keys from
+                         it (works without being able to decrypt it)
+  --no-rotate-data-key   only re-wrap the data keys (updatekeys). The host's old
+                         copies of the files keep opening every later version
+                         until you run "deploy-keys sops rotate --in-place FILE"
+  --dry-run              print the plan and the values the host could read; change nothing
+  --json                 machine-readable result (the values under "exposed")
+  -y, --yes              no confirmation prompt (required when stdin is not a terminal)
 `;
 
 export const command: Command = {
@@ -29,6 +43,7 @@ export const command: Command = {
       args,
       {
         purge: { type: 'boolean' },
+        'no-rotate-data-key': { type: 'boolean' },
         yes: { type: 'boolean', short: 'y' },
         'dry-run': { type: 'boolean' },
         json: { type: 'boolean' },
@@ -50,7 +65,7 @@ export const command: Command = {
       });
     }
     await deps.forge.preflight(deps.repos);
-    const res = await new Lifecycle(deps).revoke(host, { dryRun: Boolean(values['dry-run']), purge: Boolean(values.purge) });
+    const res = await new Lifecycle(deps).revoke(host, { dryRun: Boolean(values['dry-run']), purge: Boolean(values.purge), rotateDataKey: !values['no-rotate-data-key'] });
     if (values.json) printJson(ctx.stdout, hostResultJson(res));
     else printHostResult(ctx.stdout, ctx.stderr, res);
     return 0;

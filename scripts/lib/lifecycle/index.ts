@@ -10,7 +10,7 @@ export { auditFindings, FINDING_RULES, hostStatus, type Finding, type FindingKin
 export { hostResultJson, planJson, printFindings, printHostResult, printStatus, statusJson } from './core/present.js';
 export type { LifecycleDeps } from './engine/deps.js';
 export { ForgeCache } from './engine/forge-cache.js';
-export { Lifecycle, type VmFreshRunOptions } from './engine/lifecycle.js';
+export { Lifecycle, type RevokeRunOptions, type VmFreshRunOptions } from './engine/lifecycle.js';
 export { collectAudit, collectStatus, type AuditOptions } from './engine/queries.js';
 export { readAuditLog } from './effects/audit-log.js';
 export { HOST_KEY_ENTRY, hostKeyFilePath, hostKeyInfo, SopsHostKeys } from './effects/host-keys.js';

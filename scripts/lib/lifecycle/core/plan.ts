@@ -7,7 +7,7 @@
  */
 import { DeployKeysError } from '../../errors.js';
 import { deployKeyTitle } from '../../names.js';
-import { SLOT_KEY, SLOTS, withoutKey, type DeployKey, type HostKeyInfo, type HostKeysRule, type HostKeysView, type HostState, type KeySummary, type PublicKeyInfo, type Slot } from './types.js';
+import { SLOT_KEY, SLOTS, withoutKey, type DeployKey, type ExposedFile, type HostKeyInfo, type HostKeysRule, type HostKeysView, type HostState, type KeySummary, type PublicKeyInfo, type ReadableFile, type Slot } from './types.js';
 
 export type Edit =
   /** Generate a new key and store it in `slot`. */
@@ -28,13 +28,15 @@ export type Step =
   | { op: 'remove-recipient'; recipient?: string }
   /** `drop`: recipients (of a revoked host) that `.sops.yaml` must no longer name for the file. */
   | { op: 'updatekeys'; file: string; drop?: string[] }
+  /** updatekeys under a new data key, in one write: an old copy of the key opens nothing written from now on. */
+  | { op: 'rotate-data-key'; file: string; drop?: string[] }
   | { op: 'write-host-file'; file: string; create: boolean; edits: Edit[] }
   /** `fingerprint` is absent for a key this plan generates. */
   | { op: 'forge-add'; repo: string; slot: 'current' | 'next'; title: string; fingerprint?: string }
   /** The key is on the forge but the public state lacks its id (e.g. interrupted right after registering). */
   | { op: 'record'; repo: string; slot: Slot; forgeId: string; fingerprint: string }
-  /** Remembers what a revoked host had (before the first change, so a re-run still finds it). */
-  | { op: 'record-revoked'; fingerprints: string[]; recipients: string[] }
+  /** Remembers what a revoked host had and could read (before the first change, so a re-run still finds it). */
+  | { op: 'record-revoked'; fingerprints: string[]; recipients: string[]; secrets: ExposedFile[] }
   /** The name is provisioned again: its revoked mark goes (its old fingerprints stay flagged). */
   | { op: 'clear-revoked' }
   /** The host's former recipients no file is encrypted for any more are forgotten. */
@@ -52,6 +54,8 @@ export interface Plan {
   notes: string[];
   /** Things an operator should look at. */
   warnings: string[];
+  /** revoke: the secret values the host could read; git history keeps them, so they must be changed at their source. */
+  exposed?: ExposedFile[];
 }
 
 /** What running a plan for one host gave. */
@@ -477,10 +481,44 @@ export function revokedRecipients(state: HostState | undefined, inSopsConfig: st
 
 export interface RevokeOptions {
   purge: boolean;
+  /** Re-encrypt the files the host could read under new data keys (default on; off: updatekeys only). */
+  rotateDataKey: boolean;
+  /** Whether the operator has an age identity (re-encrypting needs one). */
+  identity: boolean;
   /** The host's recipient as `.sops.yaml` names it (its anchor), if any. */
   inSopsConfig: string | undefined;
-  /** Files encrypted for any of revokedRecipients() (from their public metadata), with their top-level keys. */
-  readable: readonly { file: string; keys: string[] }[];
+  /** Files encrypted for any of revokedRecipients() (from their public metadata), with their encrypted values' paths. */
+  readable: readonly ReadableFile[];
+}
+
+/** The steps that re-encrypt a file, and so need the operator's age identity. */
+export function isReencryption(step: Step): step is Extract<Step, { op: 'updatekeys' | 'rotate-data-key' }> {
+  return step.op === 'updatekeys' || step.op === 'rotate-data-key';
+}
+
+/** What a revoke re-encrypts without an identity to do it with: one line, what to set. */
+export function identityMissing(plan: Plan): string | undefined {
+  const n = plan.steps.filter(isReencryption).length;
+  return n === 0 ? undefined : `revoke ${plan.host} re-encrypts ${n} file${n === 1 ? '' : 's'} the host could read, which needs your age identity, and none was found`;
+}
+
+/** The top-level keys of the deploy-key slots, as SOPS paths begin: `["deploy-keys"]`. */
+const SLOT_PATHS = SLOTS.map((slot) => `[${JSON.stringify(SLOT_KEY[slot])}]`);
+
+/**
+ * The secrets recorded by an earlier (interrupted) run, then those readable
+ * now; each file and path once. The host's own deploy keys are left out:
+ * revoke deletes them from the forge, which is changing them at their source.
+ */
+function exposure(recorded: readonly ExposedFile[] | undefined, readable: readonly ReadableFile[], hostFile: string): ExposedFile[] {
+  const now = readable.map((r) => ({ file: r.name, values: r.file === hostFile ? r.values.filter((v) => !SLOT_PATHS.some((p) => v.startsWith(p))) : r.values }));
+  const by = new Map<string, Set<string>>();
+  for (const f of [...(recorded ?? []), ...now]) {
+    const set = by.get(f.file) ?? new Set<string>();
+    for (const v of f.values) set.add(v);
+    by.set(f.file, set);
+  }
+  return [...by].filter(([, values]) => values.size > 0).map(([file, values]) => ({ file, values: [...values] }));
 }
 
 export function planRevoke(input: PlanInput, opts: RevokeOptions): Plan {
@@ -505,7 +543,13 @@ export function planRevoke(input: PlanInput, opts: RevokeOptions): Plan {
   if (opts.inSopsConfig !== undefined) steps.push({ op: 'remove-recipient', ...(input.state?.ageRecipient ? { recipient: input.state.ageRecipient } : {}) });
   for (const r of opts.readable) {
     if (opts.purge && r.file === input.file) continue;
-    steps.push({ op: 'updatekeys', file: r.file, ...(recipients.length ? { drop: recipients } : {}) });
+    steps.push({ op: opts.rotateDataKey ? 'rotate-data-key' : 'updatekeys', file: r.file, ...(recipients.length ? { drop: recipients } : {}) });
+  }
+  const kept = steps.filter((st) => st.op === 'updatekeys').map((st) => st.file);
+  if (kept.length) {
+    warnings.push(
+      `--no-rotate-data-key: ${kept.join(', ')} keep${kept.length === 1 ? 's' : ''} its data key, so a copy the host kept (or git history) opens every later version; rotate it with "deploy-keys sops rotate --in-place FILE"`,
+    );
   }
   if (opts.purge) {
     if (input.keys !== undefined || opts.readable.some((r) => r.file === input.file)) steps.push({ op: 'purge-host-file', file: input.file });
@@ -518,15 +562,18 @@ export function planRevoke(input: PlanInput, opts: RevokeOptions): Plan {
   // Every fingerprint the host had, so audit can flag them later; recorded before the first change.
   for (const st of steps) if (st.op === 'forge-remove') fps.add(st.fingerprint);
   const fingerprints = [...fps].sort();
-  if (!sameList(fingerprints, input.state?.revokedFingerprints) || !sameList(recipients, input.state?.revokedRecipients)) {
-    steps.unshift({ op: 'record-revoked', fingerprints, recipients });
+  const secrets = exposure(input.state?.revokedSecrets, opts.readable, input.file);
+  if (
+    !sameList(fingerprints, input.state?.revokedFingerprints) ||
+    !sameList(recipients, input.state?.revokedRecipients) ||
+    !sameList(secrets.map((f) => JSON.stringify(f)), input.state?.revokedSecrets?.map((f) => JSON.stringify(f)))
+  ) {
+    steps.unshift({ op: 'record-revoked', fingerprints, recipients, secrets });
   }
-  if (opts.readable.length) {
-    notes.push(
-      `the host could read these secrets; rotate them: ${opts.readable.map((r) => `${r.file} [${r.keys.join(', ') || '-'}]`).join('; ')}`,
-    );
-  }
-  return { command: 'revoke', host: input.host, steps, notes, warnings };
+  const plan: Plan = { command: 'revoke', host: input.host, steps, notes, warnings, exposed: secrets };
+  const missing = opts.identity ? undefined : identityMissing(plan);
+  if (missing) warnings.push(missing);
+  return plan;
 }
 
 function sameList(a: readonly string[], b: readonly string[] | undefined): boolean {
@@ -556,7 +603,9 @@ export function describeStep(step: Step, host: string): string {
     case 'remove-recipient':
       return `remove ${host}'s age recipient${step.recipient ? ` ${step.recipient}` : ''} from .sops.yaml`;
     case 'updatekeys':
-      return `re-encrypt the data key of ${step.file} (updatekeys)${step.drop?.length ? `, no longer for ${step.drop.join(', ')}` : ''}`;
+      return `re-encrypt the data key of ${step.file} (updatekeys; the data key stays)${step.drop?.length ? `, no longer for ${step.drop.join(', ')}` : ''}`;
+    case 'rotate-data-key':
+      return `re-encrypt ${step.file} under a new data key (updatekeys and rotate)${step.drop?.length ? `, no longer for ${step.drop.join(', ')}` : ''}`;
     case 'write-host-file': {
       const parts = step.edits.map((e) =>
         e.type === 'generate' ? `generate ${e.title} into ${slotEntry(e.slot, e.repo)}`
@@ -570,7 +619,7 @@ export function describeStep(step: Step, host: string): string {
     case 'record':
       return `record forge id ${step.forgeId} of ${step.fingerprint} (${step.repo})`;
     case 'record-revoked':
-      return `record ${host}'s ${step.fingerprints.length} fingerprint(s) and ${step.recipients.length} age recipient(s) as revoked in its public state`;
+      return `record ${host}'s ${step.fingerprints.length} fingerprint(s), ${step.recipients.length} age recipient(s) and the ${step.secrets.length} file(s) it could read as revoked in its public state`;
     case 'clear-revoked':
       return `clear ${host}'s revoked mark in its public state (provisioned again)`;
     case 'forge-remove':

@@ -25,6 +25,7 @@ export function hostResultJson(r: HostResult) {
     plan: planJson(r.plan),
     keys: r.keys,
     ...(r.activationFile ? { activationFile: r.activationFile } : {}),
+    ...(r.plan.exposed ? { exposed: r.plan.exposed } : {}),
   };
 }
 
@@ -42,6 +43,10 @@ export function printHostResult(out: Out, err: Out, r: HostResult): void {
     for (const s of visible) out.write(`  done: ${describeStep(s, r.host)}\n`);
   }
   for (const n of p.notes) out.write(`  note: ${n}\n`);
+  if (p.exposed?.length) {
+    out.write(`  ${r.host} could read these secret values; git history keeps them, so change each at its source:\n`);
+    for (const f of p.exposed) out.write(`    ${f.file}: ${f.values.join(' ')}\n`);
+  }
   for (const w of p.warnings) err.write(`deploy-keys: warning: ${r.host}: ${w}\n`);
   if (!r.dryRun && r.keys.length) {
     for (const k of r.keys) out.write(`  ${k.repo.padEnd(20)} ${k.slot.padEnd(8)} ${k.fingerprint}  ${k.status}${k.forgeId ? ` (id ${k.forgeId})` : ''}\n`);

@@ -113,10 +113,15 @@ export interface SopsConfigPort {
   addHostRecipient(host: string, recipient: string): Promise<boolean>;
   /** Removes the host's recipient everywhere in `.sops.yaml`; returns the removed recipients. */
   removeHostRecipient(host: string, recipient: string | undefined): Promise<string[]>;
-  /** Re-encrypts the data key of `file` for the recipients `.sops.yaml` now names for it. */
-  updateKeys(file: string): Promise<void>;
-  /** Files (absolute paths) whose metadata lists `recipient`, with their top-level keys. */
-  filesReadableBy(recipient: string): Promise<{ file: string; keys: string[] }[]>;
+  /**
+   * Re-encrypts the data key of `file` for the recipients `.sops.yaml` now names
+   * for it; with `rotate`, a new data key, every value re-encrypted, in one write.
+   */
+  updateKeys(file: string, opts?: { rotate?: boolean }): Promise<void>;
+  /** Files whose metadata lists `recipient`, with the paths of their encrypted values. */
+  filesReadableBy(recipient: string): Promise<ReadableFile[]>;
+  /** Whether the operator has an age identity at all (SOPS_AGE_KEY_FILE, …); re-encrypting needs one. */
+  hasIdentity(): Promise<boolean>;
   /** The host's recipient as `.sops.yaml` names it (the `&host_<host>` anchor), if any. */
   hostRecipient(host: string): Promise<string | undefined>;
   /** Recipients the current `.sops.yaml` would encrypt `file` for; undefined when no rule matches. */
@@ -127,6 +132,21 @@ export interface SopsConfigPort {
   hostKeysRule(host: string): Promise<HostKeysRule>;
   /** Adds that rule; false if `.sops.yaml` has it already. */
   addHostKeysRule(host: string): Promise<boolean>;
+}
+
+/** Secret values a host could read: a file and the SOPS paths of its encrypted values (never contents). */
+export interface ExposedFile {
+  /** Relative to the config file's folder (as git names it). */
+  file: string;
+  /** `["db"]["password"]` */
+  values: string[];
+}
+
+/** An encrypted file a recipient can open: `file` absolute (to re-encrypt it), `name` as reported. */
+export interface ReadableFile {
+  file: string;
+  name: string;
+  values: string[];
 }
 
 export interface KeyFactory {
@@ -202,6 +222,12 @@ export interface HostState {
    * the files they can read after `.sops.yaml` no longer names them.
    */
   revokedRecipients?: string[];
+  /**
+   * The secret values the host could read when it was revoked (paths, no
+   * contents), per file. Recorded before the first change, so every re-run
+   * still reports them after the files were re-encrypted.
+   */
+  revokedSecrets?: ExposedFile[];
   updatedAt: string;
 }
 

@@ -4,7 +4,7 @@
  * "<step>:" — for crash tests. Step names: write-host-file:N, forge-add:REPO:SLOT
  * (and …:call, right after the forge answered), forge-remove:REPO:ID, record:…,
  * host-keys-rule, create-host-key, record-host-key, add-recipient, remove-recipient,
- * updatekeys:N, clear-retired, purge-host-file, write-activation, mark-revoked.
+ * updatekeys:N, rotate-data-key:N, clear-retired, purge-host-file, write-activation, mark-revoked.
  */
 import { DeployKeysError } from '../../errors.js';
 import type { FaultHook } from '../core/types.js';

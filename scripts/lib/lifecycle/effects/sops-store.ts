@@ -12,7 +12,7 @@ import { hostFilePath } from '../../config/index.js';
 import { DeployKeysError } from '../../errors.js';
 import { ensureDir, writeFileAtomic } from '../../fs/index.js';
 import type { OperatorRuleOptions, SopsEditor } from '../../sops/index.js';
-import { SLOT_KEY, SLOTS, emptyHostKeys, type HostKeys, type HostKeysRule, type HostSecretsStore, type SopsConfigPort } from '../core/types.js';
+import { SLOT_KEY, SLOTS, emptyHostKeys, type HostKeys, type HostKeysRule, type HostSecretsStore, type ReadableFile, type SopsConfigPort } from '../core/types.js';
 import { hostKeyFilePath, hostKeysDir } from './host-keys.js';
 
 const escapeRegex = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
@@ -43,16 +43,6 @@ export function recipientsOfText(text: string): string[] | undefined {
   const sops = (doc as { sops?: { age?: ({ recipient?: unknown } | null)[] } } | null)?.sops;
   if (!sops || typeof sops !== 'object') return undefined;
   return (sops.age ?? []).map((a) => a?.recipient).filter((r): r is string => typeof r === 'string');
-}
-
-/** Top-level keys of an encrypted YAML file (key names are not encrypted by sops). */
-function topLevelKeys(text: string): string[] {
-  try {
-    const js = toJS(readYamlDocument(text, 'host file').contents) as Record<string, unknown> | null;
-    return js && typeof js === 'object' ? Object.keys(js).filter((k) => k !== 'sops') : [];
-  } catch {
-    return [];
-  }
 }
 
 function plainString(v: unknown): string | undefined {
@@ -265,14 +255,20 @@ export class SopsConfigAdapter implements SopsConfigPort {
     this.#configs.clear();
   }
 
-  async updateKeys(file: string): Promise<void> {
+  async updateKeys(file: string, opts: { rotate?: boolean } = {}): Promise<void> {
     const sops = await loadSops();
-    await sops.updateKeys(file, { cwd: path.dirname(file), env: this.env });
+    await sops.updateKeys(file, { cwd: path.dirname(file), env: this.env, rotate: opts.rotate ?? false });
+  }
+
+  async hasIdentity(): Promise<boolean> {
+    const sops = await loadSops();
+    return sops.collectIdentities({ env: this.env }).length > 0;
   }
 
   /** Encrypted files under the secrets dir (recursively, state dir excluded) that list `recipient`. */
-  async filesReadableBy(recipient: string): Promise<{ file: string; keys: string[] }[]> {
-    const out: { file: string; keys: string[] }[] = [];
+  async filesReadableBy(recipient: string): Promise<ReadableFile[]> {
+    const sops = await loadSops();
+    const out: ReadableFile[] = [];
     const walk = async (dir: string, depth: number): Promise<void> => {
       let entries;
       try {
@@ -286,7 +282,9 @@ export class SopsConfigAdapter implements SopsConfigPort {
           if (depth < 4 && !e.name.startsWith('.') && e.name !== 'deploy-keys-state') await walk(p, depth + 1);
         } else if (/\.(ya?ml|json)$/.test(e.name) && !e.name.startsWith('.')) {
           const text = await fs.readFile(p, 'utf8').catch(() => '');
-          if (recipientsOfText(text)?.includes(recipient)) out.push({ file: p, keys: topLevelKeys(text) });
+          if (recipientsOfText(text)?.includes(recipient)) {
+            out.push({ file: p, name: path.relative(this.config.root, p).split(path.sep).join('/'), values: sops.encryptedValuePaths(text, p) });
+          }
         }
       }
     };

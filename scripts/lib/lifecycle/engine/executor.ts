@@ -14,7 +14,7 @@
  */
 import { DeployKeysError } from '../../errors.js';
 import { deployKeyTitle } from '../../names.js';
-import { describeStep, hasChanges, isBookkeeping, slotEntry, type Plan, type Step } from '../core/plan.js';
+import { describeStep, hasChanges, isBookkeeping, isReencryption, slotEntry, type Plan, type Step } from '../core/plan.js';
 import { deriveRepos } from '../core/state.js';
 import { SLOTS, withoutKey, type AuditEntry, type DeployKey, type HostKeyInfo, type HostKeys, type HostState, type KeySummary } from '../core/types.js';
 import type { ForgeCache } from './forge-cache.js';
@@ -128,7 +128,7 @@ export class Executor {
       : step.op;
     const n = (this.#counters.get(base) ?? 0) + 1;
     this.#counters.set(base, n);
-    return step.op === 'write-host-file' || step.op === 'updatekeys' ? `${base}:${n}` : base;
+    return step.op === 'write-host-file' || isReencryption(step) ? `${base}:${n}` : base;
   }
 
   async #run(step: Step, name: string): Promise<void> {
@@ -167,7 +167,8 @@ export class Executor {
         await this.#log({ action: 'remove-recipient', host, detail: removed.join(',') || (recipient ?? '') });
         return;
       }
-      case 'updatekeys': {
+      case 'updatekeys':
+      case 'rotate-data-key': {
         const drop = step.drop ?? [];
         if (drop.length) {
           // updatekeys encrypts for what .sops.yaml names now: a rule that still lists the
@@ -179,8 +180,10 @@ export class Executor {
             });
           }
         }
-        await deps.sops.updateKeys(step.file);
-        await this.#log({ action: 'updatekeys', host, detail: step.file });
+        // One atomic write either way: a crash leaves the file as it was (still listing the
+        // revoked recipient, so the re-run finds it again) or done.
+        await deps.sops.updateKeys(step.file, { rotate: step.op === 'rotate-data-key' });
+        await this.#log({ action: step.op, host, detail: step.file });
         return;
       }
       case 'write-host-file':
@@ -199,6 +202,7 @@ export class Executor {
       case 'record-revoked':
         run.state.revokedFingerprints = step.fingerprints;
         if (step.recipients.length) run.state.revokedRecipients = step.recipients;
+        if (step.secrets.length) run.state.revokedSecrets = step.secrets;
         return;
       case 'clear-revoked':
         // Provisioned again: the old fingerprints stay in revokedFingerprints for audit.

@@ -4,9 +4,9 @@
  * hand the plan to the executor. One command per host at a time (its lock).
  */
 import { DeployKeysError } from '../../errors.js';
-import { hasChanges, planFinish, planRevoke, planRotate, planVmFresh, revokedRecipients, type ActivationFacts, type HostResult, type NewHostKeyFacts, type Plan, type PlanInput } from '../core/plan.js';
+import { hasChanges, identityMissing, planFinish, planRevoke, planRotate, planVmFresh, revokedRecipients, type ActivationFacts, type HostResult, type NewHostKeyFacts, type Plan, type PlanInput } from '../core/plan.js';
 import { newState } from '../core/state.js';
-import type { HostKeys, HostKeysView, HostState } from '../core/types.js';
+import type { HostKeys, HostKeysView, HostState, ReadableFile } from '../core/types.js';
 import type { LifecycleDeps } from './deps.js';
 import { Executor } from './executor.js';
 import { ForgeCache } from './forge-cache.js';
@@ -18,6 +18,21 @@ export interface VmFreshRunOptions {
   hostRecipient?: string;
   /** --new-host-key: make the host's ssh host key here (`force`: replace the one it has). */
   newHostKey?: { force: boolean };
+}
+
+export interface RevokeRunOptions {
+  dryRun: boolean;
+  /** Delete the host file instead of removing the keys from it. */
+  purge: boolean;
+  /** Re-encrypt what the host could read under new data keys (default true); false: updatekeys only. */
+  rotateDataKey?: boolean;
+}
+
+/** Nothing was changed: the operator's age identity is missing. */
+function noIdentity(what: string): DeployKeysError {
+  return new DeployKeysError(`${what}; nothing changed`, {
+    hint: 'set SOPS_AGE_KEY_FILE (or SOPS_AGE_KEY) to your age identity (one of the recipients in .sops.yaml), or put it in ~/.config/sops/age/keys.txt',
+  });
 }
 
 interface Loaded {
@@ -71,15 +86,19 @@ export class Lifecycle {
     });
   }
 
-  async revoke(host: string, opts: { dryRun: boolean; purge: boolean }): Promise<HostResult> {
+  async revoke(host: string, opts: RevokeRunOptions): Promise<HostResult> {
     const { deps } = this;
     return this.#locked(host, 'revoke', opts.dryRun, async () => {
+      const identity = await deps.sops.hasIdentity();
       // Without --purge the keys must be removed from the host file, so it must decrypt.
+      if (!identity && !opts.purge) throw noIdentity(`revoke ${host} removes the keys from ${deps.secrets.path(host)} and re-encrypts the files the host could read, which needs your age identity, and none was found`);
       const loaded = await this.#load(host, opts.purge);
       const inSopsConfig = await deps.sops.hostRecipient(host);
-      const readable = new Map<string, { file: string; keys: string[] }>();
+      const readable = new Map<string, ReadableFile>();
       for (const r of revokedRecipients(loaded.prior, inSopsConfig)) for (const f of await deps.sops.filesReadableBy(r)) readable.set(f.file, f);
-      const plan = planRevoke(loaded.input, { purge: opts.purge, inSopsConfig, readable: [...readable.values()] });
+      const plan = planRevoke(loaded.input, { purge: opts.purge, rotateDataKey: opts.rotateDataKey ?? true, identity, inSopsConfig, readable: [...readable.values()] });
+      const missing = identity ? undefined : identityMissing(plan);
+      if (missing && !opts.dryRun) throw noIdentity(missing);
       return this.#run(loaded, plan, opts.dryRun);
     });
   }
