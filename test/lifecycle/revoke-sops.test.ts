@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { decryptFile } from '../../scripts/lib/sops/index.js';
 import { startGithubApiDouble, type GithubApiDouble } from '../doubles/github-api.js';
 import type { HostResultJson } from '../helpers/cli-json.js';
+import { realSopsDecrypt, REAL_SOPS } from '../helpers/real-sops.js';
 import { haveTools } from '../helpers/tools.js';
 import { assertCutOff, dataKeyWith, fleetWithSharedSecrets, keyOpens } from './revoked-host.js';
 import { Fleet, REPOS } from './world.js';
@@ -65,6 +66,23 @@ describe.skipIf(!haveTools('age', 'ssh-keygen'))('revoke rotates the data keys o
     const now = await fs.readFile(shared, 'utf8');
     expect(dataKeyWith(now, web01)).toBeUndefined();
     expect(keyOpens(dataKeyWith(before.shared, web01)!, now, shared)).toBe(true);
+  });
+
+  it.skipIf(!haveTools(REAL_SOPS, 'openssl'))("the real sops with the host's own identity opens its old copies and nothing revoke wrote", async () => {
+    const f = await newFleet();
+    const { web01, web02, shared, before } = await fleetWithSharedSecrets(f);
+    const identity = (await fs.readFile(web01.identityFile, 'utf8')).split('\n').find((l) => l.startsWith('AGE-SECRET-KEY-'))!;
+    // Control: before revoke the host's identity opens both files.
+    expect(await realSopsDecrypt(before.shared, identity)).toMatchObject({ ok: true, json: { db: { password: 's3cret' } } });
+    expect(await realSopsDecrypt(before.host, identity)).toMatchObject({ ok: true });
+    const r = await f.cli(['revoke', 'web-01', '--yes']);
+    expect(r.code, r.stderr).toBe(0);
+    for (const file of [shared, f.hostFile('web-01')]) {
+      expect(await realSopsDecrypt(await fs.readFile(file, 'utf8'), identity), file).toMatchObject({ ok: false });
+    }
+    // The other host still reads the shared file with the real sops.
+    const other = (await fs.readFile(web02.identityFile, 'utf8')).split('\n').find((l) => l.startsWith('AGE-SECRET-KEY-'))!;
+    expect(await realSopsDecrypt(await fs.readFile(shared, 'utf8'), other)).toMatchObject({ ok: true, json: { db: { password: 's3cret' } } });
   });
 
   it('without an age identity: one clear line, nothing changed', async () => {
