@@ -151,11 +151,24 @@ export function renderHeader(input: RenderInput): string {
   return lines.join('\n') + '\n';
 }
 
-export function renderData(input: RenderInput): string {
+/**
+ * What the script puts in `~/.ssh` beside the keys: the pins file and the
+ * config block of aliases. `check` probes through the same two texts.
+ */
+export function sshFiles(input: RenderInput): { knownHosts: string; configBlock: string } {
   const endpoints: Endpoint[] = input.repos.map(({ repo }) => ({ host: repo.url.host, port: repo.url.port, repo: repo.name }));
-  const knownHosts = renderKnownHostsFile(endpoints, input.knownHosts);
+  return {
+    knownHosts: renderKnownHostsFile(endpoints, input.knownHosts),
+    configBlock: renderSshConfigBlock(
+      input.repos.map((r) => r.repo),
+      input.home,
+    ),
+  };
+}
+
+export function renderData(input: RenderInput): string {
+  const { knownHosts, configBlock: block } = sshFiles(input);
   const repos = input.repos.map((r) => r.repo);
-  const block = renderSshConfigBlock(repos, input.home);
   const gitSsh = renderGitSshScript(template('git-ssh.sh'), input.host, input.user, input.home, repos);
   const repoLines = input.repos.map(
     ({ repo, publicKey }) =>
