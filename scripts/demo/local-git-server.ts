@@ -87,7 +87,7 @@ export async function startGitServer(opts: GitServerOptions = {}): Promise<GitSe
   await fs.mkdir(dir, { recursive: true });
   await fs.chmod(dir, 0o711); // sshd reads authorized_keys as the login account
   const reposRoot = path.join(dir, 'srv');
-  await fs.mkdir(reposRoot, { mode: 0o755 });
+  await fs.mkdir(reposRoot, { mode: 0o755, recursive: true });
   await fs.chown(reposRoot, uid, gid);
   const hostKey = opts.hostKeyFile ?? path.join(dir, 'host_ed25519');
   if (opts.hostKeyFile === undefined) await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'hostkey', '-f', hostKey]);
