@@ -7,22 +7,17 @@
 import { mkdtempSync, promises as fs, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { afterEach, beforeEach } from 'vitest';
-import { main } from '../../scripts/cli/main.js';
 import { loadConfig } from '../../scripts/lib/config/load.js';
 import { decryptFile } from '../../scripts/lib/sops/index.js';
 import { parsePrivateKey } from '../../scripts/lib/keys/index.js';
 import { startGithubApiDouble, type GithubApiDouble } from '../doubles/github-api.js';
+import { runCli, type CliResult } from '../helpers/run-cli.js';
 
 export const REPOS = { 'nix-config': 'acme/nix-config', dotfiles: 'acme/dotfiles' } as const;
 
-export interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type { CliResult };
 
 export class Fleet {
   constructor(
@@ -88,17 +83,8 @@ creation_rules:
     return path.join(this.dir, 'sops', `${host}.yaml`);
   }
 
-  async cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-    const stdout = new PassThrough();
-    const stderr = new PassThrough();
-    const stdin = new PassThrough();
-    stdin.end();
-    let out = '';
-    let err = '';
-    stdout.on('data', (d: Buffer) => (out += d.toString()));
-    stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const code = await main(['--config', this.configFile, ...args], { stdin, stdout, stderr }, { ...this.env, ...env }, this.dir);
-    return { code, stdout: out, stderr: err };
+  cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+    return runCli(['--config', this.configFile, ...args], { ...this.env, ...env }, this.dir);
   }
 
   /** Decrypted host file as a plain object (Maps → objects). */
