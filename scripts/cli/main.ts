@@ -21,6 +21,7 @@ const COMMANDS: Record<string, Entry> = {
   rotate: { summary: 'Rotate deploy keys without downtime (new keys first, old ones removed with --finish)', load: () => import('./commands/rotate.js') },
   revoke: { summary: 'Cut a compromised host off: forge keys, .sops.yaml recipient, host file', load: () => import('./commands/revoke.js') },
   status: { summary: 'Per host and repo: fingerprint, age, forge registration, last use', load: () => import('./commands/status.js') },
+  check: { summary: "Prove each host's keys work: a read-only git ls-remote per repo through the host's aliases and pins", load: () => import('./commands/check.js') },
   audit: { summary: 'Find drift, unknown or stale keys; exit 1 when anything is wrong', load: () => import('./commands/audit.js') },
   activation: { summary: "Print a host's activation script (no secrets; fit for the Nix store)", load: () => import('./commands/activation.js') },
   activate: { summary: 'Run the activation script locally (e.g. into --root DIR) with decrypted keys on stdin', load: () => import('./commands/activate.js') },
