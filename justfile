@@ -32,6 +32,10 @@ revoke host *args: build
 status *args: build
     {{cli}} status "$@"
 
+# Prove each host's keys work: a read-only git ls-remote per repo through the host's aliases and pins
+check *args: build
+    {{cli}} check "$@"
+
 # Exit 1 on drift, unknown, stale, unused or write-enabled keys
 audit *args: build
     {{cli}} audit "$@"
