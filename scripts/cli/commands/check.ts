@@ -45,7 +45,7 @@ export const command: Command = {
     if (!values.all && positionals.length === 0) throw new UsageError('check: missing HOST (or --all)', 'see deploy-keys check --help');
     const named = positionals.map((h) => assertHostName(h));
     const config = await ctx.config();
-    const { probeHost, checkJson, checkLines, hostOk } = await import('../../lib/check/index.js');
+    const { probeHost, checkJson, checkLines, hostOk, PROBE_RETRIES, PROBE_RETRY_DELAY_MS } = await import('../../lib/check/index.js');
     let hosts = named;
     if (values.all) {
       const { provisionedHosts, FileStateStore } = await import('../../lib/lifecycle/index.js');
@@ -61,7 +61,7 @@ export const command: Command = {
           host,
           repos: await probeHost(config, host, keys, {
             env: ctx.env,
-            onRetry: (repo, attempt, o) => ctx.stderr.write(`deploy-keys: ${host} ${repo}: ${o.detail}; retry ${attempt} of 3 in 2 s\n`),
+            onRetry: (repo, attempt, o) => ctx.stderr.write(`deploy-keys: ${host} ${repo}: ${o.detail}; retry ${attempt} of ${PROBE_RETRIES} in ${PROBE_RETRY_DELAY_MS / 1000} s\n`),
           }),
         };
       } catch (e) {

@@ -50,6 +50,10 @@ export interface RepoCheck {
   detail: string;
 }
 
+/** Transient failures are retried this often, this far apart (the policy; --help says so). */
+export const PROBE_RETRIES = 3;
+export const PROBE_RETRY_DELAY_MS = 2000;
+
 /** The temp dir's path reaches ssh's config file and GIT_SSH_COMMAND (a shell word): plain characters only. */
 const SAFE_PATH = /^\/[A-Za-z0-9._/@+-]*$/;
 
@@ -92,9 +96,9 @@ export async function probeHost(config: Config, host: string, keys: ReadonlyMap<
           return o;
         },
         {
-          retries: opts.retries ?? 3,
-          baseMs: opts.retryDelayMs ?? 2000,
-          maxMs: opts.retryDelayMs ?? 2000,
+          retries: opts.retries ?? PROBE_RETRIES,
+          baseMs: opts.retryDelayMs ?? PROBE_RETRY_DELAY_MS,
+          maxMs: opts.retryDelayMs ?? PROBE_RETRY_DELAY_MS,
           jitter: 0,
           clock: opts.clock ?? systemClock,
           retryable: (e) => e instanceof TransientProbe,
