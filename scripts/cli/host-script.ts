@@ -79,7 +79,8 @@ export async function decryptHostKeys(config: Config, host: string, env: NodeJS.
   const file = hostFilePath(config, host);
   const { decryptFile } = await import('../lib/sops/index.js');
   const dec = await decryptFile(file, { env });
-  const section = dec.tree instanceof Map ? dec.tree.get('deploy-keys') : undefined;
+  const { SLOT_KEY } = await import('../lib/lifecycle/index.js');
+  const section = dec.tree instanceof Map ? dec.tree.get(SLOT_KEY.current) : undefined;
   const keys = new Map<string, string>();
   for (const repo of config.repos) {
     if (only && !only.includes(repo.name)) continue;

@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startGithubApiDouble, fingerprint, type GithubApiDouble } from '../doubles/github-api.js';
 import { Lifecycle, readAuditLog, SopsHostKeys, wire, type LifecycleDeps } from '../../scripts/lib/lifecycle/index.js';
-import { recipientsOfText } from '../../scripts/lib/lifecycle/effects/sops-store.js';
+import { publicInfo } from '../../scripts/lib/sops/index.js';
 import { Crash, crashAfter } from './fakes.js';
 import type { HostResultJson, HostState, StatusJson } from '../helpers/cli-json.js';
 import { haveTools } from '../helpers/tools.js';
@@ -157,7 +157,10 @@ describe('interrupted after every step, then re-run', () => {
 
 describe('vm-fresh --new-host-key interrupted after every step, then re-run', () => {
   const hostKeys = (f: Fleet) => new SopsHostKeys(f.config(), f.env);
-  const recipientsOf = async (file: string) => recipientsOfText(await fs.readFile(file, 'utf8').catch(() => '')) ?? [];
+  const recipientsOf = async (file: string) => {
+    const text = await fs.readFile(file, 'utf8').catch(() => undefined);
+    return text === undefined ? [] : publicInfo(text, file).recipients;
+  };
 
   /** A stored host key is never readable by a host; re-keyed files never keep a replaced recipient. */
   async function hostKeyInvariants(f: Fleet, where: string, old?: string) {

@@ -85,8 +85,8 @@ describe('vm-fresh against the GitHub double', () => {
     expect(sopsYaml).toMatch(/# fleet keys/);
     expect(sopsYaml).toMatch(/&host_web-03/);
     const text = await fs.readFile(fleet.hostFile('web-03'), 'utf8');
-    const { recipientsOfText } = await import('../../scripts/lib/lifecycle/effects/sops-store.js');
-    const rec = recipientsOfText(text)!;
+    const { publicInfo } = await import('../../scripts/lib/sops/index.js');
+    const rec = publicInfo(text, fleet.hostFile('web-03')).recipients;
     expect(rec).toContain(fleet.recipient);
     expect(rec.some((x) => x !== fleet.recipient)).toBe(true);
     const audit = await fleet.cli(['audit', '--json']);

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { generateDeployKey } from '../../scripts/lib/keys/index.js';
 import { hostKeyInfo, SopsHostKeys } from '../../scripts/lib/lifecycle/index.js';
-import { recipientsOfText } from '../../scripts/lib/lifecycle/effects/sops-store.js';
+import { publicInfo } from '../../scripts/lib/sops/index.js';
 import { encryptText } from '../../scripts/lib/sops/index.js';
 import type { HostResultJson, HostState } from '../helpers/cli-json.js';
 import { fleetPerTest, type Fleet } from './world.js';
@@ -18,7 +18,7 @@ fleetPerTest((f) => (fleet = f));
 
 const sopsYaml = () => fs.readFile(path.join(fleet.dir, '.sops.yaml'), 'utf8');
 const hostKeyFile = (host: string) => path.join(fleet.dir, 'sops', 'host-keys', `${host}.yaml`);
-const recipientsOf = async (file: string) => recipientsOfText(await fs.readFile(file, 'utf8'));
+const recipientsOf = async (file: string) => publicInfo(await fs.readFile(file, 'utf8'), file).recipients;
 const state = async (host: string) => JSON.parse(await fs.readFile(path.join(fleet.dir, 'sops', 'deploy-keys-state', `${host}.json`), 'utf8')) as HostState;
 const stored = async (host: string) => new SopsHostKeys(fleet.config(), fleet.env).load(host);
 /** Every file under sops/ (state excluded) with its bytes. */
@@ -51,7 +51,7 @@ describe('vm-fresh --new-host-key', () => {
     expect(statSync(hostKeyFile('web-01')).mode & 0o777).toBe(0o600);
     // Operators only; the host file for the operators and the host's derived recipient.
     expect(await recipientsOf(hostKeyFile('web-01'))).toEqual([fleet.recipient]);
-    expect((await recipientsOf(fleet.hostFile('web-01')))?.sort()).toEqual([fleet.recipient, key!.recipient].sort());
+    expect((await recipientsOf(fleet.hostFile('web-01'))).sort()).toEqual([fleet.recipient, key!.recipient].sort());
     const config = await sopsYaml();
     expect(config).toMatch(/^# fleet keys$/m);
     expect(config).toContain(`&host_web-01 ${key!.recipient}`);

@@ -38,7 +38,7 @@ function hostKeys(...lines: string[]): HostKey[] {
 }
 
 /** GitHub's published host keys (docs "GitHub's SSH key fingerprints", post-March-2023). */
-export const GITHUB_HOST = 'github.com';
+const GITHUB_HOST = 'github.com';
 export const GITHUB_HOST_KEYS: readonly HostKey[] = hostKeys(
   'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl',
   'ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBEmKSENjQEezOmxkZMy7opKgwFB9nkt5YRrYMjNuG5N87uRgg6CLrbo5wAdT/y6v0mKV0U2w0WZ2YB/++Tpockg=',
@@ -52,7 +52,7 @@ export const GITHUB_HOST_KEYS: readonly HostKey[] = hostKeys(
  * fingerprints match the page's "SSH host keys fingerprints" table
  * (eUXGGm1Y…, ROQFvPTh…, HbW3g8zU…; checked in test/activation/render.test.ts).
  */
-export const GITLAB_HOST = 'gitlab.com';
+const GITLAB_HOST = 'gitlab.com';
 export const GITLAB_HOST_KEYS: readonly HostKey[] = hostKeys(
   'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAfuCHKVTjquxvt6CM6tdG4SLp1Btn/nOeHHE5UOzRdf',
   'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQCsj2bNKTBSpIYDEGk9KxsGh3mySTRgMtXL583qmBpzeQ+jqCMRgBqB98u3z++J1sKlXHWfM9dyhSevkMwSbhoR8XIq/U0tCNyokEi/ueaBMCvbcTHhO7FcwzY92WK4Yt0aGROY5qX2UKSeOvuP4D6TPqKF1onrSzH9bx9XUf2lEdWT/ia1NEKjunUqu1xOB/StKDHMoX4/OKyIzuS0q/T1zOATthvasJFoPrAjkohTyaDUz2LN5JoH839hViyEG82yB+MjcFV5MU3N1l1QL3cVUCh93xSaua1N85qivl+siMkPGbO5xR/En4iEY6K2XPASUEMaieWVNTRCtJ4S8H+9',
@@ -98,7 +98,7 @@ export function publicKeyProblem(type: string, base64Blob: string): string | und
   return undefined;
 }
 
-export function parseKnownHostsLine(line: string): KnownHostsLine {
+function parseKnownHostsLine(line: string): KnownHostsLine {
   const fields = line.trim().split(/\s+/);
   if (fields.length !== 3) throw new ConfigError(`known_hosts line ${JSON.stringify(line)} is not "HOST TYPE BASE64"`);
   const [names, type, key] = fields as [string, string, string];
@@ -111,7 +111,7 @@ function normalizeKnownHostsName(name: string): string {
 }
 
 /** Why a known_hosts name is not a plain `host` or `[host]:port`, or undefined. */
-export function knownHostsNameProblem(name: string): string | undefined {
+function knownHostsNameProblem(name: string): string | undefined {
   if (name.startsWith('|')) return 'has a hashed name (|1|…)';
   if (/[*?!]/.test(name)) return `has a wildcard or negated name ${JSON.stringify(name)}`;
   if (name.startsWith('@')) return `has a marker ${JSON.stringify(name)} (@cert-authority and @revoked are not supported)`;

@@ -12,7 +12,7 @@ export class ShellQuoteError extends DeployKeysError {
 }
 
 /** Throws when `value` holds a NUL, a newline or a carriage return. */
-export function assertOneLine(value: string, what: string): string {
+function assertOneLine(value: string, what: string): string {
   if (/[\0\n\r]/.test(value)) {
     throw new ShellQuoteError(`${what} contains a newline or NUL character`, {
       hint: 'configured values must be single lines of printable text',

@@ -57,7 +57,7 @@ export interface ParsedAgeFile {
 }
 
 /** Split a binary age file into header stanzas, MAC and payload (strict, as age is). */
-export function parseAgeFile(file: Uint8Array): ParsedAgeFile {
+function parseAgeFile(file: Uint8Array): ParsedAgeFile {
   const buf = Buffer.from(file.buffer, file.byteOffset, file.byteLength);
   let pos = 0;
   const line = (): string => {

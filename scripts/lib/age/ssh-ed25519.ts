@@ -21,7 +21,7 @@ import { ed25519PublicToX25519 } from './curve25519.js';
 import type { AgeIdentity, AgeRecipient, Stanza } from './format.js';
 import { ed25519SeedToX25519, x25519, x25519Base } from './x25519.js';
 
-export const SSH_ED25519_STANZA = 'ssh-ed25519';
+const SSH_ED25519_STANZA = 'ssh-ed25519';
 const SSH_ED25519_LABEL = 'age-encryption.org/v1/ssh-ed25519';
 const FILE_KEY_SIZE = 16;
 

@@ -29,7 +29,7 @@ export type ForgeErrorCode =
   | 'NotReadOnly'
   | 'ForgeFailure';
 
-export function describeTarget(ctx: ForgeErrorContext): string {
+function describeTarget(ctx: ForgeErrorContext): string {
   const parts: string[] = [];
   if (ctx.fingerprint) parts.push(`key ${ctx.fingerprint}`);
   if (ctx.host) parts.push(`of host ${ctx.host}`);

@@ -20,7 +20,7 @@ export function parseKey(line: string, where = 'public key'): ParsedKey {
 }
 
 /** The fingerprint of a key the forge returned, or undefined if it does not parse. */
-export function fingerprintOrUndefined(line: string): string | undefined {
+function fingerprintOrUndefined(line: string): string | undefined {
   try {
     return parsePublicKey(line).fingerprint;
   } catch {
@@ -34,7 +34,7 @@ export function fingerprintOrUndefined(line: string): string | undefined {
  * one the keys module does not parse (e.g. an old ssh-dss key on a forge), so
  * every listed key has a fingerprint; returns `SHA256:?` for garbage.
  */
-export function blobFingerprint(line: string): string {
+function blobFingerprint(line: string): string {
   const fp = fingerprintOrUndefined(line);
   if (fp) return fp;
   const b64 = line.trim().split(/\s+/)[1] ?? '';

@@ -40,7 +40,7 @@ export interface GithubCredential {
 
 export type TokenKind = 'app-installation' | 'classic-pat' | 'fine-grained-pat' | 'oauth' | 'app-user' | 'unknown';
 
-export function tokenKind(token: string): TokenKind {
+function tokenKind(token: string): TokenKind {
   if (token.startsWith('ghs_')) return 'app-installation';
   if (token.startsWith('ghp_')) return 'classic-pat';
   if (token.startsWith('github_pat_')) return 'fine-grained-pat';

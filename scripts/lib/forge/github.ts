@@ -50,7 +50,7 @@ import { LimiterPaused, WriteLimiter, type Release } from './rate-limit.js';
 import { addIdempotently } from './register.js';
 import { systemClock, type AddKeyRequest, type Clock, type DeployKey, type ForgeProvider, type KeyContext, type PreflightReport } from './types.js';
 
-export const GITHUB_API_VERSION = '2022-11-28';
+const GITHUB_API_VERSION = '2022-11-28';
 
 export interface GithubAppOptions {
   appId: number | string;

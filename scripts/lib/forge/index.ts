@@ -35,7 +35,7 @@ export interface CreateForgeOptions {
   fetch?: typeof globalThis.fetch;
 }
 
-export function defaultIO(): ForgeIO {
+function defaultIO(): ForgeIO {
   return { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, isTTY: isatty(0) && isatty(1) };
 }
 

@@ -93,7 +93,7 @@ export function forcedCommand(repoPath: string): string {
   );
 }
 
-export function renderKeyLine(e: Pick<ManagedEntry, 'repoPath' | 'key' | 'title'>): string {
+function renderKeyLine(e: Pick<ManagedEntry, 'repoPath' | 'key' | 'title'>): string {
   return `restrict,command="${forcedCommand(e.repoPath)}" ${e.key} ${e.title}`;
 }
 
@@ -107,7 +107,7 @@ export function isCanonical(e: ManagedEntry): boolean {
 }
 
 /** Splits an authorized_keys line into options, key (`type base64`) and comment. */
-export function splitKeyLine(line: string): { options: string; key: string; comment: string } | undefined {
+function splitKeyLine(line: string): { options: string; key: string; comment: string } | undefined {
   const t = line.trim();
   if (t === '' || t.startsWith('#')) return undefined;
   let i = 0;

@@ -28,7 +28,7 @@ export function assertComment(comment: string, where = 'key comment'): string {
 }
 
 /** A comment quoted for a message: not secret, but it may be long or hold control characters. */
-export function showComment(comment: string): string {
+function showComment(comment: string): string {
   const short = comment.length > 60 ? `${comment.slice(0, 60)}…` : comment;
   return `"${escapeControls(short.replace(/["\\]/g, '\\$&'))}"`;
 }

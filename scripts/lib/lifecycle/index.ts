@@ -5,15 +5,15 @@
  * on files, the forge, SOPS and the environment. See README.md.
  */
 export * from './core/types.js';
-export { describeStep, hasChanges, isBookkeeping, isDeletion, planFinish, planRevoke, planRotate, planVmFresh, type HostResult, type NewHostKeyFacts, type Plan, type Step } from './core/plan.js';
+export { describeStep, isBookkeeping, isDeletion, planVmFresh, type HostResult, type Plan, type Step } from './core/plan.js';
 export { auditFindings, FINDING_RULES, hostStatus, type Finding, type FindingKind, type HostStatus } from './core/report.js';
-export { hostResultJson, planJson, printFindings, printHostResult, printStatus, statusJson } from './core/present.js';
+export { hostResultJson, printFindings, printHostResult, printStatus, statusJson } from './core/present.js';
 export type { LifecycleDeps } from './engine/deps.js';
 export { ForgeCache } from './engine/forge-cache.js';
 export { Lifecycle, type RevokeRunOptions, type VmFreshRunOptions } from './engine/lifecycle.js';
 export { collectAudit, collectStatus, type AuditOptions } from './engine/queries.js';
 export { readAuditLog } from './effects/audit-log.js';
-export { HOST_KEY_ENTRY, hostKeyFilePath, hostKeyInfo, SopsHostKeys } from './effects/host-keys.js';
+export { hostKeyInfo, SopsHostKeys } from './effects/host-keys.js';
 export { provisionedHosts } from './effects/hosts.js';
 export { FileStateStore } from './effects/state-store.js';
 export { SopsHostSecrets } from './effects/sops-store.js';

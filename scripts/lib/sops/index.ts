@@ -25,4 +25,5 @@ export { findConfigFile, loadConfig, loadConfigFor, matchRule, parseConfig, rule
 export type { CreationRule, SopsConfig } from './sops-config.js';
 export { addHostRecipient, addHostRecipientToFile, addOperatorRule, addOperatorRuleToFile, defaultHostPathRegex, hostRecipients, removeHostRecipient, removeHostRecipientFromFile } from './sops-config-edit.js';
 export type { HostRecipientOptions, OperatorRuleOptions } from './sops-config-edit.js';
+export { publicInfo, type PublicInfo } from './public-info.js';
 export { SOPS_VERSION } from './metadata.js';

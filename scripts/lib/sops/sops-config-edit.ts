@@ -32,6 +32,13 @@ const anchorOf = (host: string): string => `${HOST_ANCHOR}${host}`;
 const escapeRegex = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 export const defaultHostPathRegex = (host: string): string => `^sops/${escapeRegex(host)}\\.yaml$`;
 
+/** Whether `n` is the host's entry of `keys:` (anchored `&host_<host>`). */
+const isHostKey = (n: unknown, host: string): n is Node => (isScalar(n) || isMap(n) || isSeq(n)) && n.anchor === anchorOf(host);
+
+function anchoredKey(keys: unknown, host: string): Node | undefined {
+  return isSeq(keys) ? keys.items.find((n) => isHostKey(n, host)) : undefined;
+}
+
 function parse(text: string, where: string): Document.Parsed {
   const doc = readYamlDocument(text, where);
   const err = doc.errors[0];
@@ -100,7 +107,7 @@ export function addHostRecipient(configText: string, opts: HostRecipientOptions,
   const anchor = anchorOf(host);
 
   const keys = topSeq(doc, 'keys', where, true);
-  const existing = keys.items.find((n) => (isScalar(n) || isMap(n) || isSeq(n)) && n.anchor === anchor);
+  const existing = anchoredKey(keys, host);
   if (isScalar(existing)) {
     existing.value = recipient;
   } else {
@@ -257,7 +264,7 @@ export function removeHostRecipient(configText: string, host: string, opts: Remo
   });
   const keys = root.get('keys', true);
   if (isSeq(keys)) {
-    keys.items = keys.items.filter((n) => !((isScalar(n) || isMap(n) || isSeq(n)) && n.anchor === anchor));
+    keys.items = keys.items.filter((n) => !isHostKey(n, host));
     if (keys.items.length === 0) root.delete('keys');
   }
   if (isSeq(rules) && rules.items.length === 0) root.delete('creation_rules');

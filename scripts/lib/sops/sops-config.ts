@@ -11,7 +11,7 @@ import { scalarText } from './go-format.js';
 import { compileRe2, RULE_KEYS, rulesFrom } from './rules.js';
 import type { EncryptionRules } from './rules.js';
 
-export const CONFIG_NAME = '.sops.yaml';
+const CONFIG_NAME = '.sops.yaml';
 
 export interface RuleKeyGroup {
   age: string[];
@@ -130,7 +130,7 @@ function splitKeys(v: unknown, at: string): string[] {
 }
 
 /** The path a rule sees: relative to the config's directory when the file is under it. */
-export function pathForMatching(configPath: string, file: string): string {
+function pathForMatching(configPath: string, file: string): string {
   const abs = path.resolve(file);
   const dir = path.dirname(path.resolve(configPath));
   const prefix = dir.endsWith(path.sep) ? dir : dir + path.sep;

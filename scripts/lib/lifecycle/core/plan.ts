@@ -332,7 +332,7 @@ export function planVmFresh(input: PlanInput, opts: VmFreshOptions): Plan {
 }
 
 /** When a key was created: public state, else the forge's created_at; undefined if unknown. */
-export function keyCreatedAt(input: PlanInput, repo: string, slot: Slot, info: PublicKeyInfo): Date | undefined {
+function keyCreatedAt(input: PlanInput, repo: string, slot: Slot, info: PublicKeyInfo): Date | undefined {
   const rec = input.state?.repos[repo]?.[slot];
   if (rec?.fingerprint === info.fingerprint) return new Date(rec.createdAt);
   const onForge = findByFingerprint(input.listings.get(repo), info.fingerprint);

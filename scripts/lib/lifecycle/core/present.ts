@@ -6,7 +6,7 @@ interface Out {
   write(s: string): unknown;
 }
 
-export function planJson(plan: Plan) {
+function planJson(plan: Plan) {
   return {
     command: plan.command,
     host: plan.host,

@@ -11,7 +11,7 @@ import { appendToFile } from '../../fs/index.js';
 import { childEnv } from '../../process/index.js';
 import type { AuditEntry, AuditLog, Clock } from '../core/types.js';
 
-export const LOG_NAME = 'deploy-keys.log.jsonl';
+const LOG_NAME = 'deploy-keys.log.jsonl';
 
 /** `$USER`, plus `git config user.email` when git answers within a moment. */
 export function detectActor(env: NodeJS.ProcessEnv): string {

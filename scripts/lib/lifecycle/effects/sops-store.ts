@@ -6,14 +6,14 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { readYamlDocument, toJS } from '../../bounded-yaml/index.js';
 import type { Config } from '../../config/index.js';
 import { hostFilePath } from '../../config/index.js';
 import { DeployKeysError } from '../../errors.js';
 import { ensureDir, writeFileAtomic } from '../../fs/index.js';
-import type { OperatorRuleOptions, SopsEditor } from '../../sops/index.js';
+import type { OperatorRuleOptions, PublicInfo, SopsConfig, SopsEditor } from '../../sops/index.js';
 import { SLOT_KEY, SLOTS, emptyHostKeys, type HostKeys, type HostKeysRule, type HostSecretsStore, type ReadableFile, type SopsConfigPort } from '../core/types.js';
 import { hostKeyFilePath, hostKeysDir } from './host-keys.js';
+import { STATE_DIR } from './state-store.js';
 
 const escapeRegex = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 /** The same without escaping `/` (RE2 needs no escape there): the form the README documents for the host keys' rule. */
@@ -27,22 +27,24 @@ const HOST_KEYS_RULE_COMMENT = [
 
 type Sops = typeof import('../../sops/index.js');
 let sopsModule: Promise<Sops> | undefined;
-export function loadSops(): Promise<Sops> {
+function loadSops(): Promise<Sops> {
   sopsModule ??= import('../../sops/index.js');
   return sopsModule;
 }
 
-/** Recipients of an encrypted file from its public `sops.age[]` metadata (no decryption). */
-export function recipientsOfText(text: string): string[] | undefined {
-  let doc: unknown;
+/** The public metadata of an encrypted file's text; empty when it is not one (not SOPS, damaged, over an input limit). */
+function publicInfoOfText(sops: Sops, text: string, file: string): PublicInfo {
   try {
-    doc = toJS(readYamlDocument(text, 'host file').contents);
+    return sops.publicInfo(text, file);
   } catch {
-    return undefined;
+    return { recipients: [], keys: [] };
   }
-  const sops = (doc as { sops?: { age?: ({ recipient?: unknown } | null)[] } } | null)?.sops;
-  if (!sops || typeof sops !== 'object') return undefined;
-  return (sops.age ?? []).map((a) => a?.recipient).filter((r): r is string => typeof r === 'string');
+}
+
+/** publicInfoOfText() of a file; undefined when it cannot be read. */
+async function publicInfoOf(file: string): Promise<PublicInfo | undefined> {
+  const text = await fs.readFile(file, 'utf8').catch(() => undefined);
+  return text === undefined ? undefined : publicInfoOfText(await loadSops(), text, file);
 }
 
 function plainString(v: unknown): string | undefined {
@@ -115,7 +117,7 @@ export class SopsHostSecrets implements HostSecretsStore {
     if (!exists) {
       const plain: Record<string, Record<string, string>> = {};
       for (const slot of SLOTS) if (Object.keys(keys[slot]).length) plain[SLOT_KEY[slot]] = { ...keys[slot] };
-      const text = Object.keys(plain).length ? stringify(plain) : 'deploy-keys: {}\n';
+      const text = stringify(Object.keys(plain).length ? plain : { [SLOT_KEY.current]: {} });
       await ensureDir(path.dirname(file));
       const enc = await sops.encryptText(text, { filePath: file, cwd: path.dirname(file), env: this.env });
       await writeFileAtomic(file, enc, { mode: 0o600 });
@@ -145,13 +147,7 @@ export class SopsHostSecrets implements HostSecretsStore {
   }
 
   async recipients(host: string): Promise<string[] | undefined> {
-    let text: string;
-    try {
-      text = await fs.readFile(this.path(host), 'utf8');
-    } catch {
-      return undefined;
-    }
-    return recipientsOfText(text) ?? [];
+    return (await publicInfoOf(this.path(host)))?.recipients;
   }
 }
 
@@ -218,24 +214,24 @@ export class SopsConfigAdapter implements SopsConfigPort {
   }
 
   async addHostRecipient(host: string, recipient: string): Promise<boolean> {
-    const { addHostRecipientToFile } = await loadSops();
+    const sops = await loadSops();
     const configPath = await this.configPath();
     this.#invalidate();
-    return addHostRecipientToFile(configPath, { host, recipient, ...this.#hostRule(configPath, host) });
+    return sops.addHostRecipientToFile(configPath, { host, recipient, ...this.#hostRule(configPath, host) });
   }
 
   async removeHostRecipient(host: string, recipient: string | undefined): Promise<string[]> {
-    const { removeHostRecipientFromFile } = await loadSops();
+    const sops = await loadSops();
     const configPath = await this.configPath();
     this.#invalidate();
-    const changed = await removeHostRecipientFromFile(configPath, host, {
+    const changed = await sops.removeHostRecipientFromFile(configPath, host, {
       pathRegex: this.#hostRule(configPath, host).pathRegex,
       ...(recipient ? { recipients: [recipient] } : {}),
     });
     return changed ? [recipient ?? host] : [];
   }
 
-  readonly #configs = new Map<string, import('../../sops/index.js').SopsConfig | undefined>();
+  readonly #configs = new Map<string, SopsConfig | undefined>();
 
   async expectedRecipients(file: string): Promise<string[] | undefined> {
     const sops = await loadSops();
@@ -279,10 +275,10 @@ export class SopsConfigAdapter implements SopsConfigPort {
       for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
         const p = path.join(dir, e.name);
         if (e.isDirectory()) {
-          if (depth < 4 && !e.name.startsWith('.') && e.name !== 'deploy-keys-state') await walk(p, depth + 1);
+          if (depth < 4 && !e.name.startsWith('.') && e.name !== STATE_DIR) await walk(p, depth + 1);
         } else if (/\.(ya?ml|json)$/.test(e.name) && !e.name.startsWith('.')) {
-          const text = await fs.readFile(p, 'utf8').catch(() => '');
-          if (recipientsOfText(text)?.includes(recipient)) {
+          const text = await fs.readFile(p, 'utf8').catch(() => undefined);
+          if (text !== undefined && publicInfoOfText(sops, text, p).recipients.includes(recipient)) {
             out.push({ file: p, name: path.relative(this.config.root, p).split(path.sep).join('/'), values: sops.encryptedValuePaths(text, p) });
           }
         }

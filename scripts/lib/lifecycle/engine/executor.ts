@@ -22,7 +22,7 @@ import type { KeyViewer } from './key-viewer.js';
 import type { LifecycleDeps } from './deps.js';
 
 /** One host's data as loaded for a run; the executor changes it as the steps go. */
-export interface HostRun {
+interface HostRun {
   host: string;
   file: string;
   keys: HostKeys;

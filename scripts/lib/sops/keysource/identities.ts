@@ -18,7 +18,7 @@ export type IdentitySpec =
  * comments ignored. Parsed (strictly, by the age module) only when used: `source`
  * names the file and line for its errors, which never repeat the key.
  */
-export function keysFileSpecs(text: string, source: string): IdentitySpec[] {
+function keysFileSpecs(text: string, source: string): IdentitySpec[] {
   const out: IdentitySpec[] = [];
   text.split(/\r?\n/).forEach((line, i) => {
     const t = line.trim();

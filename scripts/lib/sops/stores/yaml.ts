@@ -10,7 +10,7 @@ import { SopsFormatError } from '../errors.js';
 import { GO_TIME_VALUES } from '../tree.js';
 import type { SopsDoc } from '../tree.js';
 
-export const YAML_PARSE_OPTIONS = { intAsBigInt: true, version: '1.2', schema: 'core' } as const;
+const YAML_PARSE_OPTIONS = { intAsBigInt: true, version: '1.2', schema: 'core' } as const;
 
 export function parseYaml(text: string, file: string): SopsDoc[] {
   const docs = readYamlDocuments(text, file, YAML_PARSE_OPTIONS);
@@ -42,7 +42,7 @@ export function detectYamlIndent(text: string, fallback: number): number {
  * since sops 3.10), numbers with `_` separators, `0b` binaries, signed `0x`/`0o`,
  * and the `<<` merge key. Over-approximating is harmless: it only adds quotes.
  */
-export function goYamlReadsAsNonString(s: string): boolean {
+function goYamlReadsAsNonString(s: string): boolean {
   if (s === '<<' || /^\d{4}-\d{1,2}-\d{1,2}(?:$|[Tt ])/.test(s)) return true;
   const n = s.replace(/_/g, '');
   return /^[-+]?(?:0b[01]+|0o[0-7]+|0x[0-9a-f]+|\d+)$/i.test(n) || /^[-+]?(?:\.\d+|\d+(?:\.\d*)?)(?:e[-+]?\d+)?$/i.test(n);
