@@ -7,7 +7,7 @@
 let
   inherit (builtins)
     concatLists concatStringsSep elem elemAt filter foldl' genList head isString length
-    map match replaceStrings split substring toString;
+    lessThan map match replaceStrings sort split substring toString;
 
   lines = s: filter isString (split "\n" s);
   joinLines = ls: concatStringsSep "\n" ls;
@@ -315,6 +315,8 @@ rec {
 
   # The activation script text. `desc` = { host, user, home, insteadOf, pull,
   # gitSsh, repos = [ { name, url, cloneTo, publicKey ? null } ], knownHosts }.
+  # Repos in name order whatever the list's order (the CLI's renderer sorts
+  # too), so the script depends only on the set of repos.
   # Throws with every problem listed when the description is invalid.
   renderScript =
     { template ? builtins.readFile ../scripts/lib/activation/template.sh
@@ -323,7 +325,7 @@ rec {
     }@desc:
     let
       ps = problems desc;
-      d = desc // { repos = parseRepos desc.repos; inherit gitSshTemplate; };
+      d = desc // { repos = sort (a: b: lessThan a.name b.name) (parseRepos desc.repos); inherit gitSshTemplate; };
     in
     if ps != [ ] then throw ("deploy-keys: " + concatStringsSep "; " ps)
     else replaceStrings [ "# @HEADER@\n" "# @DATA@\n" ] [ (renderHeader d) (renderData d) ] template;

@@ -57,15 +57,13 @@ let
   fileProblems = lib.optional (fileDesc != null && !(builtins.all (a: fileDesc ? ${a}) [ "host" "user" "home" "insteadOf" "pull" "repos" "knownHosts" ]))
     "${opt [ "descriptionFile" ]} = ${show (toString cfg.descriptionFile)}: not the output of `deploy-keys activation <host> --json` (it needs host, user, home, insteadOf, pull, repos, knownHosts); write it again with that command";
 
-  # Repos in the description file's order (the CLI's), others by name, so the
-  # script is the CLI's byte for byte.
-  fileOrder = if fileDesc == null then [ ] else lib.filter (n: cfg.repos ? ${n}) (map (r: r.name) (fileDesc.repos or [ ]));
-  repoNames = fileOrder ++ lib.filter (n: !(builtins.elem n fileOrder)) (builtins.attrNames cfg.repos);
-  repoList = map (name: { inherit name; inherit (cfg.repos.${name}) url cloneTo publicKey; }) repoNames;
+  # Repos by name, the one order both renderers use (nix/lib.nix sorts them
+  # again), so the script is the CLI's byte for byte whatever order
+  # deploy-keys.yaml lists them in.
   desc = {
     host = cfg.hostName;
     inherit (cfg) user home knownHosts insteadOf pull gitSsh;
-    repos = repoList;
+    repos = lib.mapAttrsToList (name: r: { inherit name; inherit (r) url cloneTo publicKey; }) cfg.repos;
   };
 
   # Problems with the description, each named by its option and value.
@@ -81,7 +79,7 @@ let
   secretName = name: "deploy-keys/${name}";
   # The script reads every key as <dir>/<repo> from one directory: the
   # directory of the secrets' paths, which must agree.
-  keyPaths = if sopsImported && cfg.sopsFile != null then lib.genAttrs repoNames (name: config.sops.secrets.${secretName name}.path) else { };
+  keyPaths = if sopsImported && cfg.sopsFile != null then lib.genAttrs (builtins.attrNames cfg.repos) (name: config.sops.secrets.${secretName name}.path) else { };
   keyDirs = lib.unique (lib.mapAttrsToList (_: dirOf) keyPaths);
   keysDir = if keyDirs == [ ] then "/run/secrets/deploy-keys" else builtins.head keyDirs;
   keyPathProblems = lib.optional (builtins.length keyDirs > 1 || lib.any (name: baseNameOf keyPaths.${name} != name) (builtins.attrNames keyPaths))
@@ -102,7 +100,7 @@ let
   # env sets PATH after runuser, which may reset it.
   runScript = args: runAs "${pkgs.coreutils}/bin/env PATH=${lib.makeBinPath runtimeInputs} ${shell} ${script} ${args}";
 
-  parsedRepos = lib.filter (r: !builtins.isString r.url) (dk.parseRepos repoList);
+  parsedRepos = lib.filter (r: !builtins.isString r.url) (dk.parseRepos desc.repos);
   pins = lib.unique (lib.concatMap
     (r: map (k: { name = dk.knownHostsName r.url.host r.url.port; inherit (k) type key; }) (dk.pinsFor cfg.knownHosts r.url.host r.url.port))
     parsedRepos);

@@ -86,7 +86,7 @@ describe.runIf(haveTools('nix-instantiate'))('nix files', () => {
     expect(nixEval(`builtins.length (lib.pinsFor [ "[Git.Example.org]:2222 ${HOST_KEY}" ] "git.example.ORG" 2222)`)).toBe(1);
   });
 
-  // Same inputs to both renderers; repos in name order (the module's attrset order).
+  // Same inputs to both renderers (both list repos by name, whatever the input's order).
   const HOST_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl';
   const cases: [string, string, ActivationOptions][] = [
     ['github only', 'repos:\n  a-repo:\n    url: git@github.com:acme/a-repo.git\n  nix-config:\n    url: git@github.com:acme/nix-config.git\n    clone_to: /etc/nixos\n', {}],
@@ -109,6 +109,23 @@ describe.runIf(haveTools('nix-instantiate'))('nix files', () => {
     writeFileSync(f, JSON.stringify(desc));
     const fromNix = nixEval(`lib.renderScript (builtins.fromJSON (builtins.readFile ${f}))`);
     expect(fromNix).toBe(ts);
+  });
+
+  test('one canonical repo order: by name, whatever order deploy-keys.yaml or the description uses', () => {
+    const repo = (name: string, url: string) => `  ${name}:\n    url: ${url}\n    clone_to: /srv/${name}\n`;
+    const infra = repo('infra', 'ssh://git@git.example.org:2222/srv/git/infra.git');
+    const nixConfig = repo('nix-config', 'git@github.com:acme/nix-config.git');
+    const head = `known_hosts:\n  - "[git.example.org]:2222 ${HOST_KEY}"\nrepos:\n`;
+    const unsorted = config(head + nixConfig + infra);
+    const ts = renderActivationScript(unsorted, 'web-01');
+    expect(ts).toBe(renderActivationScript(config(head + infra + nixConfig), 'web-01'));
+    expect(ts.indexOf("'infra' ")).toBeLessThan(ts.indexOf("'nix-config' "));
+    const desc = activationDescription(unsorted, 'web-01');
+    expect(desc.repos.map((r) => r.name)).toEqual(['infra', 'nix-config']);
+    // A description listing them the other way round (hand-written) renders the same script.
+    const f = path.join(t.dir, 'unsorted.json');
+    writeFileSync(f, JSON.stringify({ ...desc, repos: [...desc.repos].reverse() }));
+    expect(nixEval(`lib.renderScript (builtins.fromJSON (builtins.readFile ${f}))`)).toBe(ts);
   });
 
   test('renderScript throws every problem at once', () => {

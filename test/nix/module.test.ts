@@ -120,7 +120,7 @@ describe.skipIf(!inputs.ok)(`the NixOS module with nixpkgs lib and sops-nix${inp
     ) as Scenario;
 
   // A fleet as an operator has it after vm-fresh: real keys in a real host
-  // file, repos not in name order (the description file's order must hold).
+  // file, repos not in name order (both renderers list them by name).
   beforeAll(async () => {
     mkdirSync(path.join(fleet, 'sops'), { recursive: true });
     const identity = await generateX25519Identity();
@@ -171,7 +171,11 @@ describe.skipIf(!inputs.ok)(`the NixOS module with nixpkgs lib and sops-nix${inp
     expect(scenarios[name]!.failures).toEqual([]);
   });
 
-  test("the module's script is the CLI's, for root and for another user", () => {
+  test("the module's script is the CLI's, for root and for another user (deploy-keys.yaml not in name order)", () => {
+    // Control: the fixture lists its repos out of name order, the case where the module (attribute set, by name) and the CLI used to differ.
+    const names = [...readFileSync(path.join(FIXTURE_FLEET, 'deploy-keys.yaml'), 'utf8').matchAll(/^ {2}([a-z0-9][a-z0-9._-]*):$/gm)].map((m) => m[1]!);
+    expect(names).toHaveLength(2);
+    expect(names).not.toEqual([...names].sort());
     expect(scenarios.root!.summary.script).toBe(cli(FIXTURE_FLEET, {}, 'activation', 'web-01'));
     expect(scenarios['non-root-user']!.summary.script).toBe(cli(FIXTURE_FLEET, {}, 'activation', 'web-01', '--user', 'alice'));
   });

@@ -107,7 +107,17 @@ export function activationInput(config: Config, host: string, opts: ActivationOp
     const pub = lookup(opts.publicKeys, repo.name);
     out.push({ repo: { ...repo, cloneTo }, publicKey: pub === undefined ? undefined : checkPublicKey(pub, repo.name) });
   }
+  // Checked in config order (messages name repos as the file lists them), then
+  // one canonical order, by name: the NixOS module lists its repos attribute
+  // set (by name) and nix/lib.nix sorts a description, so the script does not
+  // depend on the order deploy-keys.yaml happens to use.
+  out.sort((a, b) => compareNames(a.repo.name, b.repo.name));
   return { host, user, home, insteadOf: !!opts.insteadOf, pull: !!opts.pull, gitSsh: opts.gitSsh ?? true, repos: out, knownHosts: config.knownHosts };
+}
+
+/** Byte order of repo names ([a-z0-9._-]: code units are bytes), as Nix compares strings. */
+function compareNames(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 const templates = new Map<string, string>();
