@@ -247,7 +247,7 @@ describe('github provider: preflight', () => {
     const f = await forge();
     const r = await f.preflight([app, other]);
     expect(r.ok).toBe(true);
-    expect(r.repos.map((x) => [x.repo, x.ok, x.keyCount])).toEqual([['app', true, 0], ['other', true, 1]]);
+    expect(r.repos.map((x) => [x.repo, x.ok, x.keys?.length])).toEqual([['app', true, 0], ['other', true, 1]]);
     expect(r.rateLimit?.limit).toBe(5000);
     expect(r.warnings.join('\n')).toMatch(/acme\/other: 1 deploy key\(s\) are disabled by policy/);
     expect(r.notChecked.join('\n')).toMatch(/policy/);

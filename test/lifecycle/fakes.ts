@@ -44,8 +44,9 @@ export class FakeForge implements ForgePort {
   failRemove = false;
   pending = false;
   constructor(readonly clock: Clock) {}
-  async preflight() {
-    // nothing to check on a fake forge
+  /** Lists every repo, as the real providers' preflights do. */
+  async preflight(repos: readonly string[]) {
+    return new Map(await Promise.all(repos.map(async (r) => [r, await this.list(r)] as const)));
   }
   async list(repo: string) {
     return (this.keys.get(repo) ?? []).map((k) => ({ ...k }));

@@ -95,6 +95,49 @@ describe('vm-fresh against the GitHub double', () => {
   });
 });
 
+describe('vm-fresh for several hosts in one run', () => {
+  const LIST = '/repos/{owner}/{repo}/keys';
+  const repoCount = Object.keys(REPOS).length;
+
+  it('lists each repo once for the whole run (the preflight listing serves every host), not once or twice per host', async () => {
+    const hosts = ['web-01', 'web-02', 'web-03', 'web-04'];
+    const r = await fleet.cli(['vm-fresh', ...hosts, '--yes', '--json']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout) as { results: HostResultJson[]; failures: unknown[] };
+    expect(j.results.map((x) => [x.host, x.changed])).toEqual(hosts.map((h) => [h, true]));
+    expect(j.failures).toEqual([]);
+    expect(gh.countRequests('GET', LIST)).toBe(repoCount);
+    expect(gh.countRequests('POST', LIST)).toBe(hosts.length * repoCount);
+    for (const h of hosts) {
+      expect(fleet.forgeKeys(h)).toHaveLength(repoCount);
+      await assertConsistent(h);
+    }
+    // Again: nothing to do, and still one listing per repo.
+    const lists = gh.countRequests('GET', LIST);
+    const writes = fleet.writeCount();
+    const r2 = await fleet.cli(['vm-fresh', ...hosts, '--yes']);
+    expect(r2.code).toBe(0);
+    expect(gh.countRequests('GET', LIST) - lists).toBe(repoCount);
+    expect(fleet.writeCount()).toBe(writes);
+  });
+
+  it('a host that fails is reported and the others are provisioned (exit 1); per-host options need one host', async () => {
+    await fs.writeFile(fleet.hostFile('web-02'), 'not: a sops file\n', { mode: 0o600 });
+    const r = await fleet.cli(['vm-fresh', 'web-01', 'web-02', 'web-03', '--yes', '--json']);
+    expect(r.code).toBe(1);
+    const j = JSON.parse(r.stdout) as { results: HostResultJson[]; failures: { host: string; error: string }[] };
+    expect(j.results.map((x) => x.host)).toEqual(['web-01', 'web-03']);
+    expect(j.failures.map((f) => f.host)).toEqual(['web-02']);
+    expect(r.stderr).toMatch(/^deploy-keys: web-02: /m);
+    expect(fleet.forgeKeys('web-03')).toHaveLength(repoCount);
+    const u = await fleet.cli(['vm-fresh', 'web-04', 'web-05', '--output', 'x.sh']);
+    expect(u.code).toBe(2);
+    expect(u.stderr).toMatch(/one host/);
+    expect((await fleet.cli(['vm-fresh', 'web-04', 'web-04'])).code).toBe(2);
+  });
+});
+
 describe('manual registration', () => {
   it('--manual without a terminal records keys as pending; a later run with the token registers them', async () => {
     const r = await fleet.cli(['vm-fresh', 'web-01', '--manual', '--yes', '--json']);

@@ -1,5 +1,6 @@
 import { parseCommandArgs } from '../args.js';
 import type { Command } from '../context.js';
+import { CHANGE_OPTIONS } from '../host-commands.js';
 import { printJson } from '../output.js';
 import { DeployKeysError } from '../../lib/errors.js';
 import { assertHostName } from '../../lib/names.js';
@@ -44,10 +45,7 @@ export const command: Command = {
       {
         purge: { type: 'boolean' },
         'no-rotate-data-key': { type: 'boolean' },
-        yes: { type: 'boolean', short: 'y' },
-        'dry-run': { type: 'boolean' },
-        json: { type: 'boolean' },
-        manual: { type: 'boolean' },
+        ...CHANGE_OPTIONS,
       },
       { min: 1, max: 1, names: 'HOST' },
     );
@@ -64,8 +62,9 @@ export const command: Command = {
         hint: `set the token (${tokenEnv ? `$${tokenEnv}` : 'see forge in the config'}) and run revoke without --manual`,
       });
     }
-    await deps.forge.preflight(deps.repos);
-    const res = await new Lifecycle(deps).revoke(host, { dryRun: Boolean(values['dry-run']), purge: Boolean(values.purge), rotateDataKey: !values['no-rotate-data-key'] });
+    const lc = new Lifecycle(deps);
+    await lc.preflight();
+    const res = await lc.revoke(host, { dryRun: Boolean(values['dry-run']), purge: Boolean(values.purge), rotateDataKey: !values['no-rotate-data-key'] });
     if (values.json) printJson(ctx.stdout, hostResultJson(res));
     else printHostResult(ctx.stdout, ctx.stderr, res);
     return 0;

@@ -1,7 +1,8 @@
 import { parseCommandArgs } from '../args.js';
 import type { Command } from '../context.js';
+import { CHANGE_OPTIONS, eachHost } from '../host-commands.js';
 import { printJson } from '../output.js';
-import { DeployKeysError, UsageError } from '../../lib/errors.js';
+import { UsageError } from '../../lib/errors.js';
 import { assertHostName } from '../../lib/names.js';
 
 const HELP = `Usage: deploy-keys rotate [HOST…|--all] [--older-than DAYS] [--force] [--dry-run] [--json] [--yes]
@@ -38,10 +39,7 @@ export const command: Command = {
         'older-than': { type: 'string' },
         finish: { type: 'boolean' },
         force: { type: 'boolean' },
-        'dry-run': { type: 'boolean' },
-        json: { type: 'boolean' },
-        yes: { type: 'boolean', short: 'y' },
-        manual: { type: 'boolean' },
+        ...CHANGE_OPTIONS,
       },
       { min: 0, max: Infinity, names: 'HOST' },
     );
@@ -55,30 +53,19 @@ export const command: Command = {
     }
     const hostsArg = positionals.map((h) => assertHostName(h));
     const config = await ctx.config();
-    const { wire, Lifecycle, hostResultJson, printHostResult, provisionedHosts } = await import('../../lib/lifecycle/index.js');
+    const { wire, Lifecycle, hostResultJson, provisionedHosts } = await import('../../lib/lifecycle/index.js');
     const { confirmer } = await import('../confirm.js');
     const confirm = confirmer(ctx, Boolean(values.yes), true);
     const deps = await wire(config, ctx.env, ctx, { json: Boolean(values.json), manual: Boolean(values.manual), withActivation: true, ...(confirm ? { confirm } : {}) });
     const hosts = values.all ? await provisionedHosts(config, deps.states) : hostsArg;
-    await deps.forge.preflight(deps.repos);
     const lc = new Lifecycle(deps);
+    await lc.preflight();
     const dryRun = Boolean(values['dry-run']);
-    const results = [];
-    const failures: { host: string; error: string }[] = [];
-    for (const host of hosts) {
-      try {
-        const r = values.finish
-          ? await lc.finish(host, { dryRun, graceDays: config.rotation.graceDays, force: Boolean(values.force) })
-          : await lc.rotate(host, { dryRun, olderThanDays: olderThan ?? config.rotation.maxAgeDays, force: Boolean(values.force) });
-        results.push(r);
-        if (!values.json) printHostResult(ctx.stdout, ctx.stderr, r);
-      } catch (e) {
-        if (hosts.length === 1) throw e;
-        const msg = e instanceof DeployKeysError ? e.oneLine() : e instanceof Error ? e.message : String(e);
-        failures.push({ host, error: msg });
-        ctx.stderr.write(`deploy-keys: ${host}: ${msg}\n`);
-      }
-    }
+    const { results, failures } = await eachHost(ctx, hosts, Boolean(values.json), (host) =>
+      values.finish
+        ? lc.finish(host, { dryRun, graceDays: config.rotation.graceDays, force: Boolean(values.force) })
+        : lc.rotate(host, { dryRun, olderThanDays: olderThan ?? config.rotation.maxAgeDays, force: Boolean(values.force) }),
+    );
     if (values.json) printJson(ctx.stdout, { results: results.map(hostResultJson), failures });
     return failures.length ? 1 : 0;
   },

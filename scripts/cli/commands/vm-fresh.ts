@@ -1,11 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { parseCommandArgs } from '../args.js';
 import type { Command } from '../context.js';
+import { CHANGE_OPTIONS, eachHost } from '../host-commands.js';
 import { printJson } from '../output.js';
-import { DeployKeysError, describeUnknown, errnoCode, UsageError } from '../../lib/errors.js';
+import { DeployKeysError, UsageError, describeUnknown, errnoCode } from '../../lib/errors.js';
 import { assertHostName } from '../../lib/names.js';
 
-const HELP = `Usage: deploy-keys vm-fresh <host> [--host-key FILE|PUB | --new-host-key [--force]] [-o FILE] [--dry-run] [--json] [--yes] [--manual]
+const HELP = `Usage: deploy-keys vm-fresh <host>… [--host-key FILE|PUB | --new-host-key [--force]] [-o FILE] [--dry-run] [--json] [--yes] [--manual]
 
 Creates, or completes, a host: one read-only ED25519 deploy key per configured
 repo, stored encrypted in <secrets_dir>/<host>.yaml (other keys in that file are
@@ -14,10 +15,15 @@ kept), registered on the forge, and the host's activation script.
 Re-running for a complete host changes nothing and makes no forge write. An
 interrupted run is finished by running the same command again.
 
+Several hosts in one run (vm-fresh web-01 web-02 …) share one forge preflight
+and one listing per repo, so a fleet costs one listing per repo, not one per
+host; a host that fails is reported and the others still run (exit 1).
+
 Options:
   --host-key FILE|PUB  the host's ssh-ed25519 public key (file, or the key line):
                        its age recipient is added to .sops.yaml (a creation rule
-                       for the host's file) and the host file is re-keyed
+                       for the host's file) and the host file is re-keyed; one
+                       host only
   --new-host-key       a host not installed yet: generate its ssh host key here,
                        store it in <secrets_dir>/host-keys/<host>.yaml (encrypted
                        for the operators only: a .sops.yaml rule of its own, added
@@ -30,9 +36,11 @@ Options:
                        old key is re-keyed, known_hosts entries for the host break,
                        and the host cannot decrypt its secrets until it has the new
                        key; asks first (without a terminal: needs --yes)
-  -o, --output FILE    activation script path (default <secrets_dir>/../activation/<host>.sh)
+  -o, --output FILE    activation script path (default <secrets_dir>/../activation/<host>.sh);
+                       one host only
   --dry-run            print the plan (files, keys, forge calls); change nothing
-  --json               machine-readable result on stdout
+  --json               machine-readable result on stdout: the host's result, or
+                       with several hosts {"results": […], "failures": […]}
   -y, --yes            no confirmation prompt
   --manual             register keys by hand (checklist) instead of the forge API;
                        without the forge token this is what happens at a terminal,
@@ -67,22 +75,23 @@ export const command: Command = {
       {
         'host-key': { type: 'string' },
         output: { type: 'string', short: 'o' },
-        'dry-run': { type: 'boolean' },
-        json: { type: 'boolean' },
-        yes: { type: 'boolean', short: 'y' },
-        manual: { type: 'boolean' },
+        ...CHANGE_OPTIONS,
         'new-host-key': { type: 'boolean' },
         force: { type: 'boolean' },
       },
-      { min: 1, max: 1, names: 'HOST' },
+      { min: 1, max: Infinity, names: 'HOST' },
     );
-    const host = assertHostName(positionals[0]);
+    const hosts = positionals.map((h) => assertHostName(h));
+    if (hosts.length > 1 && (values['host-key'] !== undefined || values.output !== undefined)) {
+      throw new UsageError('vm-fresh: --host-key and --output name one host\'s key and script; give one host with them', 'see deploy-keys vm-fresh --help');
+    }
+    if (new Set(hosts).size !== hosts.length) throw new UsageError('vm-fresh: a host is named twice');
     const newHostKey = Boolean(values['new-host-key']);
     if (newHostKey && values['host-key'] !== undefined) throw new UsageError('vm-fresh: --host-key and --new-host-key exclude each other', 'see deploy-keys vm-fresh --help');
     if (values.force && !newHostKey) throw new UsageError('vm-fresh: --force goes with --new-host-key', 'see deploy-keys vm-fresh --help');
     const recipient = values['host-key'] !== undefined ? await hostRecipient(values['host-key']) : undefined;
     const config = await ctx.config();
-    const { wire, Lifecycle, hostResultJson, printHostResult } = await import('../../lib/lifecycle/index.js');
+    const { wire, Lifecycle, hostResultJson } = await import('../../lib/lifecycle/index.js');
     const { confirmer } = await import('../confirm.js');
     // Replacing a host key is never done unattended without --yes.
     const confirm = confirmer(ctx, Boolean(values.yes), Boolean(values.force));
@@ -92,14 +101,21 @@ export const command: Command = {
       ...(values.output ? { activationOut: values.output } : {}),
       ...(confirm ? { confirm } : {}),
     });
-    await deps.forge.preflight(deps.repos);
-    const res = await new Lifecycle(deps).vmFresh(host, {
-      dryRun: Boolean(values['dry-run']),
-      ...(recipient ? { hostRecipient: recipient } : {}),
-      ...(newHostKey ? { newHostKey: { force: Boolean(values.force) } } : {}),
-    });
-    if (values.json) printJson(ctx.stdout, hostResultJson(res));
-    else printHostResult(ctx.stdout, ctx.stderr, res);
-    return 0;
+    // One preflight and one listing per repo for every host of the run.
+    const lc = new Lifecycle(deps);
+    await lc.preflight();
+    const dryRun = Boolean(values['dry-run']);
+    const { results, failures } = await eachHost(ctx, hosts, Boolean(values.json), (host) =>
+      lc.vmFresh(host, {
+        dryRun,
+        ...(recipient ? { hostRecipient: recipient } : {}),
+        ...(newHostKey ? { newHostKey: { force: Boolean(values.force) } } : {}),
+      }),
+    );
+    if (values.json) {
+      const [one] = results;
+      printJson(ctx.stdout, hosts.length === 1 && one ? hostResultJson(one) : { results: results.map(hostResultJson), failures });
+    }
+    return failures.length ? 1 : 0;
   },
 };

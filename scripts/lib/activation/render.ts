@@ -224,13 +224,7 @@ export function renderFromInput(input: RenderInput): string {
  * what the module's `descriptionFile` option reads, so the module need not
  * repeat deploy-keys.yaml. Validated like the script itself.
  */
-export interface ActivationDescription {
-  host: string;
-  user: string;
-  home: string;
-  insteadOf: boolean;
-  pull: boolean;
-  gitSsh: boolean;
+export interface ActivationDescription extends Omit<RenderInput, 'repos' | 'knownHosts'> {
   repos: { name: string; url: string; cloneTo: string; publicKey: string | null }[];
   knownHosts: string[];
 }

@@ -310,7 +310,7 @@ export class GithubForge implements ForgeProvider {
         if (app) await this.checkGrant(app, repo);
         const keys = await this.list(repo);
         const disabled = keys.filter((k) => k.enabled === false).length;
-        report.repos.push({ repo: repo.name, ok: true, keyCount: keys.length, disabledKeys: disabled });
+        report.repos.push({ repo: repo.name, ok: true, keys, disabledKeys: disabled });
         if (disabled > 0) {
           report.warnings.push(`${repo.url.owner}/${repo.url.repo}: ${disabled} deploy key(s) are disabled by policy; new keys will probably be refused (DeployKeysDisabled)`);
         }

@@ -100,7 +100,7 @@ export abstract class HttpForge<Raw extends { id: number }> implements ForgeProv
     for (const repo of repos) {
       try {
         const keys = await this.list(repo);
-        report.repos.push({ repo: repo.name, ok: true, keyCount: keys.length });
+        report.repos.push({ repo: repo.name, ok: true, keys });
       } catch (e) {
         report.ok = false;
         report.repos.push({ repo: repo.name, ok: false, error: this.mapError(e, this.ctx(repo)) });

@@ -125,8 +125,8 @@ export class SshForge implements ForgeProvider {
       for (const repo of repos) {
         try {
           assertRepoPath(repo.url.path);
-          const n = parsed.entries.filter((e) => e.repoPath === repo.url.path).length;
-          report.repos.push({ repo: repo.name, ok: true, keyCount: n });
+          const keys = parsed.entries.filter((e) => e.repoPath === repo.url.path).map((e) => toDeployKey(repo, e));
+          report.repos.push({ repo: repo.name, ok: true, keys });
         } catch (e) {
           report.ok = false;
           report.repos.push({ repo: repo.name, ok: false, error: new ForgeFailure(this.ctx(repo), (e as Error).message) });

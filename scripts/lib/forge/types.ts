@@ -76,8 +76,8 @@ export interface KeyContext {
 export interface RepoPreflight {
   repo: string;
   ok: boolean;
-  /** Number of deploy keys currently registered (when listing worked). */
-  keyCount?: number;
+  /** The deploy keys registered now (when listing worked), so a caller need not list the repo again. */
+  keys?: DeployKey[];
   /** Keys the forge reports as disabled by policy. */
   disabledKeys?: number;
   error?: ForgeError;

@@ -48,8 +48,12 @@ export type AddResult = { pending: false; key: DeployKey } | { pending: true };
 /** The forge, by repo name (the adapter maps names to RepoConfig). */
 export interface ForgePort {
   readonly kind: string;
-  /** Token, admin rights, deploy-key policy; throws a clear error before anything is generated. */
-  preflight(repos: readonly string[]): Promise<void>;
+  /**
+   * Token, admin rights, deploy-key policy; throws a clear error before
+   * anything is generated. Returns the listings it made on the way (a repo
+   * it did not list is absent), so they need not be requested again.
+   */
+  preflight(repos: readonly string[]): Promise<ReadonlyMap<string, DeployKey[]>>;
   /** All keys of the repo (all pages). */
   list(repo: string): Promise<DeployKey[]>;
   add(repo: string, key: { title: string; publicKey: string; readOnly: true }): Promise<AddResult>;

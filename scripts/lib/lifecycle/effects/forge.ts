@@ -20,7 +20,7 @@ export class ProviderForge implements ForgePort {
     return repoByName(this.config, name);
   }
 
-  async preflight(repos: readonly string[]): Promise<void> {
+  async preflight(repos: readonly string[]): Promise<ReadonlyMap<string, DeployKey[]>> {
     const report = await this.provider.preflight(repos.map((r) => this.#repo(r)));
     if (report.error) throw report.error;
     for (const w of report.warnings) this.warn(w);
@@ -30,6 +30,9 @@ export class ProviderForge implements ForgePort {
       throw new DeployKeysError(`${this.kind}: ${bad.repo}: preflight failed`, { hint: 'check the token\'s admin rights on the repo' });
     }
     if (!report.ok) throw new DeployKeysError(`${this.kind}: preflight failed`, { hint: report.warnings.join('; ') || 'check the forge settings' });
+    const listings = new Map<string, DeployKey[]>();
+    for (const r of report.repos) if (r.keys) listings.set(r.repo, r.keys);
+    return listings;
   }
 
   async list(repo: string): Promise<DeployKey[]> {

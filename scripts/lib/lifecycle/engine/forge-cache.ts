@@ -5,6 +5,12 @@ export class ForgeCache {
   readonly #lists = new Map<string, Promise<DeployKey[]>>();
   constructor(readonly forge: ForgePort) {}
 
+  /** The forge's preflight; the listings it made fill the cache (a repo already cached keeps its listing). */
+  async preflight(repos: readonly string[]): Promise<void> {
+    const listings = await this.forge.preflight(repos);
+    for (const [repo, keys] of listings) if (!this.#lists.has(repo)) this.#lists.set(repo, Promise.resolve([...keys]));
+  }
+
   list(repo: string): Promise<DeployKey[]> {
     let p = this.#lists.get(repo);
     if (!p) {

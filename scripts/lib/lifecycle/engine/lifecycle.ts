@@ -42,15 +42,17 @@ interface Loaded {
 }
 
 export class Lifecycle {
+  /** The run's forge listings, shared by every host of the run. */
   readonly cache: ForgeCache;
   readonly viewer: KeyViewer;
-  /** `cache`: a listing cache to share (e.g. the one the preflight filled). */
-  constructor(
-    readonly deps: LifecycleDeps,
-    cache?: ForgeCache,
-  ) {
-    this.cache = cache ?? new ForgeCache(deps.forge);
+  constructor(readonly deps: LifecycleDeps) {
+    this.cache = new ForgeCache(deps.forge);
     this.viewer = new KeyViewer(deps.keys, deps.repos);
+  }
+
+  /** Checks the forge for every managed repo before any host is touched; its listings serve the whole run. */
+  preflight(): Promise<void> {
+    return this.cache.preflight(this.deps.repos);
   }
 
   async vmFresh(host: string, opts: VmFreshRunOptions): Promise<HostResult> {
