@@ -5,33 +5,21 @@
  *   share  = X25519(ephemeral, basepoint)
  *   key    = HKDF-SHA-256(ikm = X25519(ephemeral, recipient), salt = share ‖ recipient, info = label)
  */
-import { createHash, createPrivateKey, createPublicKey, diffieHellman, randomBytes } from 'node:crypto';
-import type { KeyObject } from 'node:crypto';
+import { createHash, diffieHellman, randomBytes } from 'node:crypto';
 import { DeployKeysError } from '../errors.js';
+import { okpPrivateKey, okpPublicBytes, okpPublicKey } from '../okp.js';
 import { decodeBase64Raw, encodeBase64Raw } from '../base64.js';
 import { hkdfSha256, openFileKey, sealFileKey } from './aead.js';
 import type { AgeIdentity, AgeRecipient, Stanza } from './format.js';
 
 const LABEL = 'age-encryption.org/v1/X25519';
-const PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
-const SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
 const FILE_KEY_SIZE = 16;
-
-function privateKey(scalar: Uint8Array): KeyObject {
-  if (scalar.length !== 32) throw new DeployKeysError('an X25519 scalar must be 32 bytes');
-  return createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, scalar]), format: 'der', type: 'pkcs8' });
-}
-
-function publicKey(point: Uint8Array): KeyObject {
-  if (point.length !== 32) throw new DeployKeysError('an X25519 point must be 32 bytes');
-  return createPublicKey({ key: Buffer.concat([SPKI_PREFIX, point]), format: 'der', type: 'spki' });
-}
 
 /** X25519(scalar, point) per RFC 7748 (the scalar is clamped); throws on a low-order point. */
 export function x25519(scalar: Uint8Array, point: Uint8Array): Uint8Array {
   let out: Buffer;
   try {
-    out = diffieHellman({ privateKey: privateKey(scalar), publicKey: publicKey(point) });
+    out = diffieHellman({ privateKey: okpPrivateKey('X25519', scalar), publicKey: okpPublicKey('X25519', point) });
   } catch (e) {
     throw new DeployKeysError('X25519 failed (low-order point)', { cause: e });
   }
@@ -41,7 +29,7 @@ export function x25519(scalar: Uint8Array, point: Uint8Array): Uint8Array {
 
 /** X25519(scalar, basepoint): the public key of a scalar. */
 export function x25519Base(scalar: Uint8Array): Uint8Array {
-  return new Uint8Array(createPublicKey(privateKey(scalar)).export({ format: 'der', type: 'spki' }).subarray(SPKI_PREFIX.length));
+  return okpPublicBytes(okpPrivateKey('X25519', scalar));
 }
 
 /**

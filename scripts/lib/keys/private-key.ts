@@ -12,10 +12,11 @@
  * #private field, so console.log, util.inspect and JSON.stringify of a parsed
  * key do not show it.
  */
-import { createPrivateKey, createPublicKey, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import sshpk from 'sshpk';
 import { DeployKeysError } from '../errors.js';
 import { decodeBase64 } from '../base64.js';
+import { okpPrivateKey, okpPublicBytes } from '../okp.js';
 import { assertComment, commentProblem } from './comment.js';
 import { ed25519Key, keyPart } from './public-key.js';
 
@@ -67,17 +68,7 @@ export class Ed25519PrivateKey {
 
 /** The ed25519 public key for a seed, computed by node:crypto (OpenSSL). */
 export function ed25519PublicFromSeed(seed: Uint8Array): Uint8Array {
-  // PKCS#8 wrapping of a raw ed25519 seed (RFC 8410): fixed 16-byte prefix.
-  const der = Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed]);
-  try {
-    const spki = createPublicKey(createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })).export({
-      format: 'der',
-      type: 'spki',
-    });
-    return new Uint8Array(spki.subarray(spki.length - 32));
-  } finally {
-    der.fill(0);
-  }
+  return okpPublicBytes(okpPrivateKey('Ed25519', seed));
 }
 
 /** The openssh-key-v1 file (sshpk's writer: wrapped at 70 columns, random check-int, final newline) for one unencrypted ed25519 key. */
@@ -121,19 +112,20 @@ export function parsePrivateKey(text: string, where = 'private key'): Ed25519Pri
   if (key.type !== 'ed25519') {
     return fail(`is a ${sshTypeName(key)} key; only ssh-ed25519 keys are supported`, 'generate one with ssh-keygen -t ed25519');
   }
+  const comment = key.comment === undefined || key.comment === '' ? undefined : key.comment;
+  const problem = comment === undefined ? undefined : commentProblem(comment);
   const seed = keyPart(key, 'k');
   try {
-    // The public key is stored twice; both must be the one the seed makes, or the file was tampered with.
-    const derived = ed25519PublicFromSeed(seed);
+    // The public half is derived once, here; the file stores it twice, and both
+    // copies must be the derived one, or the file was tampered with.
+    const parsed = new Ed25519PrivateKey(seed, problem ? undefined : comment);
     const inner = keyPart(key, 'A');
-    const blob = ed25519Key(derived).toBuffer('rfc4253');
-    if (inner.length !== 32 || !timingSafeEqual(inner, derived) || outer?.length !== blob.length || !timingSafeEqual(outer, blob)) {
+    const { blob } = parsed;
+    if (inner.length !== 32 || !timingSafeEqual(inner, parsed.publicKeyBytes) || outer?.length !== blob.length || !timingSafeEqual(outer, blob)) {
       return fail('is corrupt (its public key does not match its secret key)');
     }
-    const comment = key.comment === undefined || key.comment === '' ? undefined : key.comment;
-    const problem = comment === undefined ? undefined : commentProblem(comment);
     if (problem) return fail(`has a comment that ${problem}`, 'change it with ssh-keygen -c -f <file>');
-    return new Ed25519PrivateKey(seed, comment);
+    return parsed;
   } finally {
     seed.fill(0);
   }
