@@ -111,11 +111,14 @@ export class FakeSecrets implements HostSecretsStore {
 
 export class FakeStates implements StateStore {
   readonly m = new Map<string, HostState>();
+  /** Writes per host (each one an atomic rewrite with fsyncs on disk). */
+  readonly saves = new Map<string, number>();
   async load(host: string) {
     const s = this.m.get(host);
     return s ? structuredClone(s) : undefined;
   }
   async save(s: HostState) {
+    this.saves.set(s.host, (this.saves.get(s.host) ?? 0) + 1);
     this.m.set(s.host, structuredClone(s));
   }
   async hosts() {
@@ -125,8 +128,11 @@ export class FakeStates implements StateStore {
 
 export class FakeLog implements AuditLog {
   readonly entries: Omit<AuditEntry, 'time' | 'actor'>[] = [];
-  async append(e: Omit<AuditEntry, 'time' | 'actor'>) {
-    this.entries.push(e);
+  /** Appends (writes), each holding one step's entries. */
+  appends = 0;
+  async append(...e: Omit<AuditEntry, 'time' | 'actor'>[]) {
+    this.appends++;
+    this.entries.push(...e);
   }
 }
 

@@ -173,7 +173,8 @@ export interface AuditEntry {
 }
 
 export interface AuditLog {
-  append(entry: Omit<AuditEntry, 'time' | 'actor'>): Promise<void>;
+  /** Appends the entries of one step, in one write (one fsync). */
+  append(...entries: Omit<AuditEntry, 'time' | 'actor'>[]): Promise<void>;
 }
 
 /** Public per-key record in the sidecar. */

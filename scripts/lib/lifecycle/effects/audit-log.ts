@@ -31,9 +31,11 @@ export class FileAuditLog implements AuditLog {
   constructor(secretsDir: string, readonly actor: string, readonly clock: Clock) {
     this.file = path.join(secretsDir, LOG_NAME);
   }
-  async append(entry: Omit<AuditEntry, 'time' | 'actor'>): Promise<void> {
-    const line: AuditEntry = { time: new Date(this.clock.now()).toISOString(), ...entry, actor: this.actor };
-    await appendToFile(this.file, `${JSON.stringify(line)}\n`, 0o600);
+  async append(...entries: Omit<AuditEntry, 'time' | 'actor'>[]): Promise<void> {
+    if (entries.length === 0) return;
+    const time = new Date(this.clock.now()).toISOString();
+    const text = entries.map((e) => `${JSON.stringify({ time, ...e, actor: this.actor } satisfies AuditEntry)}\n`).join('');
+    await appendToFile(this.file, text, 0o600);
   }
 }
 

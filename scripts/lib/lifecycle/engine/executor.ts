@@ -11,12 +11,22 @@
  * re-run re-plans from what is actually stored and registered and converges.
  * The sidecar's `operation` field is the journal: set before the first change,
  * cleared at the end; a re-run reports it.
+ *
+ * The sidecar is written (atomically, with fsyncs) once before the first
+ * change, once at the end, and in between only after a step that recorded
+ * what a re-run could not find again: a pending manual registration (the
+ * forge cannot be listed), the host's recipient and host key as added
+ * (add-recipient, create-host-key; a replaced recipient stays retired until
+ * the files it could read are re-keyed) and revoke's record of the
+ * fingerprints and recipients it is about to remove. Everything else in it (forge ids,
+ * creation and retirement times) a re-run derives again from the host file
+ * and the forge listing, so a crash between two writes costs nothing.
  */
 import { DeployKeysError } from '../../errors.js';
 import { deployKeyTitle } from '../../names.js';
 import { describeStep, hasChanges, isBookkeeping, isReencryption, slotEntry, type Plan, type Step } from '../core/plan.js';
 import { deriveRepos } from '../core/state.js';
-import { SLOTS, withoutKey, type AuditEntry, type DeployKey, type HostKeyInfo, type HostKeys, type HostState, type KeySummary } from '../core/types.js';
+import { SLOTS, withoutKey, type AuditEntry, type DeployKey, type HostKeyInfo, type HostKeys, type HostState, type KeyRecord, type KeySummary, type Slot } from '../core/types.js';
 import type { ForgeCache } from './forge-cache.js';
 import type { KeyViewer } from './key-viewer.js';
 import type { LifecycleDeps } from './deps.js';
@@ -40,6 +50,8 @@ export class Executor {
   readonly #pendingNext = new Set<string>();
   /** The host key this run created (create-host-key), for the add-recipient step after it. */
   #hostKey: HostKeyInfo | undefined;
+  /** The last step recorded something only the sidecar knows: write it before the next step. */
+  #mustSave = false;
 
   constructor(
     readonly deps: LifecycleDeps,
@@ -72,13 +84,14 @@ export class Executor {
       const name = this.#stepName(step);
       await this.#run(step, name);
       if (this.run.state.operation) this.run.state.operation.step = name;
-      await this.#save();
+      if (this.#mustSave) await this.#save();
       await this.deps.fault?.(name);
     }
-    if (this.run.state.operation) {
-      delete this.run.state.operation;
-      await this.#save();
-    }
+    // The records follow the host file as it now is, also where an earlier
+    // run stopped before writing them.
+    this.#refresh();
+    delete this.run.state.operation;
+    await this.#save();
   }
 
   /** The keys as the sidecar now records them. */
@@ -111,13 +124,30 @@ export class Executor {
     r.state.repos = deriveRepos(this.viewer.view(r.keys, r.file), r.state, r.listings, this.#now(), (repo) => deployKeyTitle(r.host, repo));
   }
 
+  /**
+   * The sidecar's record of the key `fingerprint` in `slot`, rebuilt from the
+   * host file first when the sidecar lags behind it (an earlier run stopped
+   * between two of its writes).
+   */
+  #record(repo: string, slot: Slot, fingerprint: string): KeyRecord | undefined {
+    const find = () => {
+      const rec = this.run.state.repos[repo]?.[slot];
+      return rec?.fingerprint === fingerprint ? rec : undefined;
+    };
+    const rec = find();
+    if (rec) return rec;
+    this.#refresh();
+    return find();
+  }
+
   async #save(): Promise<void> {
     this.run.state.updatedAt = this.#now().toISOString();
     await this.deps.states.save(this.run.state);
+    this.#mustSave = false;
   }
 
   async #log(...lines: LogLine[]): Promise<void> {
-    for (const line of lines) await this.deps.log.append(line);
+    await this.deps.log.append(...lines);
   }
 
   #stepName(step: Step): string {
@@ -151,6 +181,7 @@ export class Executor {
         // Files encrypted for the replaced recipient are re-keyed next; until then it is remembered.
         if (run.state.ageRecipient !== undefined && run.state.ageRecipient !== recipient) this.#retire(run.state.ageRecipient);
         run.state.ageRecipient = recipient;
+        this.#mustSave = true; // a re-run finds it in .sops.yaml and plans no step that records it
         await this.#log({ action: 'add-recipient', host, detail: recipient });
         return;
       }
@@ -191,8 +222,8 @@ export class Executor {
       case 'forge-add':
         return this.#forgeAdd(step, name);
       case 'record': {
-        const rec = run.state.repos[step.repo]?.[step.slot];
-        if (rec?.fingerprint === step.fingerprint) {
+        const rec = this.#record(step.repo, step.slot, step.fingerprint);
+        if (rec) {
           rec.forgeId = step.forgeId;
           delete rec.pending;
         }
@@ -203,6 +234,8 @@ export class Executor {
         run.state.revokedFingerprints = step.fingerprints;
         if (step.recipients.length) run.state.revokedRecipients = step.recipients;
         if (step.secrets.length) run.state.revokedSecrets = step.secrets;
+        // What revoke removes next must stay known if it stops half way.
+        this.#mustSave = true;
         return;
       case 'clear-revoked':
         // Provisioned again: the old fingerprints stay in revokedFingerprints for audit.
@@ -249,6 +282,8 @@ export class Executor {
   #retire(recipient: string): void {
     const list = this.run.state.retiredRecipients ?? [];
     if (!list.includes(recipient)) this.run.state.retiredRecipients = [...list, recipient];
+    // .sops.yaml no longer names it: only the sidecar knows which files still need re-keying.
+    this.#mustSave = true;
   }
 
   async #createHostKey(step: Extract<Step, { op: 'create-host-key' }>): Promise<void> {
@@ -266,6 +301,7 @@ export class Executor {
     const info = await deps.hostKeys.create(run.host, step.replaces !== undefined);
     this.#hostKey = info;
     run.state.hostKey = { publicKey: info.publicKey, fingerprint: info.fingerprint, createdAt: this.#now().toISOString() };
+    this.#mustSave = true;
     await this.#log({ action: 'store-host-key', host: run.host, fingerprint: info.fingerprint, detail: step.file });
   }
 
@@ -313,13 +349,16 @@ export class Executor {
     }
     const key = await this.cache.add(step.repo, { title: step.title, publicKey: info.publicKey, readOnly: true });
     await deps.fault?.(`${name}:call`);
-    const rec = run.state.repos[step.repo]?.[step.slot];
-    if (rec?.fingerprint === info.fingerprint) {
+    const rec = this.#record(step.repo, step.slot, info.fingerprint);
+    if (rec) {
       if (key) {
         rec.forgeId = key.id;
         rec.registeredAt = key.createdAt ?? this.#now().toISOString();
         delete rec.pending;
-      } else rec.pending = true;
+      } else {
+        rec.pending = true;
+        this.#mustSave = true; // a manual forge cannot be listed: only the sidecar knows
+      }
     }
     if (!key && step.slot === 'next') this.#pendingNext.add(step.repo);
     await this.#log({
