@@ -13,6 +13,7 @@ const BENCHES = [
   { name: 'activation', title: 'Activation script when nothing changes', target: 'median ≤ 50 ms', script: 'dist/bench/activation-noop.js', result: 'activation.md' },
   { name: 'forge', title: 'Forge registration: 1,000 hosts × 2 repos against the GitHub double', target: '≤ 80 writes/min and ≥ 95 % of that rate with limits on; per-key overhead with limits off', script: 'dist/bench/forge-register.js', result: 'forge.md' },
   { name: 'fleet', title: 'Fleet: vm-fresh and status for 1,000 hosts (limits off)', target: '`status --json` for 1,000 hosts in under 5 s', script: 'bench/fleet-bench.mjs', result: 'fleet.md' },
+  { name: 'fleet-cli', title: 'Fleet provisioning through the CLI: one process per host vs one `vm-fresh` for all', target: 'one key listing per repo per run, whatever the number of hosts; durable writes per host counted', script: 'bench/fleet-cli.mjs', result: 'fleet-cli.md' },
 ];
 
 const only = process.argv.slice(2);
