@@ -52,12 +52,28 @@ export function forgeText(text: string): string {
   return escapeControls(text.length > 255 ? `${text.slice(0, 255)}…` : text);
 }
 
+// ISO 8601, as the forges write times: a date-time, or a date (GitLab's expires_at).
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?))?$/;
+
+/** A time from a forge, kept only when it is an ISO 8601 time: it goes into date arithmetic, state files and reports. */
+export function forgeTime(value: unknown): string | undefined {
+  return typeof value === 'string' && ISO_TIME.test(value) && Number.isFinite(Date.parse(value)) ? value : undefined;
+}
+
+/** A forge's times for a key, as it sent them (null: never used, never expires). */
+export interface ForgeTimes {
+  createdAt?: unknown;
+  lastUsed?: unknown;
+  expiresAt?: unknown;
+}
+
 /**
  * The fields every provider's listing has. The key line is reduced to
- * `type base64`; the forge's strings go through forgeText().
+ * `type base64`; the forge's strings go through forgeText(), its times through
+ * forgeTime() (one that is not a time is left out, as if the forge did not tell).
  */
-export function registeredKey(repo: RepoConfig, id: number | string, title: string, keyLine: string, readOnly: boolean): DeployKey {
-  return {
+export function registeredKey(repo: RepoConfig, id: number | string, title: string, keyLine: string, readOnly: boolean, times: ForgeTimes = {}): DeployKey {
+  const key: DeployKey = {
     status: 'registered',
     id: forgeText(String(id)),
     repo: repo.name,
@@ -66,6 +82,14 @@ export function registeredKey(repo: RepoConfig, id: number | string, title: stri
     fingerprint: blobFingerprint(keyLine),
     readOnly,
   };
+  const nullable = (v: unknown) => (v === null ? null : forgeTime(v));
+  const createdAt = forgeTime(times.createdAt);
+  const lastUsed = nullable(times.lastUsed);
+  const expiresAt = nullable(times.expiresAt);
+  if (createdAt !== undefined) key.createdAt = createdAt;
+  if (lastUsed !== undefined) key.lastUsed = lastUsed;
+  if (expiresAt !== undefined) key.expiresAt = expiresAt;
+  return key;
 }
 
 /**

@@ -57,9 +57,7 @@ export class GiteaForge extends HttpForge<GiteaKey> {
   }
 
   protected toDeployKey(repo: RepoConfig, k: GiteaKey): DeployKey {
-    const out = registeredKey(repo, k.id, k.title, k.key, isTrue(k.read_only));
-    if (k.created_at !== undefined) out.createdAt = k.created_at;
-    return out;
+    return registeredKey(repo, k.id, k.title, k.key, isTrue(k.read_only), { createdAt: k.created_at });
   }
 
   /** Gitea's 422 messages (routers/api/v1/repo/key.go HandleAddKeyError). */

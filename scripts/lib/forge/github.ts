@@ -439,11 +439,9 @@ export class GithubForge implements ForgeProvider {
 
   private toDeployKey(repo: RepoConfig, k: GhKey): DeployKey {
     // The reply is untrusted: only an explicit read_only true is read-only.
-    const out = registeredKey(repo, k.id, k.title, k.key, isTrue(k.read_only));
-    out.createdAt = k.created_at;
+    const out = registeredKey(repo, k.id, k.title, k.key, isTrue(k.read_only), { createdAt: k.created_at, lastUsed: k.last_used });
     out.verified = k.verified;
     if (k.enabled !== undefined) out.enabled = k.enabled;
-    if (k.last_used !== undefined) out.lastUsed = k.last_used;
     if (k.added_by !== undefined) {
       out.addedBy = k.added_by === null ? null : forgeText(k.added_by);
       // A person, not an App (`…[bot]`): possibly created with their PAT or OAuth token, which takes the key with it.

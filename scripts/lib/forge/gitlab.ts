@@ -84,11 +84,7 @@ export class GitlabForge extends HttpForge<GitlabKey> {
 
   protected toDeployKey(repo: RepoConfig, k: GitlabKey): DeployKey {
     // Only an explicit `can_push: false` is read-only: a reply without it proves nothing.
-    const out = registeredKey(repo, k.id, k.title, k.key, k.can_push === false);
-    if (k.created_at !== undefined) out.createdAt = k.created_at;
-    if (k.last_used_at !== undefined) out.lastUsed = k.last_used_at;
-    if (k.expires_at !== undefined) out.expiresAt = k.expires_at;
-    return out;
+    return registeredKey(repo, k.id, k.title, k.key, k.can_push === false, { createdAt: k.created_at, lastUsed: k.last_used_at, expiresAt: k.expires_at });
   }
 
   /** GitLab's 400 bodies: `{"message": {"<field>": ["has already been taken", …]}}`. */

@@ -196,7 +196,7 @@ function stripLine(e: ManagedEntry): ManagedEntry {
 }
 
 function toDeployKey(repo: RepoConfig, e: ManagedEntry): DeployKey {
-  return { ...registeredKey(repo, e.id, e.title, e.key, isCanonical(e)), createdAt: e.createdAt };
+  return registeredKey(repo, e.id, e.title, e.key, isCanonical(e), { createdAt: e.createdAt });
 }
 
 function localStore(file: string): Store {
