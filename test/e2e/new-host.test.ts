@@ -229,14 +229,24 @@ describe.skipIf(!(haveSshd() && haveTools('git', 'tar', 'find', 'age', 'age-keyg
     expect(statSync(tree).mode & 0o777).toBe(0o700);
     expect(readdirSync(parent)).toEqual(['web-01-extra']);
 
-    const text = dk(['extra-files', HOST, '--out', path.join(parent, 'second'), '--flake', '.#web', '--target', 'root@192.0.2.10', '--port', '2222']);
+    const text = dk(['extra-files', HOST, '--out', path.join(parent, 'second'), '--flake', '.#web', '--target', 'root@192.0.2.10', '--port', '2222', '--host-key-path', '/persist/ssh/host_key']);
+    expect(text.code, text.err).toBe(0);
+    expect(statSync(path.join(parent, 'second/persist/ssh/host_key')).mode & 0o777).toBe(0o600);
     expect(text.out).toContain(`nixos-anywhere --flake '.#web' --extra-files ${path.join(parent, 'second')} -p 2222 --target-host root@192.0.2.10\n`);
     expect(text.out).toMatch(/pin it where you ssh from: "\[192\.0\.2\.10\]:2222 ssh-ed25519 \S+"/);
 
     expect(dk(['extra-files', HOST, '--out', tree]).code).toBe(1);
+    // A failure half way (no sh to stage root's deploy keys after the host key is written): nothing at DIR, nothing beside it.
+    const half = dk(['extra-files', HOST, '--out', path.join(parent, 'half'), '--deploy-keys'], { PATH: path.join(forge.dir, 'bin') });
+    expect(half.code, half.err).toBe(1);
+    expect(half.err).toMatch(/stage root's deploy keys/);
+    expect(readdirSync(parent).sort()).toEqual(['second', 'web-01-extra']);
     // Not a tree extra-files wrote: refused, untouched.
     const other = fresh('not-a-tree');
     writeFileSync(path.join(other, 'notes'), 'keep');
+    // A key pair that is not a private host key (0644) does not make it one either.
+    writeFileSync(path.join(other, 'id'), 'keep', { mode: 0o644 });
+    writeFileSync(path.join(other, 'id.pub'), 'keep');
     chmodSync(other, 0o700);
     const refused = dk(['extra-files', '--cleanup', other]);
     expect(refused.code).toBe(1);

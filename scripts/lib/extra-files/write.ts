@@ -76,7 +76,8 @@ export async function listTree(dir: string, max = 256): Promise<Listing> {
 /**
  * Removes a tree `writeTree` wrote (`--cleanup DIR`). Anything else is refused
  * rather than deleted: DIR must be a private directory of this user (not a
- * symlink) holding only files and directories, one of them an ssh host key.
+ * symlink) holding only files and directories, among them an ssh host key
+ * (a 0600 file beside its `.pub`).
  */
 export async function removeTree(dir: string): Promise<void> {
   const st = await fs.lstat(dir).catch((e: unknown) => {
@@ -87,7 +88,9 @@ export async function removeTree(dir: string): Promise<void> {
     throw new DeployKeysError(`--cleanup ${dir}: not a private directory of this user (as extra-files --out makes)`, { hint: 'remove it yourself if it is what you mean' });
   }
   const listing = await listTree(dir);
-  if (!listing.some((e) => e.kind === 'file' && e.path.endsWith('/ssh_host_ed25519_key'))) {
+  // A host key is a 0600 file beside its .pub, wherever --host-key-path put it.
+  const files = new Set(listing.filter((e) => e.kind === 'file').map((e) => e.path));
+  if (!listing.some((e) => e.kind === 'file' && e.mode === 0o600 && files.has(`${e.path}.pub`))) {
     throw new DeployKeysError(`--cleanup ${dir}: holds no ssh host key: not an extra-files tree`, { hint: 'remove it yourself if it is what you mean' });
   }
   await fs.rm(dir, { recursive: true, force: true });
