@@ -20,6 +20,10 @@ demo: build
 vm-fresh host *args: build
     {{cli}} vm-fresh "$@"
 
+# A new host's ssh host key for nixos-anywhere: `just extra-files web-01 -- nixos-anywhere …` or `--out DIR`
+extra-files host *args: build
+    {{cli}} extra-files "$@"
+
 # Rotate keys without downtime; `just rotate-keys --finish` removes the old ones
 rotate-keys *args: build
     {{cli}} rotate "$@"
