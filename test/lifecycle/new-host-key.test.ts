@@ -44,8 +44,10 @@ describe('vm-fresh --new-host-key', () => {
     await expect(fs.access(hostKeyFile('web-01'))).rejects.toThrow();
     expect(await sopsYaml()).not.toMatch(/host-keys/);
 
+    expect(dry.stdout).not.toMatch(/next:/);
     const r = await fleet.cli(['vm-fresh', 'web-01', '--new-host-key', '--yes']);
     expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('next: install web-01 with its host key: deploy-keys extra-files web-01 -- nixos-anywhere');
     const key = await stored('web-01');
     expect(key?.publicKey).toMatch(/^ssh-ed25519 \S+ root@web-01$/);
     expect(statSync(hostKeyFile('web-01')).mode & 0o777).toBe(0o600);

@@ -115,6 +115,9 @@ export const command: Command = {
     if (values.json) {
       const [one] = results;
       printJson(ctx.stdout, hosts.length === 1 && one ? hostResultJson(one) : { results: results.map(hostResultJson), failures });
+    } else if (newHostKey && !dryRun) {
+      // The key is only useful once installed: the one step left.
+      for (const { host } of results) ctx.stdout.write(`next: install ${host} with its host key: deploy-keys extra-files ${host} -- nixos-anywhere --flake <config>#${host} --target-host root@<address> (or --out DIR)\n`);
     }
     return failures.length ? 1 : 0;
   },
