@@ -32,9 +32,10 @@ With -- COMMAND ARGS..., the tree goes into a private temp directory
 ($XDG_RUNTIME_DIR, else $TMPDIR or /tmp), COMMAND runs with "--extra-files
 DIR" appended, and the directory is removed when COMMAND exits, fails, or on
 Ctrl-C/SIGTERM (forwarded to COMMAND); one left by a SIGKILL is removed by the
-next run. With --out DIR, the tree stays in DIR (made 0700, written whole or
-not at all) until "deploy-keys extra-files --cleanup DIR", and the
-nixos-anywhere command is printed.
+next run. COMMAND gets your environment without SOPS_AGE_KEY*, the GitHub
+App key variable or the forge token's. With --out DIR, the tree stays in DIR
+(made 0700, written whole or not at all) until "deploy-keys extra-files
+--cleanup DIR", and the nixos-anywhere command is printed.
 
 Options:
   --out DIR            write the tree into DIR (must not exist) and print the command
