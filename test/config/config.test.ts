@@ -154,3 +154,71 @@ describe('repo URLs', () => {
     }
   });
 });
+
+describe('per-host repos: repos.<name>.hosts / except, host_groups', () => {
+  const FLEET = `forge:
+  type: manual
+host_groups:
+  web: [web-*, edge-01]
+  canary: [web-canary-?]
+repos:
+  nix-config:
+    url: git@github.com:acme/nix-config.git
+  nix-secrets:
+    url: git@github.com:acme/nix-secrets.git
+    hosts: [group:web, db-0?]
+    except: [group:canary]
+  monitoring:
+    url: git@github.com:acme/monitoring.git
+    except: [db-*]
+`;
+
+  it('a repo without hosts goes to every host; patterns, groups and except select', async () => {
+    const { reposForHost } = await import('../../scripts/lib/config/index.js');
+    const c = parseConfig(FLEET, FILE);
+    const names = (h: string) => reposForHost(c, h).map((r) => r.name);
+    expect(c.repos[0]!.hosts).toBeUndefined();
+    expect(c.repos[1]!.hosts).toEqual({ include: ['web-*', 'edge-01', 'db-0?'], exclude: ['web-canary-?'], at: `${FILE}:11` });
+    expect(names('web-17')).toEqual(['nix-config', 'nix-secrets', 'monitoring']);
+    expect(names('edge-01')).toEqual(['nix-config', 'nix-secrets', 'monitoring']);
+    expect(names('edge-011')).toEqual(['nix-config', 'monitoring']);
+    expect(names('web-canary-1')).toEqual(['nix-config', 'monitoring']);
+    expect(names('web-canary-12')).toEqual(['nix-config', 'nix-secrets', 'monitoring']);
+    expect(names('db-01')).toEqual(['nix-config', 'nix-secrets']);
+    expect(names('db-011')).toEqual(['nix-config']);
+    expect(names('xweb-1')).toEqual(['nix-config', 'monitoring']);
+  });
+
+  it('a host no repo selects, and a --repo not for the host: the file, the line and the fix', async () => {
+    const { assertHostRepos, assertRepoForHost } = await import('../../scripts/lib/config/index.js');
+    const c = parseConfig(FLEET.replace('  nix-config:\n    url: git@github.com:acme/nix-config.git\n', '  nix-config:\n    url: git@github.com:acme/nix-config.git\n    hosts: [web-*]\n'), FILE);
+    const line = (fn: () => unknown) => {
+      try {
+        fn();
+      } catch (e) {
+        return (e as ConfigError).oneLine();
+      }
+      return 'no error';
+    };
+    expect(line(() => assertHostRepos(c, 'db-99'))).toMatch(/host db-99 gets no repo: .*deploy-keys\.yaml selects it \(check the name, or add it to the hosts of a repo: nix-config \(\/srv\/fleet\/deploy-keys\.yaml:9\), nix-secrets \(.*:12\), monitoring \(.*:16\); a host that should lose every repo is removed with "deploy-keys revoke db-99"\)$/);
+    expect(assertHostRepos(c, 'db-01').map((r) => r.name)).toEqual(['nix-secrets']);
+    expect(line(() => assertRepoForHost(c, 'db-01', 'nix-config'))).toMatch(/^repo nix-config is not for host db-01: \/srv\/fleet\/deploy-keys\.yaml:9 does not select it \(add db-01 .* to repos\.nix-config\.hosts there/);
+    expect(() => assertRepoForHost(c, 'db-01', 'nope')).toThrow(/repo "nope" is not in/);
+    expect(assertRepoForHost(c, 'web-01', 'nix-config').name).toBe('nix-config');
+  });
+
+  it('rejects bad patterns, unknown and nested groups, empty lists, each with file:line and a fix', () => {
+    const bad = (from: string, to: string) => failure(FLEET.replace(from, to)).oneLine();
+    expect(bad('db-0?]', 'DB-0?]')).toMatch(/deploy-keys\.yaml:11: repos\.nix-secrets\.hosts\.1: "DB-0\?" has upper-case letters/);
+    expect(bad('db-0?]', 'db_01]')).toMatch(/:11: repos\.nix-secrets\.hosts\.1: "db_01" is not a host name or pattern/);
+    expect(bad('db-0?]', '-db]')).toMatch(/hosts\.1: "-db" is not an RFC 1123 label/);
+    expect(bad('group:web, db-0?]', 'group:wbe, db-0?]')).toMatch(/:11: repos\.nix-secrets\.hosts\.0: unknown host group "wbe" \(defined in host_groups: web, canary\)/);
+    expect(bad('[web-canary-?]', '[group:web]')).toMatch(/:5: host_groups\.canary\.0: "group:web": a group cannot name another group/);
+    expect(bad('[web-canary-?]', '[]')).toMatch(/:5: host_groups\.canary: must list at least one host name or pattern/);
+    expect(bad('  canary:', '  Canary:')).toMatch(/host_groups\.Canary: "Canary" is not a group name/);
+    expect(bad('hosts: [group:web, db-0?]', 'hosts: []')).toMatch(/:11: repos\.nix-secrets\.hosts: is an empty list \(name at least one host, pattern or group:NAME, or remove hosts: to give the repo to every host\)/);
+    expect(bad('hosts: [group:web, db-0?]', 'hosts: web-*')).toMatch(/repos\.nix-secrets\.hosts: must be a list of host names, patterns or group:NAME/);
+    expect(bad('except: [db-*]', 'exept: [db-*]')).toMatch(/repos\.monitoring\.exept: unknown key \(allowed here: url, clone_to, hosts, except\)/);
+    expect(bad('hosts: [group:web, db-0?]', `hosts: [${'a'.repeat(64)}]`)).toMatch(/is not a host name or pattern/);
+  });
+});

@@ -9,7 +9,8 @@ import { readYamlDocument } from '../bounded-yaml/index.js';
 import { ConfigError } from '../errors.js';
 import { repoNameProblem } from '../names.js';
 import { parseRepoUrl, parseSshTarget } from './repo-url.js';
-import type { Config, ForgeConfig, GithubForgeConfig, RepoConfig } from './types.js';
+import { GROUP_PREFIX, groupNameProblem, hostPatternProblem } from './hosts.js';
+import type { Config, ForgeConfig, GithubForgeConfig, HostSelection, RepoConfig } from './types.js';
 
 export const DEFAULT_CONFIG_NAME = 'deploy-keys.yaml';
 
@@ -46,12 +47,15 @@ class Reader {
       });
     }
   }
-  fail(at: Path, problem: string, hint?: string): never {
+  /** `FILE:LINE` of the node at `at` (`FILE` when it has no position). */
+  where(at: Path): string {
     const node = at.length ? this.doc.getIn(at, true) : this.doc.contents;
     const offset = (node as { range?: [number, number] } | null)?.range?.[0];
-    const line = offset === undefined ? '' : `:${this.lines.linePos(offset).line}`;
+    return offset === undefined ? this.file : `${this.file}:${this.lines.linePos(offset).line}`;
+  }
+  fail(at: Path, problem: string, hint?: string): never {
     const where = at.length ? `${at.join('.')}: ` : '';
-    throw new ConfigError(`${this.file}${line}: ${where}${problem}`, hint ? { hint } : {});
+    throw new ConfigError(`${this.where(at)}: ${where}${problem}`, hint ? { hint } : {});
   }
   map(at: Path, optional = false): YAMLMap | undefined {
     const node = at.length ? this.doc.getIn(at, true) : this.doc.contents;
@@ -75,6 +79,13 @@ class Reader {
       keys.push(k);
     }
     return keys;
+  }
+  /** A list of strings (absent: undefined). */
+  strings(at: Path, what: string): string[] | undefined {
+    const node = this.doc.getIn(at, true);
+    if (node == null || (isScalar(node) && node.value == null)) return undefined;
+    if (!isSeq(node)) this.fail(at, `must be a list of ${what}`);
+    return node.items.map((_, i) => this.string([...at, i]));
   }
   raw(at: Path): unknown {
     const v = this.doc.getIn(at);
@@ -105,7 +116,7 @@ class Reader {
   }
 }
 
-const TOP_KEYS = ['secrets_dir', 'forge', 'known_hosts', 'repos', 'rotation', 'audit'] as const;
+const TOP_KEYS = ['secrets_dir', 'forge', 'known_hosts', 'host_groups', 'repos', 'rotation', 'audit'] as const;
 const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export function parseConfig(text: string, file: string): Config {
@@ -137,24 +148,26 @@ export function parseConfig(text: string, file: string): Config {
     });
   }
 
+  const groups = parseHostGroups(r);
   const repos: RepoConfig[] = [];
   for (const name of r.keys(['repos'], [])) {
     const problem = repoNameProblem(name);
     if (problem) r.fail(['repos', name], `repo name ${problem}`, 'use a name like nix-config');
-    r.keys(['repos', name], ['url', 'clone_to']);
+    r.keys(['repos', name], ['url', 'clone_to', 'hosts', 'except']);
     const rawUrl = r.string(['repos', name, 'url']);
     const url = parseRepoUrl(rawUrl);
     if (typeof url === 'string') r.fail(['repos', name, 'url'], `${JSON.stringify(rawUrl)} ${url}`, 'use git@github.com:owner/repo.git or ssh://git@host:port/path.git');
+    const hosts = parseHostSelection(r, name, groups);
+    const repo: RepoConfig = { name, url, ...(hosts ? { hosts } : {}) };
     // Absent: <home>/<name> of the user the script installs for (activation/render.ts), as in the NixOS module.
-    if (r.raw(['repos', name, 'clone_to']) === undefined) {
-      repos.push({ name, url });
-      continue;
+    if (r.raw(['repos', name, 'clone_to']) !== undefined) {
+      const cloneTo = r.string(['repos', name, 'clone_to']);
+      if (!path.isAbsolute(cloneTo) || !/^\/[A-Za-z0-9._/@+-]*$/.test(cloneTo) || cloneTo.split('/').includes('..')) {
+        r.fail(['repos', name, 'clone_to'], `${JSON.stringify(cloneTo)} must be an absolute path of letters, digits and . _ - @ + /`);
+      }
+      repo.cloneTo = cloneTo.replace(/\/+$/, '') || '/';
     }
-    const cloneTo = r.string(['repos', name, 'clone_to']);
-    if (!path.isAbsolute(cloneTo) || !/^\/[A-Za-z0-9._/@+-]*$/.test(cloneTo) || cloneTo.split('/').includes('..')) {
-      r.fail(['repos', name, 'clone_to'], `${JSON.stringify(cloneTo)} must be an absolute path of letters, digits and . _ - @ + /`);
-    }
-    repos.push({ name, url, cloneTo: cloneTo.replace(/\/+$/, '') || '/' });
+    repos.push(repo);
   }
   if (repos.length === 0) r.fail(['repos'], 'must name at least one repository');
 
@@ -173,6 +186,56 @@ export function parseConfig(text: string, file: string): Config {
     },
     audit: { unusedDays: r.int(['audit', 'unused_days'], 30, 1, 3650) },
   };
+}
+
+/** `host_groups: { NAME: [pattern, …] }`: named lists of host names and patterns (flat: a group names no group). */
+function parseHostGroups(r: Reader): Map<string, string[]> {
+  const groups = new Map<string, string[]>();
+  for (const name of r.keys(['host_groups'], [])) {
+    const problem = groupNameProblem(name);
+    if (problem) r.fail(['host_groups', name], `${JSON.stringify(name)} ${problem}`, 'use a name like web or db-eu');
+    const items = r.strings(['host_groups', name], 'host names or patterns');
+    if (!items?.length) r.fail(['host_groups', name], 'must list at least one host name or pattern', 'e.g. [web-*, edge-01]');
+    items.forEach((p, i) => {
+      if (p.startsWith(GROUP_PREFIX)) r.fail(['host_groups', name, i], `${JSON.stringify(p)}: a group cannot name another group`, 'list the other group\'s patterns here, or name both groups in the repo\'s hosts');
+      const pp = hostPatternProblem(p);
+      if (pp) r.fail(['host_groups', name, i], `${JSON.stringify(p)} ${pp}`, 'e.g. web-01, web-*, db-0?');
+    });
+    groups.set(name, items);
+  }
+  return groups;
+}
+
+/**
+ * `repos.<name>.hosts` and `.except`: host names, patterns and `group:NAME`;
+ * undefined when neither is given (every host gets the repo).
+ */
+function parseHostSelection(r: Reader, repo: string, groups: Map<string, string[]>): HostSelection | undefined {
+  const list = (key: 'hosts' | 'except'): string[] | undefined => {
+    const at = ['repos', repo, key];
+    const items = r.strings(at, 'host names, patterns or group:NAME');
+    if (items === undefined) return undefined;
+    if (items.length === 0) {
+      r.fail(at, 'is an empty list', key === 'hosts' ? 'name at least one host, pattern or group:NAME, or remove hosts: to give the repo to every host' : 'remove except: or name a host');
+    }
+    return items.flatMap((item, i) => {
+      if (item.startsWith(GROUP_PREFIX)) {
+        const group = groups.get(item.slice(GROUP_PREFIX.length));
+        if (!group) {
+          const known = [...groups.keys()];
+          r.fail([...at, i], `unknown host group ${JSON.stringify(item.slice(GROUP_PREFIX.length))}`, known.length ? `defined in host_groups: ${known.join(', ')}` : 'define it under host_groups: (e.g. host_groups: { web: [web-*] })');
+        }
+        return group;
+      }
+      const problem = hostPatternProblem(item);
+      if (problem) r.fail([...at, i], `${JSON.stringify(item)} ${problem}`, 'e.g. web-01, web-*, db-0?, group:web');
+      return [item];
+    });
+  };
+  const include = list('hosts');
+  const exclude = list('except');
+  if (include === undefined && exclude === undefined) return undefined;
+  return { include: include ?? [], exclude: exclude ?? [], at: r.where(['repos', repo, include === undefined ? 'except' : 'hosts']) };
 }
 
 function parseForge(r: Reader): ForgeConfig {

@@ -65,12 +65,27 @@ export type ForgeConfig = GithubForgeConfig | GiteaForgeConfig | GitlabForgeConf
 /** `forge.type`: which provider registers the keys. */
 export type ForgeType = ForgeConfig['type'];
 
+/**
+ * Which hosts get a repo (`repos.<name>.hosts` / `except`): lower-case host
+ * names and patterns (`*`, `?`), `group:NAME` references already expanded.
+ * A host is selected when it matches `include` (or `include` is empty) and
+ * does not match `exclude`.
+ */
+export interface HostSelection {
+  include: string[];
+  exclude: string[];
+  /** `FILE:LINE` of the repo's `hosts` (else `except`) entry, for messages. */
+  at: string;
+}
+
 export interface RepoConfig {
   /** The config key, validated: `[a-z0-9][a-z0-9._-]*`. */
   name: string;
   url: RepoUrl;
   /** Absolute path on the host where the repo is cloned; absent: `<home>/<name>` of the user installed for. */
   cloneTo?: string;
+  /** Absent: every host gets the repo. */
+  hosts?: HostSelection;
 }
 
 export interface Config {
