@@ -8,7 +8,7 @@ import { open } from 'node:fs/promises';
 import path from 'node:path';
 import type { CliContext } from './context.js';
 import type { Config } from '../lib/config/index.js';
-import { hostFilePath } from '../lib/config/index.js';
+import { hostFilePath, reposForHost } from '../lib/config/index.js';
 import { DeployKeysError, describeUnknown } from '../lib/errors.js';
 import { assertHostName } from '../lib/names.js';
 
@@ -29,7 +29,8 @@ export const SCRIPT_OPTIONS_HELP = `  --user USER      install for USER (default
   --insteadof      also write git url.<alias>.insteadOf rules to ~/.gitconfig (for
                    https URLs; used only when HOME is the user's; prefix matches)
   --pull           fast-forward existing checkouts
-  --repo NAME      only this repo (repeatable; default every configured repo)`;
+  --repo NAME      only this repo (repeatable; default every repo deploy-keys.yaml
+                   gives the host: repos.<name>.hosts / except)`;
 
 export interface ScriptFlags {
   user?: string | undefined;
@@ -82,7 +83,7 @@ export async function decryptHostKeys(config: Config, host: string, env: NodeJS.
   const { SLOT_KEY } = await import('../lib/lifecycle/index.js');
   const section = dec.tree instanceof Map ? dec.tree.get(SLOT_KEY.current) : undefined;
   const keys = new Map<string, string>();
-  for (const repo of config.repos) {
+  for (const repo of reposForHost(config, host)) {
     if (only && !only.includes(repo.name)) continue;
     const pem = section instanceof Map ? section.get(repo.name) : undefined;
     if (typeof pem !== 'string') {

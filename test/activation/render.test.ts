@@ -131,6 +131,27 @@ describe('clone_to', () => {
   });
 });
 
+describe('per-host repos (repos.<name>.hosts)', () => {
+  const yaml = GITHUB_YAML.replace('    clone_to: /var/lib/nix-secrets\n', '    clone_to: /var/lib/nix-secrets\n    hosts: [db-*]\n');
+
+  test("a host's script and description hold only the repos the config gives it", () => {
+    const c = config(yaml);
+    expect(activationDescription(c, 'web-01').repos.map((r) => r.name)).toEqual(['nix-config']);
+    expect(activationDescription(c, 'db-01').repos.map((r) => r.name)).toEqual(['nix-config', 'nix-secrets']);
+    const web = renderActivationScript(c, 'web-01');
+    expect(web).toContain('nix-config');
+    expect(web).not.toContain('nix-secrets');
+    expect(renderActivationScript(c, 'db-01')).toContain('nix-secrets');
+  });
+
+  test('--repo names only repos the host gets; a host no repo selects is an error naming the config', () => {
+    const c = config(yaml.replace('  nix-config:\n    url: git@github.com:acme/nix-config.git\n', '  nix-config:\n    url: git@github.com:acme/nix-config.git\n    hosts: [web-*, db-*]\n'));
+    expect(() => renderActivationScript(c, 'web-01', { repos: ['nix-secrets'] })).toThrow(/repo nix-secrets is not for host web-01: \/srv\/fleet\/deploy-keys\.yaml:\d+ does not select it/);
+    expect(activationDescription(c, 'db-01', { repos: ['nix-secrets'] }).repos.map((r) => r.name)).toEqual(['nix-secrets']);
+    expect(() => activationDescription(c, 'mail-01')).toThrow(/host mail-01 gets no repo/);
+  });
+});
+
 describe('rendered script', () => {
   const script = renderActivationScript(config(SSH_FORGE_YAML), 'web-01', { insteadOf: true });
 

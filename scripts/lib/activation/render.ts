@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Config, RepoConfig } from '../config/index.js';
+import { assertHostRepos, assertRepoForHost, type Config, type RepoConfig } from '../config/index.js';
 import { ConfigError } from '../errors.js';
 import { hostNameProblem, repoNameProblem } from '../names.js';
 import { publicKeyProblem, renderKnownHostsFile, type Endpoint } from './known-hosts.js';
@@ -33,7 +33,7 @@ export interface ActivationOptions {
    * script derives the .pub with ssh-keygen and can only catch unreadable keys.
    */
   publicKeys?: ReadonlyMap<string, string> | Readonly<Record<string, string>>;
-  /** Only these repos (default: every configured repo). */
+  /** Only these repos, each one the config gives the host (default: every repo it gives the host). */
   repos?: readonly string[];
 }
 
@@ -84,10 +84,11 @@ export function activationInput(config: Config, host: string, opts: ActivationOp
   if (!PATH_RE.test(home) || home.split('/').includes('..')) {
     fail(`home ${JSON.stringify(home)} must be an absolute path of letters, digits and . _ - @ + /`);
   }
-  let repos = config.repos;
+  // Only the repos the config gives this host (repos.<name>.hosts): least privilege.
+  let repos = assertHostRepos(config, host);
   if (opts.repos) {
     const want = new Set(opts.repos);
-    for (const n of want) if (!repos.some((r) => r.name === n)) fail(`repo ${JSON.stringify(n)} is not configured`);
+    for (const n of want) assertRepoForHost(config, host, n);
     repos = repos.filter((r) => want.has(r.name));
   }
   if (repos.length === 0) fail('no repos to install');
