@@ -16,6 +16,8 @@
   # A host file and `deploy-keys activation web-01 --json` of the fleet in ./fleet.
   sopsFile ? ./fleet/sops/web-01.yaml,
   descriptionFile ? ./fleet/web-01.json,
+  # `deploy-keys activation db-01 --json` of the same fleet: a host with other repos.
+  dbDescriptionFile ? ./fleet/db-01.json,
 }:
 
 let
@@ -241,6 +243,18 @@ let
         expectEq "script" s.script ((import ../lib.nix).renderScript d)
         ++ expectEq "repos" (attrNames s.repos) (lib.sort lib.lessThan (map (r: r.name) d.repos))
         ++ expectEq "host, user, home" { inherit (s) hostName user home; } { hostName = d.host; inherit (d) user home; };
+    };
+
+    # Another host of the same fleet: only the repos deploy-keys.yaml gives it
+    # (db-secrets, nix-config; not infra), so only their secrets are declared.
+    description-file-per-host = clean {
+      modules = [ sopsModule sopsKeys nixosModules.default base { services.deploy-keys.descriptionFile = dbDescriptionFile; } ];
+      checks = s:
+        let d = builtins.fromJSON (builtins.readFile dbDescriptionFile); in
+        expectEq "repos" (attrNames s.repos) [ "db-secrets" "nix-config" ]
+        ++ expectEq "secrets" (attrNames s.secrets) [ "deploy-keys/db-secrets" "deploy-keys/nix-config" ]
+        ++ expectEq "host" s.hostName "db-01"
+        ++ expectEq "script" s.script ((import ../lib.nix).renderScript d);
     };
 
     # Imported through both flake outputs and by path: declared once.

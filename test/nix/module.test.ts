@@ -38,6 +38,7 @@ const SCENARIOS = [
   'secret-paths',
   'secrets-root',
   'description-file',
+  'description-file-per-host',
   'imported-twice',
   'disabled',
   'bad-url',
@@ -194,8 +195,10 @@ describe.skipIf(!inputs.ok)(`the NixOS module with nixpkgs lib and sops-nix${inp
     expect(value).toBe(gitSshCommand('/root'));
   });
 
-  test('nix/checks/fleet/web-01.json is what `deploy-keys activation web-01 --json` prints for its fleet', () => {
-    expect(readFileSync(path.join(FIXTURE_FLEET, 'web-01.json'), 'utf8')).toBe(cli(FIXTURE_FLEET, {}, 'activation', 'web-01', '--json'));
+  test('nix/checks/fleet/{web,db}-01.json are what `deploy-keys activation <host> --json` prints for its fleet', () => {
+    for (const host of ['web-01', 'db-01']) {
+      expect(readFileSync(path.join(FIXTURE_FLEET, `${host}.json`), 'utf8'), host).toBe(cli(FIXTURE_FLEET, {}, 'activation', host, '--json'));
+    }
   });
 
   test("the sops-nix manifest gives sops-install-secrets every field of its secret struct, with values it accepts", () => {
