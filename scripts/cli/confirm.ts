@@ -1,7 +1,8 @@
 /**
  * The confirmation policy of the changing commands: --yes never asks; on a
- * terminal the plan is shown and the operator answers; without a terminal
- * additive commands proceed and deleting ones refuse (they need --yes), so
+ * terminal the plan is shown and the operator answers; without a terminal a
+ * plan that only adds proceeds and one that deletes anything (rotate
+ * --finish, revoke, a repo a host no longer gets) refuses: it needs --yes. So
  * nothing ever waits for input.
  */
 import { createInterface } from 'node:readline';
@@ -25,14 +26,13 @@ async function ask(io: Io, question: string): Promise<string> {
   }
 }
 
-/** `deletes`: the command removes keys or recipients (rotate --finish, revoke), so it never runs unattended without --yes. */
-export function confirmer(io: Io, yes: boolean, deletes: boolean): ((plan: Plan) => Promise<boolean>) | undefined {
+export function confirmer(io: Io, yes: boolean): ((plan: Plan) => Promise<boolean>) | undefined {
   if (yes) return undefined;
   return async (plan) => {
     if (!io.stdin.isTTY) {
       const deleting = plan.steps.filter(isDeletion);
       const [first] = deleting;
-      if (!deletes || first === undefined) return true;
+      if (first === undefined) return true;
       throw new DeployKeysError(`${plan.command} ${plan.host}: would ${describeStep(first, plan.host)}${deleting.length > 1 ? ` (and ${deleting.length - 1} more)` : ''}, and stdin is not a terminal`, {
         hint: 'pass --yes to confirm, or --dry-run to see the plan',
       });

@@ -18,7 +18,7 @@ function key(id: string, fp: string, title: string, extra: Partial<DeployKey> = 
 const record = (fp: string, created: number, extra: Record<string, string> = {}) => ({ fingerprint: fp, publicKey: `ssh-ed25519 ${fp}`, title: 'web-01-nix-config-deploy', createdAt: at(created), ...extra });
 
 function audit(states: HostState[], keys: DeployKey[]) {
-  return auditFindings({ repos: ['nix-config'], states, listings: new Map([['nix-config', keys]]), recipients: new Map(), now: new Date(NOW), maxAgeDays: 90, unusedDays: 30 });
+  return auditFindings({ repos: ['nix-config'], reposOf: () => ['nix-config'], states, listings: new Map([['nix-config', keys]]), recipients: new Map(), now: new Date(NOW), maxAgeDays: 90, unusedDays: 30 });
 }
 const kinds = (states: HostState[], keys: DeployKey[]) => audit(states, keys).map((f) => f.kind);
 

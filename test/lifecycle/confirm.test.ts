@@ -12,8 +12,8 @@ function io() {
 const plan = (steps: Plan['steps']): Plan => ({ command: 'revoke', host: 'web-01', steps, notes: [], warnings: [] });
 
 describe('confirmation without a terminal', () => {
-  it('a deleting command refuses every deleting step without --yes, and never waits', async () => {
-    const ask = confirmer(io(), false, true)!;
+  it('refuses every deleting step without --yes, whatever the command, and never waits', async () => {
+    const ask = confirmer(io(), false)!;
     const deleting: Plan['steps'][] = [
       [{ op: 'forge-remove', repo: 'r', id: '1', fingerprint: 'SHA256:x', title: 't', reason: 'x' }],
       [{ op: 'purge-host-file', file: '/s/web-01.yaml' }],
@@ -22,6 +22,9 @@ describe('confirmation without a terminal', () => {
     ];
     for (const steps of deleting) await expect(ask(plan(steps)), steps[0]!.op).rejects.toThrow(/stdin is not a terminal/);
     await expect(ask(plan([{ op: 'mark-revoked', purged: false }]))).resolves.toBe(true);
-    expect(confirmer(io(), true, true)).toBeUndefined();
+    // vm-fresh withdrawing a repo the config no longer gives the host deletes too.
+    await expect(ask({ ...plan(deleting[0]!), command: 'vm-fresh' })).rejects.toThrow(/^vm-fresh web-01: would delete deploy key 1/);
+    await expect(ask({ ...plan([{ op: 'forge-add', repo: 'r', slot: 'current', title: 't' }]), command: 'vm-fresh' })).resolves.toBe(true);
+    expect(confirmer(io(), true)).toBeUndefined();
   });
 });

@@ -336,16 +336,16 @@ describe('status and audit', () => {
     await new Lifecycle(w.deps()).vmFresh('web-02', { dryRun: false });
     await new Lifecycle(w.deps()).rotate('web-02', { dryRun: false, olderThanDays: 0 });
     const listings = new Map([['nix-config', await w.forge.list('nix-config')]]);
-    const s1 = hostStatus((await w.states.load('web-01'))!, w.repos, listings, w.clock.date(), 90);
+    const s1 = hostStatus((await w.states.load('web-01'))!, w.repos, w.repos, listings, w.clock.date(), 90);
     expect(s1.rows[0]).toMatchObject({ registration: 'registered', readOnly: true, enabled: true, rotation: 'none', ageDays: 0 });
-    const s2 = hostStatus((await w.states.load('web-02'))!, w.repos, listings, w.clock.date(), 90);
+    const s2 = hostStatus((await w.states.load('web-02'))!, w.repos, w.repos, listings, w.clock.date(), 90);
     expect(s2.rows.map((r) => [r.slot, r.rotation])).toEqual([
       ['current', 'awaiting-finish'],
       ['previous', 'awaiting-finish'],
     ]);
 
     const states = [(await w.states.load('web-01'))!, (await w.states.load('web-02'))!];
-    const base = { repos: w.repos, states, recipients: new Map(), maxAgeDays: 90, unusedDays: 30 };
+    const base = { repos: w.repos, reposOf: () => w.repos, states, recipients: new Map(), maxAgeDays: 90, unusedDays: 30 };
     expect(auditFindings({ ...base, listings, now: w.clock.date() })).toEqual([]);
 
     const intruder = realKeys.generate('evil');

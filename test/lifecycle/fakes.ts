@@ -232,8 +232,15 @@ export function fakeWorld(repos = ['nix-config', 'dotfiles']) {
   const log = new FakeLog();
   const sops = new FakeSops();
   const hostKeys = new FakeHostKeys();
-  const deps = (extra: Partial<LifecycleDeps> = {}): LifecycleDeps => ({ repos, forge, secrets, sops, hostKeys, keys: realKeys, clock, log, states, locks: noLocks, ...extra });
-  return { clock, forge, secrets, sops, hostKeys, states, log, deps, repos };
+  /** Per host, the repos the "config" gives it; a host not named here gets every repo. */
+  const assigned = new Map<string, string[]>();
+  const reposFor = (host: string, o?: { required: boolean }) => {
+    const mine = assigned.get(host) ?? repos;
+    if (o?.required && mine.length === 0) throw new Error(`host ${host} gets no repo`);
+    return repos.filter((r) => mine.includes(r));
+  };
+  const deps = (extra: Partial<LifecycleDeps> = {}): LifecycleDeps => ({ repos, reposFor, forge, secrets, sops, hostKeys, keys: realKeys, clock, log, states, locks: noLocks, ...extra });
+  return { clock, forge, secrets, sops, hostKeys, states, log, deps, repos, assigned };
 }
 
 /** Throws Crash after the n-th step whose name starts with `prefix` (simulates an abrupt stop). */

@@ -255,6 +255,42 @@ describe.skipIf(!haveTools('age', 'ssh-keygen'))('revoke interrupted after every
   });
 });
 
+describe('a repo taken from the host, interrupted after every step, then re-run', () => {
+  /** web-01 has keys for both repos, then the config gives dotfiles to web-02 only. */
+  const prepare = async (f: Fleet) => {
+    expect((await f.cli(['vm-fresh', 'web-01', '--yes'])).code).toBe(0);
+    const text = await fs.readFile(f.configFile, 'utf8');
+    await fs.writeFile(f.configFile, text.replace('    url: git@github.com:acme/dotfiles.git\n', '    url: git@github.com:acme/dotfiles.git\n    hosts: [web-02]\n'));
+  };
+
+  for (const [command, op, rerun] of [
+    ['vm-fresh', (lc: Lifecycle) => lc.vmFresh('web-01', { dryRun: false }), ['vm-fresh', 'web-01', '--yes']],
+    ['rotate', (lc: Lifecycle) => lc.rotate('web-01', { dryRun: false, olderThanDays: 0 }), ['rotate', 'web-01', '--older-than', '0', '--yes']],
+  ] as const) {
+    it(`${command}: the key leaves the forge before the host file, and a re-run finishes`, async () => {
+      const names = await stepNames(op, prepare);
+      expect(names.slice(0, 2)).toEqual([expect.stringMatching(/^forge-remove:dotfiles:/), 'write-host-file:1']);
+      for (const name of names) {
+        const f = await newFleet();
+        await prepare(f);
+        const installed = new Map([...(await currentKeys(f, 'web-01'))].filter(([repo]) => repo === 'nix-config'));
+        await expect(op(new Lifecycle(await deps(f, crashAfter(name).hook)))).rejects.toBeInstanceOf(Crash);
+        await invariants(f, 'web-01', `crash after ${name}`);
+        stillValid(f, 'web-01', installed, `crash after ${name}`);
+        const r = await f.cli([...rerun]);
+        expect(r.code, `${name}: ${r.stderr}`).toBe(0);
+        await invariants(f, 'web-01', `re-run after ${name}`);
+        expect(f.forgeKeys('web-01').filter((k) => k.repo === 'dotfiles'), name).toEqual([]);
+        const tree = await f.decrypt('web-01');
+        for (const slot of ['deploy-keys', 'deploy-keys-next', 'deploy-keys-previous']) expect(Object.keys((tree[slot] as object | undefined) ?? {}), `${name} ${slot}`).not.toContain('dotfiles');
+        const st = JSON.parse(await fs.readFile(path.join(f.dir, 'sops', 'deploy-keys-state', 'web-01.json'), 'utf8')) as HostState;
+        expect(Object.keys(st.repos), name).toEqual(['nix-config']);
+        expect(st.operation, name).toBeUndefined();
+      }
+    });
+  }
+});
+
 describe.skipIf(!existsSync(CLI))('the built CLI killed with SIGKILL (DEPLOY_KEYS_FAULT)', () => {
   it('vm-fresh killed right after the first registration converges on re-run; the stale lock is taken over', async () => {
     const f = await newFleet();

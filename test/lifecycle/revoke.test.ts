@@ -113,7 +113,7 @@ describe('revoke and .sops.yaml', () => {
     expect(st.revoked).toBeDefined();
     const fp = st.revokedFingerprints![0]!;
     const listings = new Map([['nix-config', [{ status: 'registered' as const, id: '999', repo: 'nix-config', title: 'innocent', publicKey: 'x', fingerprint: fp, readOnly: true, lastUsed: new Date().toISOString() }]]]);
-    const kinds = auditFindings({ repos: w.repos, states: [st], listings, recipients: new Map(), now: w.clock.date(), maxAgeDays: 90, unusedDays: 30 }).map((f) => f.kind);
+    const kinds = auditFindings({ repos: w.repos, reposOf: () => w.repos, states: [st], listings, recipients: new Map(), now: w.clock.date(), maxAgeDays: 90, unusedDays: 30 }).map((f) => f.kind);
     expect(kinds).toContain('revoked-host-key');
   });
 });

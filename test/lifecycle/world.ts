@@ -19,6 +19,14 @@ export const REPOS = { 'nix-config': 'acme/nix-config', dotfiles: 'acme/dotfiles
 
 export type { CliResult };
 
+export interface FleetOptions {
+  repos?: Record<string, string>;
+  /** The forge's credential lines (default `token_env: GH_TOKEN`), e.g. a GitHub App's `auth:` block. */
+  auth?: string;
+  /** Lines added to each repo's entry, by repo name (e.g. `    hosts: [web-*]\n`). */
+  repoLines?: Record<string, string>;
+}
+
 export class Fleet {
   constructor(
     readonly dir: string,
@@ -28,51 +36,11 @@ export class Fleet {
     readonly env: NodeJS.ProcessEnv,
   ) {}
 
-  /** `auth`: the forge's credential lines (default `token_env: GH_TOKEN`), e.g. a GitHub App's `auth:` block. */
-  static async create(gh: GithubApiDouble, opts: { repos?: Record<string, string>; auth?: string } = {}): Promise<Fleet> {
-    const dir = mkdtempSync(path.join(tmpdir(), 'dk-life-'));
-    const repos = opts.repos ?? REPOS;
-    const identity = await generateX25519Identity();
-    const recipient = await identityToRecipient(identity);
-    await fs.mkdir(path.join(dir, 'sops'), { mode: 0o700 });
-    await fs.writeFile(
-      path.join(dir, 'deploy-keys.yaml'),
-      `secrets_dir: sops
-forge:
-  type: github
-  api_url: ${gh.url}
-${opts.auth ?? '  token_env: GH_TOKEN\n'}  writes_per_minute: 0
-  writes_per_hour: 0
-repos:
-${Object.entries(repos).map(([n, full]) => `  ${n}:\n    url: git@github.com:${full}.git\n`).join('')}rotation:
-  max_age_days: 90
-  grace_days: 7
-`,
-    );
-    await fs.writeFile(
-      path.join(dir, '.sops.yaml'),
-      `# fleet keys
-keys:
-  - &operator ${recipient}
-creation_rules:
-  - path_regex: ^sops/.*\\.yaml$
-    key_groups:
-      - age:
-          - *operator
-`,
-    );
-    const env: NodeJS.ProcessEnv = {
-      PATH: process.env.PATH,
-      HOME: dir,
-      USER: 'tester',
-      DEPLOY_KEYS_ACTOR: 'tester',
-      SOPS_AGE_KEY: identity,
-      GH_TOKEN: gh.token,
-      NO_COLOR: '1',
-    };
-    return new Fleet(dir, gh, identity, recipient, env);
+  static async create(gh: GithubApiDouble, opts: FleetOptions = {}): Promise<Fleet> {
+    const forge = `forge:\n  type: github\n  api_url: ${gh.url}\n${opts.auth ?? '  token_env: GH_TOKEN\n'}  writes_per_minute: 0\n  writes_per_hour: 0\n`;
+    const { dir, identity, recipient, env } = await fleetDir(forge, 'github.com', opts);
+    return new Fleet(dir, gh, identity, recipient, { ...env, GH_TOKEN: gh.token });
   }
-
   get configFile() {
     return path.join(this.dir, 'deploy-keys.yaml');
   }
@@ -132,6 +100,42 @@ creation_rules:
   cleanup() {
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * A fleet directory: deploy-keys.yaml with `forge` (the forge block) and the
+ * repos on `gitHost`, sops/ and a .sops.yaml for a fresh operator age
+ * identity, and the environment the CLI runs with.
+ */
+export async function fleetDir(forge: string, gitHost: string, opts: FleetOptions = {}) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'dk-life-'));
+  const repos = opts.repos ?? REPOS;
+  const identity = await generateX25519Identity();
+  const recipient = await identityToRecipient(identity);
+  await fs.mkdir(path.join(dir, 'sops'), { mode: 0o700 });
+  await fs.writeFile(
+    path.join(dir, 'deploy-keys.yaml'),
+    `secrets_dir: sops
+${forge}repos:
+${Object.entries(repos).map(([n, full]) => `  ${n}:\n    url: git@${gitHost}:${full}.git\n${opts.repoLines?.[n] ?? ''}`).join('')}rotation:
+  max_age_days: 90
+  grace_days: 7
+`,
+  );
+  await fs.writeFile(
+    path.join(dir, '.sops.yaml'),
+    `# fleet keys
+keys:
+  - &operator ${recipient}
+creation_rules:
+  - path_regex: ^sops/.*\\.yaml$
+    key_groups:
+      - age:
+          - *operator
+`,
+  );
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: dir, USER: 'tester', DEPLOY_KEYS_ACTOR: 'tester', SOPS_AGE_KEY: identity, NO_COLOR: '1' };
+  return { dir, identity, recipient, env };
 }
 
 function toObj(v: unknown): unknown {

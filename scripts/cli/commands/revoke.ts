@@ -53,7 +53,7 @@ export const command: Command = {
     const config = await ctx.config();
     const { wire, Lifecycle, hostResultJson, printHostResult } = await import('../../lib/lifecycle/index.js');
     const { confirmer } = await import('../confirm.js');
-    const confirm = confirmer(ctx, Boolean(values.yes), true);
+    const confirm = confirmer(ctx, Boolean(values.yes));
     const deps = await wire(config, ctx.env, ctx, { json: Boolean(values.json), manual: Boolean(values.manual), ...(confirm ? { confirm } : {}) });
     if (deps.forge.kind === 'manual') {
       const { forgeTokenEnv } = await import('../../lib/config/index.js');

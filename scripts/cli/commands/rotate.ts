@@ -14,6 +14,10 @@ current (deploy-keys.<repo>) with the old key kept as deploy-keys-previous.<repo
 the old key stays valid on the forge. Hosts pick up the new key at their next
 activation.
 
+A repo the config no longer gives a host (repos.<name>.hosts / except) loses
+its key in the same run: deleted on the forge, then from the host file (this
+needs --yes without a terminal).
+
 --finish removes the old keys from the forge and the host file once the new key
 has been used (forge last_used), or after rotation.grace_days, or at once with
 --force. An old key is never removed while its replacement is not registered.
@@ -55,7 +59,7 @@ export const command: Command = {
     const config = await ctx.config();
     const { wire, Lifecycle, hostResultJson, provisionedHosts } = await import('../../lib/lifecycle/index.js');
     const { confirmer } = await import('../confirm.js');
-    const confirm = confirmer(ctx, Boolean(values.yes), true);
+    const confirm = confirmer(ctx, Boolean(values.yes));
     const deps = await wire(config, ctx.env, ctx, { json: Boolean(values.json), manual: Boolean(values.manual), withActivation: true, ...(confirm ? { confirm } : {}) });
     const hosts = values.all ? await provisionedHosts(config, deps.states) : hostsArg;
     const lc = new Lifecycle(deps);

@@ -7,7 +7,9 @@ const HELP = `Usage: deploy-keys status [HOST…] [--json]
 
 Per host and repo: the key's fingerprint, age, forge id, registration
 (registered, pending, missing, stored), read_only, enabled, last_used and
-rotation state (none, due, in-progress, awaiting-finish). Reads only public
+rotation state (none, due, in-progress, awaiting-finish). A key of a repo the
+config no longer gives the host (repos.<name>.hosts) is listed as such: the
+next vm-fresh or rotate removes it. Reads only public
 data (the state files in <secrets_dir>/deploy-keys-state and one listing per
 repo); no age identity needed. Without HOST: every provisioned host.
 `;

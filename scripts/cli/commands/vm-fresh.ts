@@ -8,9 +8,14 @@ import { assertHostName } from '../../lib/names.js';
 
 const HELP = `Usage: deploy-keys vm-fresh <host>… [--host-key FILE|PUB | --new-host-key [--force]] [-o FILE] [--dry-run] [--json] [--yes] [--manual]
 
-Creates, or completes, a host: one read-only ED25519 deploy key per configured
-repo, stored encrypted in <secrets_dir>/<host>.yaml (other keys in that file are
+Creates, or completes, a host: one read-only ED25519 deploy key per repo the
+config gives the host (every repo, unless repos.<name>.hosts / except choose),
+stored encrypted in <secrets_dir>/<host>.yaml (other keys in that file are
 kept), registered on the forge, and the host's activation script.
+
+A repo the config no longer gives the host loses its key: deleted on the forge
+first, then from the host file. Deletions are shown by --dry-run and need a
+confirmation (--yes without a terminal).
 
 Re-running for a complete host changes nothing and makes no forge write. An
 interrupted run is finished by running the same command again.
@@ -93,14 +98,16 @@ export const command: Command = {
     const config = await ctx.config();
     const { wire, Lifecycle, hostResultJson } = await import('../../lib/lifecycle/index.js');
     const { confirmer } = await import('../confirm.js');
-    // Replacing a host key is never done unattended without --yes.
-    const confirm = confirmer(ctx, Boolean(values.yes), Boolean(values.force));
+    // Any deletion in the plan (a replaced host key, a repo the host no longer gets) needs --yes without a terminal.
+    const confirm = confirmer(ctx, Boolean(values.yes));
     const deps = await wire(config, ctx.env, ctx, { json: Boolean(values.json),
       manual: Boolean(values.manual),
       withActivation: true,
       ...(values.output ? { activationOut: values.output } : {}),
       ...(confirm ? { confirm } : {}),
     });
+    // A host no repo selects: the config's error, before any forge call.
+    for (const host of hosts) deps.reposFor(host, { required: true });
     // One preflight and one listing per repo for every host of the run.
     const lc = new Lifecycle(deps);
     await lc.preflight();

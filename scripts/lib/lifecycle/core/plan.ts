@@ -73,14 +73,20 @@ export interface HostResult {
 
 export interface PlanInput {
   host: string;
-  /** Managed repos in config order. */
+  /** The repos the config gives the host, config order (revoke: every managed repo). */
   repos: readonly string[];
+  /**
+   * Managed repos the config no longer gives the host while it still has a
+   * key for them (host file or public state): vm-fresh and rotate remove
+   * those keys, forge first. Absent = none.
+   */
+  withdrawn?: readonly string[];
   /** Host file path (for the plan text). */
   file: string;
   /** Public view of the decrypted host file; `undefined` = no file (or, for revoke --purge, not decryptable). */
   keys: HostKeysView | undefined;
   state: HostState | undefined;
-  /** Each managed repo's forge keys. */
+  /** The forge keys of each repo in `repos` and `withdrawn`. */
   listings: ReadonlyMap<string, readonly DeployKey[]>;
   now: Date;
 }
@@ -154,7 +160,7 @@ function knownFingerprints(view: HostKeysView | undefined): Set<string> {
 /** Forge keys titled like this host's keys that the host file does not hold. */
 function orphanWarnings(input: PlanInput, view: HostKeysView | undefined, out: string[]): void {
   const fps = knownFingerprints(view);
-  for (const repo of input.repos) {
+  for (const repo of [...input.repos, ...(input.withdrawn ?? [])]) {
     const title = deployKeyTitle(input.host, repo);
     for (const k of input.listings.get(repo) ?? []) {
       if (k.title === title && !fps.has(k.fingerprint)) {
@@ -164,8 +170,37 @@ function orphanWarnings(input: PlanInput, view: HostKeysView | undefined, out: s
   }
 }
 
+/**
+ * Keys of repos the config no longer gives the host: each registered one
+ * leaves the forge (by fingerprint, from the host file and the public state)
+ * before its private half leaves the host file, as every old key does.
+ */
+function withdrawal(input: PlanInput, view: HostKeysView): { removes: Step[]; deletes: Edit[] } {
+  const removes: Step[] = [];
+  const deletes: Edit[] = [];
+  for (const repo of input.withdrawn ?? []) {
+    const fps = new Set<string>();
+    const rs = input.state?.repos[repo];
+    for (const slot of SLOTS) {
+      const info = view[slot][repo];
+      if (info) {
+        fps.add(info.fingerprint);
+        deletes.push({ type: 'delete', slot, repo });
+      }
+      const rec = rs?.[slot];
+      if (rec) fps.add(rec.fingerprint);
+    }
+    for (const k of input.listings.get(repo) ?? []) {
+      if (fps.has(k.fingerprint)) {
+        removes.push({ op: 'forge-remove', repo, id: k.id, fingerprint: k.fingerprint, title: k.title, reason: `${input.host} no longer gets ${repo} (repos.${repo}.hosts in the config)` });
+      }
+    }
+  }
+  return { removes, deletes };
+}
+
 function changesCurrentKeys(steps: readonly Step[]): boolean {
-  return steps.some((st) => st.op === 'write-host-file' && st.edits.some((e) => e.type === 'promote' || (e.type === 'generate' && e.slot === 'current')));
+  return steps.some((st) => st.op === 'write-host-file' && st.edits.some((e) => e.type === 'promote' || e.slot === 'current'));
 }
 
 /** Appends the activation script's rewrite when the plan changes current keys or the script is out of date. */
@@ -304,7 +339,9 @@ export function planVmFresh(input: PlanInput, opts: VmFreshOptions): Plan {
     : { managed: false, keep: undefined, inFile: false, old: retired };
   identitySteps(input, opts, id, steps);
 
-  const edits: Edit[] = [];
+  const { removes, deletes } = withdrawal(input, view);
+  steps.push(...removes);
+  const edits: Edit[] = [...deletes];
   for (const repo of input.repos) {
     if (view.current[repo]) continue;
     if (view.next[repo]) edits.push({ type: 'promote', repo });
@@ -408,7 +445,9 @@ export function planRotate(input: PlanInput, opts: RotateOptions): Plan {
     register.push({ op: 'forge-add', repo, slot: 'next', title });
     promote.push({ type: 'promote', repo });
   }
-  if (generate.length) steps.push({ op: 'write-host-file', file: input.file, create: false, edits: generate });
+  const { removes, deletes } = withdrawal(input, view);
+  steps.push(...removes);
+  if (generate.length || deletes.length) steps.push({ op: 'write-host-file', file: input.file, create: false, edits: [...deletes, ...generate] });
   steps.push(...register);
   if (promote.length) steps.push({ op: 'write-host-file', file: input.file, create: false, edits: promote });
   // The script follows the keys; an interrupted run may have promoted keys before it stopped.

@@ -82,6 +82,11 @@ export function printStatus(out: Out, hosts: HostStatus[], missing: string[]): v
   const widths = header.map((_, i) => Math.max(...rows.map((r) => r[i]?.length ?? 0)));
   for (const r of rows) out.write(`${r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')}\n`);
   for (const h of hosts) if (h.interrupted) out.write(`${h.host}: interrupted ${h.interrupted}; re-run it\n`);
+  for (const h of hosts) {
+    for (const repo of new Set(h.rows.filter((r) => !r.assigned).map((r) => r.repo))) {
+      out.write(`${h.host}: ${repo} is no longer the host's (repos.${repo}.hosts); "deploy-keys vm-fresh ${h.host}" removes its key\n`);
+    }
+  }
   for (const m of missing) out.write(`${m}: no state (never provisioned with vm-fresh?)\n`);
 }
 

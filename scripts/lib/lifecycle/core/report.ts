@@ -35,6 +35,8 @@ export interface StatusRow {
   enabled: boolean | null;
   lastUsed: string | null;
   rotation: RotationState;
+  /** false: the config no longer gives the host this repo; the next vm-fresh or rotate removes the key. */
+  assigned: boolean;
 }
 
 export interface HostStatus {
@@ -45,9 +47,11 @@ export interface HostStatus {
   rows: StatusRow[];
 }
 
+/** `repos`: the managed repos, config order; `assigned`: those the config gives this host. */
 export function hostStatus(
   state: HostState,
   repos: readonly string[],
+  assigned: readonly string[],
   listings: ReadonlyMap<string, readonly DeployKey[]>,
   now: Date,
   maxAgeDays: number,
@@ -78,6 +82,7 @@ export function hostStatus(
         enabled: onForge ? (onForge.enabled ?? true) : null,
         lastUsed: onForge?.lastUsed ?? null,
         rotation,
+        assigned: assigned.includes(repo),
       });
     }
   }
@@ -98,6 +103,7 @@ export const FINDING_RULES = [
   { kind: 'used-after-revoke', level: 'error', summary: "a revoked host's key used after the host was revoked: someone still holds it" },
   { kind: 'old-key-in-use', level: 'error', summary: 'a replaced key still used a day and more after its replacement was registered, and the new key not: the host never picked up its new key, and "rotate --finish" would cut it off' },
   { kind: 'unknown-key', level: 'error', summary: "a key on a managed repo that no host's state knows (drift or intrusion)" },
+  { kind: 'unassigned-key', level: 'error', summary: 'a host\'s key on a repo the config no longer gives the host (repos.<name>.hosts / except); "vm-fresh" or "rotate" of the host removes it' },
   { kind: 'revoked-host-key', level: 'error', summary: 'a key of a revoked host, still on the forge' },
   { kind: 'shared-key', level: 'error', summary: "a host's key also enabled on another managed repo (GitLab, Gitea): removing it from one repo leaves it valid on the other" },
   { kind: 'write-enabled', level: 'error', summary: 'a key with write access' },
@@ -131,6 +137,8 @@ export interface Finding {
 
 export interface AuditInput {
   repos: readonly string[];
+  /** The repos the config gives each host (`repos.<name>.hosts`). */
+  reposOf: (host: string) => readonly string[];
   states: readonly HostState[];
   listings: ReadonlyMap<string, readonly DeployKey[]>;
   /** Per host: the host file's recipients (metadata) and what .sops.yaml expects; absent entries are skipped. */
@@ -191,6 +199,14 @@ export function auditFindings(input: AuditInput): Finding[] {
         continue;
       }
       const host = owner.host;
+      if (!input.reposOf(host).includes(repo)) {
+        out.push({
+          kind: 'unassigned-key',
+          host,
+          ...base,
+          message: `${where} is ${host}'s, but the config no longer gives ${host} ${repo}: "deploy-keys vm-fresh ${host}" (or rotate) removes it from the forge and the host file`,
+        });
+      }
       if (k.addedByUser) {
         out.push({
           kind: 'token-bound',
@@ -225,8 +241,10 @@ export function auditFindings(input: AuditInput): Finding[] {
 
   for (const st of input.states) {
     if (st.revoked) continue;
+    const mine = input.reposOf(st.host);
     for (const [repo, rs] of Object.entries(st.repos)) {
-      if (!input.repos.includes(repo)) continue;
+      // A key of a repo the host no longer gets need not be on the forge: it is on its way out.
+      if (!mine.includes(repo)) continue;
       const stale = oldKeyInUse(st.host, repo, rs, input.listings.get(repo));
       if (stale) out.push(stale);
       for (const slot of ['current', 'next'] as const) {

@@ -3,7 +3,7 @@
  * modules (Octokit, age, sops) load only when a port first needs them.
  */
 import { systemClock } from '../../clock.js';
-import { forgeTokenEnv, type Config } from '../../config/index.js';
+import { assertHostRepos, forgeTokenEnv, reposForHost, type Config } from '../../config/index.js';
 import { DeployKeysError } from '../../errors.js';
 import type { ForgeIO, ForgeProvider } from '../../forge/index.js';
 import type { Plan } from '../core/plan.js';
@@ -59,6 +59,7 @@ export async function wire(config: Config, env: NodeJS.ProcessEnv, io: Io, opts:
   const fault = faultHookFromEnv(env);
   return {
     repos: config.repos.map((r) => r.name),
+    reposFor: (host, o) => (o?.required ? assertHostRepos(config, host) : reposForHost(config, host)).map((r) => r.name),
     forge,
     secrets: new SopsHostSecrets(config, env),
     sops: new SopsConfigAdapter(config, env),

@@ -5,6 +5,11 @@ import type { ActivationPort, AuditLog, Clock, FaultHook, ForgePort, HostKeyStor
 export interface LifecycleDeps {
   /** Managed repos, config order. */
   repos: readonly string[];
+  /**
+   * The repos the config gives `host` (`repos.<name>.hosts`), config order.
+   * `required`: a host that gets none is an error naming the config.
+   */
+  reposFor(host: string, opts?: { required: boolean }): readonly string[];
   forge: ForgePort;
   secrets: HostSecretsStore;
   sops: SopsConfigPort;

@@ -6,7 +6,7 @@
 import { DeployKeysError } from '../../errors.js';
 import { hasChanges, identityMissing, planFinish, planRevoke, planRotate, planVmFresh, revokedRecipients, type ActivationFacts, type HostResult, type NewHostKeyFacts, type Plan, type PlanInput } from '../core/plan.js';
 import { newState } from '../core/state.js';
-import type { HostKeys, HostKeysView, HostState, ReadableFile } from '../core/types.js';
+import { SLOTS, type HostKeys, type HostKeysView, type HostState, type ReadableFile } from '../core/types.js';
 import type { LifecycleDeps } from './deps.js';
 import { Executor } from './executor.js';
 import { ForgeCache } from './forge-cache.js';
@@ -58,7 +58,7 @@ export class Lifecycle {
   async vmFresh(host: string, opts: VmFreshRunOptions): Promise<HostResult> {
     const { deps } = this;
     return this.#locked(host, 'vm-fresh', opts.dryRun, async () => {
-      const loaded = await this.#load(host);
+      const loaded = await this.#load(host, 'assigned');
       const sopsRule = await deps.sops.expectedRecipients(loaded.input.file);
       const recipient = opts.hostRecipient;
       const hostFileRecipients = await deps.secrets.recipients(host);
@@ -74,7 +74,7 @@ export class Lifecycle {
 
   async rotate(host: string, opts: { dryRun: boolean; olderThanDays: number; force?: boolean }): Promise<HostResult> {
     return this.#locked(host, 'rotate', opts.dryRun, async () => {
-      const loaded = await this.#load(host);
+      const loaded = await this.#load(host, 'assigned');
       const activation = await this.#activation(host, loaded.input.keys);
       const plan = planRotate(loaded.input, { olderThanDays: opts.olderThanDays, force: opts.force ?? false, ...(activation ? { activation } : {}) });
       return this.#run(loaded, plan, opts.dryRun);
@@ -83,7 +83,7 @@ export class Lifecycle {
 
   async finish(host: string, opts: { dryRun: boolean; graceDays: number; force: boolean }): Promise<HostResult> {
     return this.#locked(host, 'rotate --finish', opts.dryRun, async () => {
-      const loaded = await this.#load(host);
+      const loaded = await this.#load(host, 'assigned');
       return this.#run(loaded, planFinish(loaded.input, { graceDays: opts.graceDays, force: opts.force }), opts.dryRun);
     });
   }
@@ -94,7 +94,7 @@ export class Lifecycle {
       const identity = await deps.sops.hasIdentity();
       // Without --purge the keys must be removed from the host file, so it must decrypt.
       if (!identity && !opts.purge) throw noIdentity(`revoke ${host} removes the keys from ${deps.secrets.path(host)} and re-encrypts the files the host could read, which needs your age identity, and none was found`);
-      const loaded = await this.#load(host, opts.purge);
+      const loaded = await this.#load(host, 'all', opts.purge);
       const inSopsConfig = await deps.sops.hostRecipient(host);
       const readable = new Map<string, ReadableFile>();
       for (const r of revokedRecipients(loaded.prior, inSopsConfig)) for (const f of await deps.sops.filesReadableBy(r)) readable.set(f.file, f);
@@ -109,8 +109,14 @@ export class Lifecycle {
     return dryRun ? fn() : this.deps.locks.withHost(host, command, fn);
   }
 
-  async #load(host: string, allowUndecryptable = false): Promise<Loaded> {
+  /**
+   * `assigned`: the repos the config gives the host, and those it lost while
+   * still holding a key for them (withdrawn); `all`: every managed repo (revoke
+   * looks everywhere). Only those repos are listed on the forge.
+   */
+  async #load(host: string, scope: 'assigned' | 'all', allowUndecryptable = false): Promise<Loaded> {
     const { deps } = this;
+    const repos = scope === 'all' ? deps.repos : deps.reposFor(host, { required: true });
     const file = deps.secrets.path(host);
     let keys: HostKeys | undefined;
     try {
@@ -119,9 +125,12 @@ export class Lifecycle {
       if (!allowUndecryptable) throw e;
     }
     const prior = await deps.states.load(host);
-    const listings = await this.cache.listAll(deps.repos);
+    const view = keys ? this.viewer.view(keys, file) : undefined;
+    const held = new Set([...SLOTS.flatMap((s) => Object.keys(view?.[s] ?? {})), ...Object.keys(prior?.repos ?? {})]);
+    const withdrawn = deps.repos.filter((r) => !repos.includes(r) && held.has(r));
+    const listings = await this.cache.listAll([...repos, ...withdrawn]);
     const now = new Date(deps.clock.now());
-    const input: PlanInput = { host, repos: deps.repos, file, keys: keys ? this.viewer.view(keys, file) : undefined, state: prior, listings, now };
+    const input: PlanInput = { host, repos, ...(withdrawn.length ? { withdrawn } : {}), file, keys: view, state: prior, listings, now };
     const state = prior ? structuredClone(prior) : newState(host, now);
     const executor = new Executor(deps, this.cache, this.viewer, { host, file, keys: keys ?? { current: {}, next: {}, previous: {} }, state, listings });
     return { input, prior, executor };

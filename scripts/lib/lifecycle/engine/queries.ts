@@ -4,7 +4,7 @@ import type { HostState } from '../core/types.js';
 import type { LifecycleDeps } from './deps.js';
 import type { ForgeCache } from './forge-cache.js';
 
-type QueryDeps = Pick<LifecycleDeps, 'repos' | 'states' | 'clock' | 'secrets' | 'sops'>;
+type QueryDeps = Pick<LifecycleDeps, 'repos' | 'reposFor' | 'states' | 'clock' | 'secrets' | 'sops'>;
 
 export async function collectStatus(deps: QueryDeps, cache: ForgeCache, hosts: readonly string[] | undefined, maxAgeDays: number): Promise<{ hosts: HostStatus[]; missing: string[] }> {
   const names = hosts?.length ? [...hosts] : await deps.states.hosts();
@@ -15,7 +15,7 @@ export async function collectStatus(deps: QueryDeps, cache: ForgeCache, hosts: r
   names.forEach((h, i) => {
     const st = states[i];
     if (!st) missing.push(h);
-    else out.push(hostStatus(st, deps.repos, listings, now, maxAgeDays));
+    else out.push(hostStatus(st, deps.repos, deps.reposFor(h), listings, now, maxAgeDays));
   });
   return { hosts: out, missing };
 }
@@ -37,6 +37,6 @@ export async function collectAudit(deps: QueryDeps, cache: ForgeCache, opts: Aud
     const expected = actual === undefined ? undefined : await deps.sops.expectedRecipients(file);
     recipients.set(st.host, { file, actual, expected });
   }
-  const findings = auditFindings({ repos: deps.repos, states: live, listings, recipients, now: new Date(deps.clock.now()), ...opts });
+  const findings = auditFindings({ repos: deps.repos, reposOf: (h) => deps.reposFor(h), states: live, listings, recipients, now: new Date(deps.clock.now()), ...opts });
   return { findings, hosts: live.length, keys: [...listings.values()].reduce((n, l) => n + l.length, 0) };
 }
