@@ -175,7 +175,7 @@ describe.skipIf(!inputs.ok)(`the NixOS module with nixpkgs lib and sops-nix${inp
   test("the module's script is the CLI's, for root and for another user (deploy-keys.yaml not in name order)", () => {
     // Control: the fixture lists its repos out of name order, the case where the module (attribute set, by name) and the CLI used to differ.
     const names = [...readFileSync(path.join(FIXTURE_FLEET, 'deploy-keys.yaml'), 'utf8').matchAll(/^ {2}([a-z0-9][a-z0-9._-]*):$/gm)].map((m) => m[1]!);
-    expect(names).toHaveLength(2);
+    expect(names).toHaveLength(3);
     expect(names).not.toEqual([...names].sort());
     expect(scenarios.root!.summary.script).toBe(cli(FIXTURE_FLEET, {}, 'activation', 'web-01'));
     expect(scenarios['non-root-user']!.summary.script).toBe(cli(FIXTURE_FLEET, {}, 'activation', 'web-01', '--user', 'alice'));
