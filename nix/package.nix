@@ -66,8 +66,8 @@ stdenv.mkDerivation {
     path = ../.;
     filter = path: _type:
       let rel = lib.removePrefix "${toString ../.}/" (toString path); in
-      builtins.elem rel [ "package.json" "package-lock.json" "tsconfig.json" "tsconfig.build.json" "scripts" ]
-      || lib.hasPrefix "scripts/" rel;
+      builtins.elem rel [ "package.json" "package-lock.json" "tsconfig.json" "tsconfig.build.json" "scripts" "schemas" ]
+      || lib.hasPrefix "scripts/" rel || lib.hasPrefix "schemas/" rel;
   };
 
   nativeBuildInputs = [ nodejs makeWrapper ];
@@ -108,6 +108,7 @@ stdenv.mkDerivation {
     runHook preInstallCheck
     "$out/bin/deploy-keys" --help >/dev/null
     test -f "$out/lib/node_modules/${pkg.name}/dist/scripts/lib/activation/template.sh"
+    test -f "$out/lib/node_modules/${pkg.name}/schemas/audit.schema.json"
     runHook postInstallCheck
   '';
 

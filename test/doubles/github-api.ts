@@ -275,6 +275,15 @@ export class GithubApiDouble {
     return this.mustRepo(fullName).keys.map(strip);
   }
 
+  /** Deletes a key as a person would on the settings page (not counted as a request). */
+  deleteKey(fullName: string, id: number): void {
+    const r = this.mustRepo(fullName);
+    const i = r.keys.findIndex((k) => k.id === id);
+    if (i < 0) throw new Error(`deleteKey: no key ${id} on ${fullName}`);
+    const [gone] = r.keys.splice(i, 1);
+    this.byFingerprint.delete(gone!.fingerprint);
+  }
+
   /** Marks a key as used now (what a clone would do); a string is stored as is, as a hostile forge might reply. */
   touch(fullName: string, id: number, at: Date | string = new Date()): void {
     const k = this.mustRepo(fullName).keys.find((x) => x.id === id);

@@ -3,14 +3,11 @@
  * them (`JSON.parse(text) as StatusJson`). They are the producers' own types, so
  * a renamed field fails the type check.
  */
-import type { Finding, HostState, hostResultJson, statusJson } from '../../scripts/lib/lifecycle/index.js';
+import type { auditJson, HostState, hostResultJson, statusJson } from '../../scripts/lib/lifecycle/index.js';
 
 export type HostResultJson = ReturnType<typeof hostResultJson>;
 export type StatusJson = ReturnType<typeof statusJson>;
-export interface AuditJson {
-  ok: boolean;
-  findings: Finding[];
-}
+export type AuditJson = ReturnType<typeof auditJson>;
 export interface RotateJson {
   results: HostResultJson[];
   failures: unknown[];

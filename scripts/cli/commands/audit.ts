@@ -38,8 +38,10 @@ ${ruleLines()}
 
 Formats:
   text        one line per finding and a summary (default)
-  json        {"ok", "hosts", "forgeKeys", "findings": [{"kind", "host"?, "repo"?,
-              "keyId"?, "fingerprint"?, "message"}]}; --json is the same
+  json        {"$schema", "schema_version", "ok", "hosts", "forgeKeys",
+              "findings": [{"kind", "host"?, "repo"?, "keyId"?, "fingerprint"?,
+              "message"}]}, described by schemas/audit.schema.json (JSON
+              Schema, shipped with the package); --json is the same
   prometheus  node_exporter textfile metrics (Prometheus text format, gauges):
               deploy_keys_audit_findings{kind} (every kind, 0 included),
               deploy_keys_host_audit_findings{host,kind}, per key (labels host,
@@ -78,14 +80,14 @@ export const command: Command = {
     const output = values.output === undefined ? undefined : path.resolve(ctx.cwd, values.output);
 
     const config = await ctx.config();
-    const { wire, ForgeCache, collectAudit, collectStatus, printFindings } = await import('../../lib/lifecycle/index.js');
+    const { wire, ForgeCache, auditJson, collectAudit, collectStatus, printFindings } = await import('../../lib/lifecycle/index.js');
     // Machine output on stdout: the manual checklist (if any) goes to stderr.
     const deps = await wire(config, ctx.env, ctx, { json: format !== 'text' && output === undefined });
     const cache = new ForgeCache(deps.forge);
     const { findings, hosts, keys } = await collectAudit(deps, cache, { maxAgeDays: config.rotation.maxAgeDays, unusedDays: config.audit.unusedDays });
     let report: string | undefined;
     if (format === 'json') {
-      report = `${JSON.stringify({ ok: findings.length === 0, hosts, forgeKeys: keys, findings }, null, 2)}\n`;
+      report = `${JSON.stringify(auditJson(findings, hosts, keys), null, 2)}\n`;
     } else if (format === 'prometheus') {
       const { prometheusTextfile } = await import('../../lib/audit-formats/index.js');
       // The same listings (cached): status rows are the per-key data.

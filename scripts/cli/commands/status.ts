@@ -12,6 +12,12 @@ config no longer gives the host (repos.<name>.hosts) is listed as such: the
 next vm-fresh or rotate removes it. Reads only public
 data (the state files in <secrets_dir>/deploy-keys-state and one listing per
 repo); no age identity needed. Without HOST: every provisioned host.
+
+Options:
+  --json   machine-readable: {"$schema", "schema_version", "hosts": [{"host",
+           "revoked", "interrupted", "rows": [...]}], "missing": [...]},
+           described by schemas/status.schema.json (JSON Schema, shipped
+           with the package)
 `;
 
 export const command: Command = {

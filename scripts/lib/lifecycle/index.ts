@@ -7,7 +7,7 @@
 export * from './core/types.js';
 export { describeStep, isBookkeeping, isDeletion, planVmFresh, type HostResult, type Plan, type Step } from './core/plan.js';
 export { auditFindings, FINDING_RULES, hostStatus, type Finding, type FindingKind, type HostStatus } from './core/report.js';
-export { hostResultJson, printFindings, printHostResult, printStatus, statusJson } from './core/present.js';
+export { auditJson, hostResultJson, printFindings, printHostResult, printStatus, statusJson } from './core/present.js';
 export type { LifecycleDeps } from './engine/deps.js';
 export { ForgeCache } from './engine/forge-cache.js';
 export { Lifecycle, type RevokeRunOptions, type VmFreshRunOptions } from './engine/lifecycle.js';

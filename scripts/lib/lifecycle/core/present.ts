@@ -54,8 +54,20 @@ export function printHostResult(out: Out, err: Out, r: HostResult): void {
   if (r.activationFile && !r.dryRun) out.write(`  activation script: ${r.activationFile}\n`);
 }
 
+/**
+ * The published schemas of `status --json` and `audit --json` (schemas/*.schema.json):
+ * each output names its schema's $id and version; the version changes only
+ * on an incompatible change, so other tools can rely on the shape.
+ */
+export const STATUS_SCHEMA = { id: 'urn:nix-deploy-keys:schema:status:1', version: 1 } as const;
+export const AUDIT_SCHEMA = { id: 'urn:nix-deploy-keys:schema:audit:1', version: 1 } as const;
+
 export function statusJson(hosts: HostStatus[], missing: string[]) {
-  return { hosts, missing };
+  return { $schema: STATUS_SCHEMA.id, schema_version: STATUS_SCHEMA.version, hosts, missing };
+}
+
+export function auditJson(findings: Finding[], hosts: number, forgeKeys: number) {
+  return { $schema: AUDIT_SCHEMA.id, schema_version: AUDIT_SCHEMA.version, ok: findings.length === 0, hosts, forgeKeys, findings };
 }
 
 export function printStatus(out: Out, hosts: HostStatus[], missing: string[]): void {
