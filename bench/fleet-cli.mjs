@@ -22,7 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { machine } from './lib.mjs';
+import { FLEET_REPOS, fleetConfigYaml, machine } from './lib.mjs';
 
 const run = promisify(execFile);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -33,22 +33,16 @@ const preload = pathToFileURL(path.join(root, 'bench/count-io.mjs')).href;
 
 const { startGithubApiDouble } = await import(pathToFileURL(path.join(root, 'dist/test/doubles/github-api.js')).href);
 const { generateX25519Identity, identityToRecipient } = await import('age-encryption');
-const REPOS = { 'nix-config': 'acme/nix-config', dotfiles: 'acme/dotfiles' };
 const LIST = '/repos/{owner}/{repo}/keys';
 
 /** A fleet directory and a double for one configuration; `run` provisions a batch of hosts, `result` sums up. */
 async function configuration(label, bin, perHost) {
   const gh = await startGithubApiDouble({ writesPerMinute: 0, writesPerHour: 0, primaryLimit: 10_000_000 });
-  for (const full of Object.values(REPOS)) gh.addRepo(full);
+  for (const full of Object.values(FLEET_REPOS)) gh.addRepo(full);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'dk-fleet-cli-'));
   const identity = await generateX25519Identity();
   await fs.mkdir(path.join(dir, 'sops'), { mode: 0o700 });
-  await fs.writeFile(
-    path.join(dir, 'deploy-keys.yaml'),
-    `secrets_dir: sops\nforge:\n  type: github\n  api_url: ${gh.url}\n  token_env: GH_TOKEN\n  writes_per_minute: 0\n  writes_per_hour: 0\nrepos:\n${Object.entries(REPOS)
-      .map(([n, f]) => `  ${n}:\n    url: git@github.com:${f}.git\n`)
-      .join('')}`,
-  );
+  await fs.writeFile(path.join(dir, 'deploy-keys.yaml'), fleetConfigYaml(gh.url));
   await fs.writeFile(path.join(dir, '.sops.yaml'), `creation_rules:\n  - path_regex: ^sops/.*\\.yaml$\n    age: ${await identityToRecipient(identity)}\n`);
   const counts = path.join(dir, 'counts.jsonl');
   const env = { PATH: process.env.PATH, HOME: dir, USER: 'bench', DEPLOY_KEYS_ACTOR: 'bench', SOPS_AGE_KEY: identity, GH_TOKEN: gh.token, NO_COLOR: '1', DEPLOY_KEYS_CONFIG: path.join(dir, 'deploy-keys.yaml'), BENCH_COUNT_FILE: counts };
@@ -64,8 +58,8 @@ async function configuration(label, bin, perHost) {
       ms += performance.now() - t0;
     },
     async result() {
-      const registered = Object.values(REPOS).reduce((n, f) => n + gh.keys(f).length, 0);
-      if (registered !== N * Object.keys(REPOS).length) throw new Error(`${label}: ${registered} keys on the double`);
+      const registered = Object.values(FLEET_REPOS).reduce((n, f) => n + gh.keys(f).length, 0);
+      if (registered !== N * Object.keys(FLEET_REPOS).length) throw new Error(`${label}: ${registered} keys on the double`);
       const sum = { fsyncs: 0, stateWrites: 0, hostFileWrites: 0, derKeyImports: 0, jwkKeyImports: 0 };
       for (const line of readFileSync(counts, 'utf8').trim().split('\n')) for (const [k, v] of Object.entries(JSON.parse(line))) sum[k] += v;
       const out = { label, processes: batches.length, ms, lists: gh.countRequests('GET', LIST), requests: gh.requests.length, ...sum };

@@ -52,3 +52,14 @@ export function machine() {
 }
 
 export const fmt = (ms) => `${ms.toFixed(1)} ms`;
+
+/** The fleet benchmarks' two repos, on the GitHub double. */
+export const FLEET_REPOS = { 'nix-config': 'acme/nix-config', dotfiles: 'acme/dotfiles' };
+
+/** deploy-keys.yaml for the fleet benchmarks: the GitHub double at `apiUrl`, its write limits off. */
+export function fleetConfigYaml(apiUrl) {
+  const repos = Object.entries(FLEET_REPOS)
+    .map(([n, f]) => `  ${n}:\n    url: git@github.com:${f}.git\n`)
+    .join('');
+  return `secrets_dir: sops\nforge:\n  type: github\n  api_url: ${apiUrl}\n  token_env: GH_TOKEN\n  writes_per_minute: 0\n  writes_per_hour: 0\nrepos:\n${repos}`;
+}
