@@ -10,7 +10,9 @@ Prints the host's activation script: one POSIX sh script, holding no secret
 managed ~/.ssh/config block with "Host <forge-host>-<repo>" aliases and pinned
 host keys, git's ssh command for the keys (so git and Nix fetch the repos'
 usual ssh URLs through them, as root whatever HOME is), and clones the repos
-through the aliases. Run the script with --help for its own options
+through the aliases. The script holds only the repos the config gives the
+host (every repo, unless repos.<name>.hosts / except choose). Run the script
+with --help for its own options
 (--keys-dir, --keys-stdin, --root, --pull, --no-clone, --no-git-ssh).
 
 Warns about inputs in flake.lock / flake.nix beside the config that name a

@@ -7,8 +7,9 @@ import { assertHostName } from '../../lib/names.js';
 
 const HELP = `Usage: deploy-keys revoke <host> [--purge] [--no-rotate-data-key] [--yes] [--dry-run] [--json] [--manual]
 
-Cuts a compromised host off: deletes its deploy keys on every configured repo
-(found by fingerprint from its public state and by title <host>-<repo>-deploy),
+Cuts a compromised host off: deletes its deploy keys on every configured repo,
+also those the config no longer gives it (repos.<name>.hosts / except), found by
+fingerprint from its public state and by title <host>-<repo>-deploy;
 removes its age recipient from .sops.yaml, re-encrypts every file it could read
 under a new data key for the remaining recipients, removes its keys from its
 host file (or deletes the file with --purge), and lists the secret values it
