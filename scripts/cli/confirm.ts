@@ -2,13 +2,14 @@
  * The confirmation policy of the changing commands: --yes never asks; on a
  * terminal the plan is shown and the operator answers; without a terminal a
  * plan that only adds proceeds and one that deletes anything (rotate
- * --finish, revoke, a repo a host no longer gets) refuses: it needs --yes. So
- * nothing ever waits for input.
+ * --finish, revoke, a repo a host no longer gets) or registers again a key
+ * removed from the forge refuses: it needs --yes. So nothing ever waits for
+ * input.
  */
 import { createInterface } from 'node:readline';
 import type { Streams } from './output.js';
 import { DeployKeysError } from '../lib/errors.js';
-import { describeStep, isBookkeeping, isDeletion, type Plan } from '../lib/lifecycle/index.js';
+import { describeStep, isBookkeeping, needsConsent, type Plan } from '../lib/lifecycle/index.js';
 
 type Io = Streams & { stdin: NodeJS.ReadableStream & { isTTY?: boolean } };
 
@@ -30,10 +31,10 @@ export function confirmer(io: Io, yes: boolean): ((plan: Plan) => Promise<boolea
   if (yes) return undefined;
   return async (plan) => {
     if (!io.stdin.isTTY) {
-      const deleting = plan.steps.filter(isDeletion);
-      const [first] = deleting;
+      const consent = plan.steps.filter(needsConsent);
+      const [first] = consent;
       if (first === undefined) return true;
-      throw new DeployKeysError(`${plan.command} ${plan.host}: would ${describeStep(first, plan.host)}${deleting.length > 1 ? ` (and ${deleting.length - 1} more)` : ''}, and stdin is not a terminal`, {
+      throw new DeployKeysError(`${plan.command} ${plan.host}: would ${describeStep(first, plan.host)}${consent.length > 1 ? ` (and ${consent.length - 1} more)` : ''}, and stdin is not a terminal`, {
         hint: 'pass --yes to confirm, or --dry-run to see the plan',
       });
     }

@@ -25,6 +25,8 @@ describe('confirmation without a terminal', () => {
     // vm-fresh withdrawing a repo the config no longer gives the host deletes too.
     await expect(ask({ ...plan(deleting[0]!), command: 'vm-fresh' })).rejects.toThrow(/^vm-fresh web-01: would delete deploy key 1/);
     await expect(ask({ ...plan([{ op: 'forge-add', repo: 'r', slot: 'current', title: 't' }]), command: 'vm-fresh' })).resolves.toBe(true);
+    // Registering again a key someone removed from the forge is theirs to confirm.
+    await expect(ask({ ...plan([{ op: 'forge-add', repo: 'r', slot: 'current', title: 't', again: true }]), command: 'vm-fresh' })).rejects.toThrow(/^vm-fresh web-01: would register read-only deploy key t on r again: it was registered and is gone from the forge/);
     expect(confirmer(io(), true)).toBeUndefined();
   });
 });

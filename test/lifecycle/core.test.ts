@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { auditFindings, hostStatus, Lifecycle, planVmFresh, type Plan } from '../../scripts/lib/lifecycle/index.js';
+import { auditFindings, hostStatus, Lifecycle, planVmFresh, printStatus, type Plan } from '../../scripts/lib/lifecycle/index.js';
 import { realKeys } from '../../scripts/lib/lifecycle/effects/keys.js';
 import { Crash, crashAfter, fakeWorld } from './fakes.js';
 
@@ -330,6 +330,41 @@ describe('revoke', () => {
 });
 
 describe('status and audit', () => {
+  it('a key gone from the forge is reported with its likeliest cause and the fix', async () => {
+    const w = fakeWorld(['nix-config']);
+    w.forge.addedByUser = 'alice'; // registered with alice's personal token
+    await new Lifecycle(w.deps()).vmFresh('web-01', { dryRun: false });
+    w.forge.addedByUser = undefined; // registered by a GitHub App (or a forge that does not say)
+    await new Lifecycle(w.deps()).vmFresh('web-02', { dryRun: false });
+    const states = [(await w.states.load('web-01'))!, (await w.states.load('web-02'))!];
+    expect(states.map((s) => s.repos['nix-config']?.current?.registeredByUser)).toEqual(['alice', undefined]);
+    const gone = auditFindings({ repos: w.repos, reposOf: () => w.repos, states, recipients: new Map(), maxAgeDays: 90, unusedDays: 30, listings: new Map([['nix-config', []]]), now: w.clock.date() });
+    const message = (host: string) => gone.find((f) => f.kind === 'missing-on-forge' && f.host === host)?.message;
+    expect(message('web-01')).toMatch(/gone from the forge, most likely because the personal access or OAuth token of alice that added it was deleted or revoked .*"deploy-keys vm-fresh web-01" registers the stored key again$/);
+    expect(message('web-02')).toMatch(/gone from the forge, deleted by hand or by an organization policy; "deploy-keys vm-fresh web-02" registers the stored key again$/);
+
+    // vm-fresh plans to register the stored key again (no new key), marked for confirmation.
+    w.forge.keys.set('nix-config', []);
+    const again = await new Lifecycle(w.deps()).vmFresh('web-01', { dryRun: true });
+    expect(again.plan.steps.filter((s) => s.op !== 'record')).toEqual([
+      { op: 'forge-add', repo: 'nix-config', slot: 'current', title: 'web-01-nix-config-deploy', fingerprint: states[0]!.repos['nix-config']!.current!.fingerprint, again: true },
+    ]);
+  });
+
+  it('status names a key gone from the forge and the policy that disabled deploy keys', async () => {
+    const w = fakeWorld(['nix-config', 'nix-secrets']);
+    await new Lifecycle(w.deps()).vmFresh('web-01', { dryRun: false });
+    for (const k of w.forge.keys.get('nix-secrets') ?? []) k.enabled = false; // GitHub: an org policy disabled deploy keys
+    w.forge.keys.set('nix-config', []); // deleted on the forge
+    const listings = new Map([['nix-config', await w.forge.list('nix-config')], ['nix-secrets', await w.forge.list('nix-secrets')]]);
+    const rows = hostStatus((await w.states.load('web-01'))!, w.repos, w.repos, listings, w.clock.date(), 90);
+    let text = '';
+    printStatus({ write: (s: string) => void (text += s) }, [rows], []);
+    expect(text).toMatch(/^web-01: nix-config key SHA256:\S+ is gone from the forge \("deploy-keys audit" names the likely cause\); "deploy-keys vm-fresh web-01" registers the stored key again$/m);
+    expect(text).toMatch(/^nix-secrets: the forge reports its deploy keys disabled \(DeployKeysDisabled: an organization or enterprise policy forbids deploy keys\)/m);
+    expect(text).not.toMatch(/^nix-config: the forge reports/m);
+  });
+
   it('reports registration, rotation and findings from public data', async () => {
     const w = fakeWorld(['nix-config']);
     await new Lifecycle(w.deps()).vmFresh('web-01', { dryRun: false });

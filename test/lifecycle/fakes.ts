@@ -43,6 +43,8 @@ export class FakeForge implements ForgePort {
   #id = 100;
   failRemove = false;
   pending = false;
+  /** GitHub-like: the person the next keys are added by (a token's owner). */
+  addedByUser: string | undefined;
   constructor(readonly clock: Clock) {}
   /** Lists every repo, as the real providers' preflights do. */
   async preflight(repos: readonly string[]) {
@@ -61,6 +63,7 @@ export class FakeForge implements ForgePort {
     const existing = list.find((x) => x.fingerprint === fp);
     if (existing) return { pending: false, key: { ...existing } };
     const key: DeployKey = { status: 'registered', id: String(this.#id++), repo, title: k.title, publicKey: k.publicKey, fingerprint: fp, readOnly: true, enabled: true, createdAt: new Date(this.clock.now()).toISOString(), lastUsed: null };
+    if (this.addedByUser !== undefined) Object.assign(key, { addedBy: this.addedByUser, addedByUser: true });
     list.push(key);
     this.keys.set(repo, list);
     return { pending: false, key: { ...key } };

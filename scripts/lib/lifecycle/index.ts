@@ -5,7 +5,7 @@
  * on files, the forge, SOPS and the environment. See README.md.
  */
 export * from './core/types.js';
-export { describeStep, isBookkeeping, isDeletion, planVmFresh, type HostResult, type Plan, type Step } from './core/plan.js';
+export { describeStep, isBookkeeping, needsConsent, planVmFresh, type HostResult, type Plan, type Step } from './core/plan.js';
 export { auditFindings, FINDING_RULES, hostStatus, type Finding, type FindingKind, type HostStatus } from './core/report.js';
 export { auditJson, hostResultJson, printFindings, printHostResult, printStatus, statusJson } from './core/present.js';
 export type { LifecycleDeps } from './engine/deps.js';

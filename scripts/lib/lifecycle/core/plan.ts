@@ -32,7 +32,8 @@ export type Step =
   | { op: 'rotate-data-key'; file: string; drop?: string[] }
   | { op: 'write-host-file'; file: string; create: boolean; edits: Edit[] }
   /** `fingerprint` is absent for a key this plan generates. */
-  | { op: 'forge-add'; repo: string; slot: 'current' | 'next'; title: string; fingerprint?: string }
+  /** again: the key was registered once and is gone from the forge (someone or something removed it). */
+  | { op: 'forge-add'; repo: string; slot: 'current' | 'next'; title: string; fingerprint?: string; again?: true }
   /** The key is on the forge but the public state lacks its id (e.g. interrupted right after registering). */
   | { op: 'record'; repo: string; slot: Slot; forgeId: string; fingerprint: string }
   /** Remembers what a revoked host had and could read (before the first change, so a re-run still finds it). */
@@ -112,10 +113,15 @@ export function isBookkeeping(step: Step): boolean {
   return step.op === 'record' || step.op === 'record-revoked' || step.op === 'clear-revoked' || step.op === 'record-host-key' || step.op === 'clear-retired';
 }
 
-/** The step deletes a key, a recipient or the host file: what an unattended run needs --yes for. */
-export function isDeletion(step: Step): boolean {
+/**
+ * What an unattended run needs --yes for: the step deletes a key, a recipient
+ * or the host file, or registers again a key that was removed from the forge
+ * (perhaps on purpose, by someone who suspected it).
+ */
+export function needsConsent(step: Step): boolean {
   return (
     step.op === 'forge-remove' ||
+    (step.op === 'forge-add' && step.again === true) ||
     step.op === 'purge-host-file' ||
     step.op === 'remove-recipient' ||
     (step.op === 'create-host-key' && step.replaces !== undefined) ||
@@ -145,7 +151,8 @@ function registrationSteps(input: PlanInput, view: HostKeysView, out: Step[]): v
           out.push({ op: 'record', repo, slot, forgeId: onForge.id, fingerprint: info.fingerprint });
         }
       } else if (slot !== 'previous') {
-        out.push({ op: 'forge-add', repo, slot, title: deployKeyTitle(input.host, repo), fingerprint: info.fingerprint });
+        const again = input.state?.repos[repo]?.[slot]?.forgeId !== undefined;
+        out.push({ op: 'forge-add', repo, slot, title: deployKeyTitle(input.host, repo), fingerprint: info.fingerprint, ...(again ? { again: true as const } : {}) });
       }
     }
   }
@@ -654,7 +661,7 @@ export function describeStep(step: Step, host: string): string {
       return `${step.create ? 'create' : 'write'} ${step.file}${parts.length ? `: ${parts.join('; ')}` : ''}`;
     }
     case 'forge-add':
-      return `register read-only deploy key ${step.title} on ${step.repo}${step.fingerprint ? ` (${step.fingerprint})` : ''}`;
+      return `register read-only deploy key ${step.title} on ${step.repo}${step.fingerprint ? ` (${step.fingerprint})` : ''}${step.again ? ' again: it was registered and is gone from the forge (a deleted token, by hand, or a policy; "deploy-keys audit" names the likely cause)' : ''}`;
     case 'record':
       return `record forge id ${step.forgeId} of ${step.fingerprint} (${step.repo})`;
     case 'record-revoked':

@@ -99,6 +99,15 @@ export function printStatus(out: Out, hosts: HostStatus[], missing: string[]): v
       out.write(`${h.host}: ${repo} is no longer the host's (repos.${repo}.hosts); "deploy-keys vm-fresh ${h.host}" removes its key\n`);
     }
   }
+  for (const h of hosts) {
+    for (const r of h.rows.filter((x) => x.registration === 'missing')) {
+      out.write(`${h.host}: ${r.repo} key ${r.fingerprint} is gone from the forge ("deploy-keys audit" names the likely cause); "deploy-keys vm-fresh ${h.host}" registers the stored key again\n`);
+    }
+  }
+  const disabled = new Set(hosts.flatMap((h) => h.rows.filter((r) => r.enabled === false).map((r) => r.repo)));
+  for (const repo of disabled) {
+    out.write(`${repo}: the forge reports its deploy keys disabled (DeployKeysDisabled: an organization or enterprise policy forbids deploy keys); hosts cannot fetch through them until an owner allows deploy keys again\n`);
+  }
   for (const m of missing) out.write(`${m}: no state (never provisioned with vm-fresh?)\n`);
 }
 

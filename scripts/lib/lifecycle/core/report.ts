@@ -112,7 +112,7 @@ export const FINDING_RULES = [
   { kind: 'unused', level: 'warning', summary: 'a key not used for longer than audit.unused_days' },
   { kind: 'too-old', level: 'warning', summary: 'a key older than rotation.max_age_days' },
   { kind: 'disabled', level: 'warning', summary: 'a key the forge has disabled (an organization policy)' },
-  { kind: 'missing-on-forge', level: 'warning', summary: 'a registered host key gone from the forge' },
+  { kind: 'missing-on-forge', level: 'warning', summary: 'a registered host key gone from the forge, with its likeliest cause (the deleted personal token that added it, or by hand or policy)' },
   { kind: 'unregistered', level: 'warning', summary: 'a host key never registered (or pending a manual registration)' },
   { kind: 'recipients-mismatch', level: 'warning', summary: 'a host file not encrypted for the recipients its .sops.yaml rule names (from its sops.age metadata)' },
   { kind: 'no-sops-rule', level: 'warning', summary: 'a host file no .sops.yaml creation rule matches' },
@@ -251,7 +251,7 @@ export function auditFindings(input: AuditInput): Finding[] {
         const rec = rs[slot];
         if (!rec) continue;
         if (findByFingerprint(input.listings.get(repo), rec.fingerprint)) continue;
-        if (rec.forgeId) out.push({ kind: 'missing-on-forge', host: st.host, repo, keyId: rec.forgeId, fingerprint: rec.fingerprint, message: `${st.host}: ${repo} key ${rec.forgeId} (${rec.fingerprint}) is gone from the forge; run "deploy-keys vm-fresh ${st.host}"` });
+        if (rec.forgeId) out.push({ kind: 'missing-on-forge', host: st.host, repo, keyId: rec.forgeId, fingerprint: rec.fingerprint, message: `${st.host}: ${repo} key ${rec.forgeId} (${rec.fingerprint}) is gone from the forge, ${vanishCause(rec)}; "deploy-keys vm-fresh ${st.host}" registers the stored key again` });
         else out.push({ kind: 'unregistered', host: st.host, repo, fingerprint: rec.fingerprint, message: `${st.host}: ${repo} key ${rec.fingerprint} is ${rec.pending ? 'pending (manual registration)' : 'not registered'}; run "deploy-keys vm-fresh ${st.host}"` });
       }
     }
@@ -295,4 +295,11 @@ function oldKeyInUse(host: string, repo: string, rs: RepoState, listing: readonl
     fingerprint: old.fingerprint,
     message: `${host}: ${repo}: the replaced key ${old.id} (${old.fingerprint}) was used ${old.lastUsed}, ${Math.floor((oldUsed - replaced) / DAY)} days after its replacement ${fresh.id} was registered (${day(replaced)}), which ${newUsed === undefined ? 'was never used' : `was last used ${day(newUsed)}`}: ${host} has not picked up its new key (rebuild it; check its sops-nix secret deploy-keys/${repo}); "deploy-keys rotate --finish ${host}" would cut it off`,
   };
+}
+
+/** The likeliest reason a registered key left the forge, from what the sidecar knows. */
+function vanishCause(rec: KeyRecord): string {
+  return rec.registeredByUser
+    ? `most likely because the personal access or OAuth token of ${rec.registeredByUser} that added it was deleted or revoked (GitHub deletes a token's deploy keys with it; register keys with a GitHub App, see forge.auth)`
+    : 'deleted by hand or by an organization policy';
 }

@@ -34,6 +34,7 @@ export function deriveRepos(
         rec.forgeId = onForge.id;
         rec.registeredAt ??= onForge.createdAt ?? now.toISOString();
         delete rec.pending;
+        noteRegistrant(rec, onForge);
       }
       if (slot === 'previous') rec.retiredAt ??= now.toISOString();
       else delete rec.retiredAt;
@@ -41,4 +42,11 @@ export function deriveRepos(
     }
   }
   return repos;
+}
+
+/** Records who added a key when the forge says (only GitHub does); see KeyRecord.registeredByUser. */
+export function noteRegistrant(rec: KeyRecord, key: DeployKey): void {
+  if (key.addedBy === undefined) return;
+  if (key.addedByUser === true && key.addedBy) rec.registeredByUser = key.addedBy;
+  else delete rec.registeredByUser;
 }

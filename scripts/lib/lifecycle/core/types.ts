@@ -190,6 +190,12 @@ export interface KeyRecord {
   pending?: boolean;
   /** previous slot: when the key was replaced by the current one. */
   retiredAt?: string;
+  /**
+   * GitHub: the person (login) the forge says added the key, when not an App.
+   * Kept so that a key gone later can be blamed on the likely cause: GitHub
+   * deletes the keys a personal access or OAuth token created with the token.
+   */
+  registeredByUser?: string;
 }
 
 export interface RepoState {

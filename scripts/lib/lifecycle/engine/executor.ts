@@ -25,7 +25,7 @@
 import { DeployKeysError } from '../../errors.js';
 import { deployKeyTitle } from '../../names.js';
 import { describeStep, hasChanges, isBookkeeping, isReencryption, slotEntry, type Plan, type Step } from '../core/plan.js';
-import { deriveRepos } from '../core/state.js';
+import { deriveRepos, noteRegistrant } from '../core/state.js';
 import { SLOTS, withoutKey, type AuditEntry, type DeployKey, type HostKeyInfo, type HostKeys, type HostState, type KeyRecord, type KeySummary, type Slot } from '../core/types.js';
 import type { ForgeCache } from './forge-cache.js';
 import type { KeyViewer } from './key-viewer.js';
@@ -355,6 +355,7 @@ export class Executor {
         rec.forgeId = key.id;
         rec.registeredAt = key.createdAt ?? this.#now().toISOString();
         delete rec.pending;
+        noteRegistrant(rec, key);
       } else {
         rec.pending = true;
         this.#mustSave = true; // a manual forge cannot be listed: only the sidecar knows
