@@ -83,3 +83,29 @@ describe('GitHub App through the CLI', () => {
     expect(gh.requests).toHaveLength(0);
   });
 });
+
+describe('a key that vanishes from the forge', () => {
+  it('audit blames the token that added it, status lists it, vm-fresh registers the stored key again after confirmation', async () => {
+    expect((await fleet.cli(['vm-fresh', 'web-01', '--yes'], { GH_TOKEN: ALICE })).code).toBe(0);
+    const stored = await fleet.storedFingerprints('web-01');
+    const gone = fleet.forgeKeys('web-01').find((k) => k.repo === 'nix-config');
+    expect(gone).toBeDefined();
+    gh.deleteKey('acme/nix-config', gone!.id); // as GitHub does when alice's token is deleted
+
+    const audit = await fleet.cli(['audit'], { GH_TOKEN: ALICE });
+    expect(audit.code).toBe(1);
+    expect(audit.stdout).toMatch(/^missing-on-forge: web-01: nix-config key \d+ \(SHA256:\S+\) is gone from the forge, most likely because the personal access or OAuth token of alice that added it was deleted or revoked/m);
+    const status = await fleet.cli(['status'], { GH_TOKEN: ALICE });
+    expect(status.stdout).toMatch(/^web-01: nix-config key SHA256:\S+ is gone from the forge/m);
+
+    const unattended = await fleet.cli(['vm-fresh', 'web-01'], { GH_TOKEN: ALICE });
+    expect(unattended.code).toBe(1);
+    expect(unattended.stderr).toMatch(/would register read-only deploy key web-01-nix-config-deploy on nix-config .*again: it was registered and is gone from the forge.*stdin is not a terminal/);
+    expect(gh.keys('acme/nix-config')).toHaveLength(0);
+
+    expect((await fleet.cli(['vm-fresh', 'web-01', '--yes'], { GH_TOKEN: ALICE })).code).toBe(0);
+    expect(await fleet.storedFingerprints('web-01')).toEqual(stored); // the same key, registered again
+    expect(gh.keys('acme/nix-config')).toHaveLength(1);
+    expect((await fleet.cli(['audit'], { GH_TOKEN: ALICE })).stdout).not.toMatch(/missing-on-forge/);
+  });
+});
