@@ -2,7 +2,9 @@
  * The CLI with `forge.auth: { type: app }` against the GitHub API double:
  * keys a person registered with their token are flagged by audit as
  * token-bound, and `rotate --force` + `rotate --finish` re-register them
- * under the App. No token, JWT or key reaches the output.
+ * under the App; a key gone from the forge is blamed on its likeliest cause and
+ * registered again after confirmation; a policy that disabled deploy keys is
+ * named. No token, JWT or key reaches the output.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -107,5 +109,15 @@ describe('a key that vanishes from the forge', () => {
     expect(await fleet.storedFingerprints('web-01')).toEqual(stored); // the same key, registered again
     expect(gh.keys('acme/nix-config')).toHaveLength(1);
     expect((await fleet.cli(['audit'], { GH_TOKEN: ALICE })).stdout).not.toMatch(/missing-on-forge/);
+  });
+
+  it('status names the policy that disabled a repo\'s deploy keys', async () => {
+    expect((await fleet.cli(['vm-fresh', 'web-01', '--yes'], { GH_TOKEN: ALICE })).code).toBe(0);
+    const before = await fleet.cli(['status'], { GH_TOKEN: ALICE });
+    expect(before.stdout).not.toMatch(/DeployKeysDisabled/);
+    gh.setDeployKeysDisabled('acme/dotfiles', true);
+    const status = await fleet.cli(['status'], { GH_TOKEN: ALICE });
+    expect(status.stdout).toMatch(/^dotfiles: the forge reports its deploy keys disabled \(DeployKeysDisabled: an organization or enterprise policy forbids deploy keys\)/m);
+    expect(status.stdout).not.toMatch(/^nix-config: the forge reports/m);
   });
 });
