@@ -17,7 +17,23 @@ export type OkpCurve = 'Ed25519' | 'X25519';
  */
 export function okpPrivateKey(crv: OkpCurve, secret: Uint8Array): KeyObject {
   if (secret.length !== 32) throw new DeployKeysError(`an ${crv} private key must be 32 bytes`);
-  return createPrivateKey({ key: { kty: 'OKP', crv, d: Buffer.from(secret).toString('base64url'), x: '' }, format: 'jwk' });
+  try {
+    return createPrivateKey({ key: { kty: 'OKP', crv, d: Buffer.from(secret).toString('base64url'), x: '' }, format: 'jwk' });
+  } catch {
+    // A Node that checks `x` against `d`: the same key through PKCS#8, slower.
+    return okpPrivateKeyDer(crv, secret);
+  }
+}
+
+// PKCS#8 PrivateKeyInfo up to the 32 key bytes (RFC 8410): version 0, the curve's OID, OCTET STRING.
+const PKCS8_PREFIX: Record<OkpCurve, Buffer> = {
+  Ed25519: Buffer.from('302e020100300506032b657004220420', 'hex'),
+  X25519: Buffer.from('302e020100300506032b656e04220420', 'hex'),
+};
+
+/** okpPrivateKey's fallback, exported for its test. */
+export function okpPrivateKeyDer(crv: OkpCurve, secret: Uint8Array): KeyObject {
+  return createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX[crv], secret]), format: 'der', type: 'pkcs8' });
 }
 
 export function okpPublicKey(crv: OkpCurve, point: Uint8Array): KeyObject {
